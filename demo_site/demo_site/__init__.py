@@ -1,0 +1,1 @@
+"""Demo Django project served by the launcher in tests and examples."""

@@ -1,0 +1,1 @@
+"""Polls app from the Django tutorial, used as a realistic demo workload."""

@@ -1,0 +1,324 @@
+"""The `launch` command: parse arguments, pick a profile, render errors, set the exit code.
+
+launch NAME                    run a profile (dev, prod-wsgi, prod-asgi, or your own)
+launch show NAME               the resolved profile and the equivalent command line
+launch check NAME              validate, import the app, check the port, Django checks
+launch status [NAME] [--json]  a running instance: pids, workers, memory, health
+launch reload [NAME]           graceful reload; exit 1 when the new code is refused
+launch stop [NAME]             graceful stop
+launch systemd-unit NAME       print a systemd unit for the profile
+launch list                    the profiles the lookup can see
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import LauncherError, LaunchError
+from launcher.plan.build import build_plan
+from launcher.plan.loader import list_profiles, load_profile
+from launcher.plan.model import LaunchPlan
+
+COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ)
+    try:
+        return _dispatch(args, env)
+    except LauncherError as exc:
+        print(f"launch: error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="launch", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def profile_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("profile", nargs="?", help="profile name, or a path to a .yaml file")
+        p.add_argument("--config", help="profile file (instead of a name)")
+        p.add_argument("--bind", help="override the profile's bind: HOST:PORT or unix:/PATH")
+        return p
+
+    profile_command("run", "run a profile (the default command)")
+    show = profile_command("show", "print the resolved profile and the equivalent command")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    profile_command("check", "validate a profile without starting it")
+    unit = profile_command("systemd-unit", "print a systemd unit file for a profile")
+    unit.add_argument("--user", help="User= of the unit")
+    unit.add_argument("--group", help="Group= of the unit")
+    for name, help_text in (
+        ("status", "show a running instance"),
+        ("reload", "graceful reload"),
+        ("stop", "graceful stop"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("profile", nargs="?", help="profile name (default: the only one running)")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for an answer")
+    sub.add_parser("list", help="list the profiles the lookup can see")
+    return parser
+
+
+def _dispatch(argv: list[str], env: dict[str, str]) -> int:
+    bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
+    if bare_profile or (argv and argv[0] in ("--config", "--bind")):
+        argv = ["run", *argv]
+    parser = _parser()
+    args = parser.parse_args(argv)
+    cwd = Path.cwd()
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "list":
+        for name, path in list_profiles(cwd, env).items():
+            print(f"{name:<20} {path}")
+        return 0
+    if args.command in ("status", "reload", "stop"):
+        return _remote(args, env)
+    plan = _plan(args, cwd, env)
+    if args.command == "show":
+        return _show(plan, as_json=args.json)
+    if args.command == "check":
+        return _check(plan, env)
+    if args.command == "systemd-unit":
+        from launcher.plan.unit import render_unit
+
+        print(
+            render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
+        )
+        return 0
+    return _run(plan, env)
+
+
+def _plan(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> LaunchPlan:
+    name = args.config or args.profile
+    if not name:
+        raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
+    overrides = {"bind": args.bind} if args.bind else None
+    loaded = load_profile(name, cwd=cwd, env=env, overrides=overrides)
+    return build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env)
+
+
+def _launch_argv(args: argparse.Namespace) -> list[str]:
+    """How systemd should start this profile: the same interpreter, the same profile file."""
+    name = args.config or args.profile
+    path = Path(name).resolve() if name.endswith((".yaml", ".yml")) or "/" in name else None
+    target = str(path) if path else name
+    extra = ["--bind", args.bind] if args.bind else []
+    return [sys.executable, "-m", "launcher", target, *extra]
+
+
+# ----- run ----------------------------------------------------------------------------------
+
+
+def _run(plan: LaunchPlan, env: Mapping[str, str]) -> int:
+    from launcher.run.supervisor import run_plan
+
+    _import_app(plan, env)
+    return run_plan(plan, env)
+
+
+def _import_app(plan: LaunchPlan, env: Mapping[str, str]) -> None:
+    """Import the app in a throwaway process: a missing module is one line, not a traceback."""
+    command = plan.checks[0]
+    result = subprocess.run(
+        list(command.argv),
+        cwd=command.cwd,
+        env=command.full_env(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
+        raise LaunchError(
+            f"{plan.source}: key 'app': cannot load '{plan.profile.app}' "
+            f"(from {plan.cwd}): {lines[-1] if lines else 'import failed'}"
+        )
+
+
+# ----- show and check -----------------------------------------------------------------------
+
+
+def _show(plan: LaunchPlan, *, as_json: bool) -> int:
+    command = plan.server_command()
+    resolved = plan.profile.model_dump(mode="json")
+    resolved["env"] = plan.masked_env()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "profile": plan.name,
+                    "source": str(plan.source),
+                    "resolved": resolved,
+                    "workers": plan.workers,
+                    "cwd": str(plan.cwd),
+                    "env": plan.masked_env(),
+                    "argv": list(command.argv),
+                    "command": command.shell_line(),
+                    "watch": _watch_json(plan),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(f"# profile {plan.name} from {plan.source}")
+    if plan.profile.description:
+        print(f"# {plan.profile.description}")
+    print(
+        f"backend:  {plan.backend}"
+        + (f" ({plan.profile.worker_class} workers)" if plan.backend == "gunicorn" else "")
+    )
+    print(f"bind:     {plan.bind}")
+    print(f"workers:  {plan.workers}")
+    print(f"cwd:      {plan.cwd}")
+    for name, value in plan.masked_env().items():
+        print(f"env:      {name}={value}")
+    for step in plan.steps:
+        print(f"before:   {shlex.join(step.argv)}")
+    if plan.probe.enabled:
+        print(
+            f"health:   GET {plan.probe.path} every {plan.probe.interval:g}s "
+            f"(Host: {plan.probe.host}, expect {plan.probe.expected_status})"
+        )
+    if plan.watch:
+        print(f"watch:    {', '.join(map(str, plan.watch.roots))}")
+        print(f"  include {' '.join(plan.watch.include)}")
+        print(f"  exclude {' '.join(plan.watch.exclude)}")
+    print("\n# resolved profile")
+    print(_yaml_dump(resolved))
+    print("# equivalent command (secrets appear as $NAME: export them first)")
+    print(command.shell_line())
+    return 0
+
+
+def _watch_json(plan: LaunchPlan) -> dict[str, Any] | None:
+    if not plan.watch:
+        return None
+    return {
+        "roots": [str(r) for r in plan.watch.roots],
+        "include": list(plan.watch.include),
+        "exclude": list(plan.watch.exclude),
+    }
+
+
+def _yaml_dump(data: Mapping[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False).rstrip()
+
+
+def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
+    print(f"ok    profile {plan.name} ({plan.source}) is valid")
+    _check_port(plan)
+    print(f"ok    {plan.bind} is free")
+    _import_app(plan, env)
+    print(f"ok    app {plan.profile.app} imports")
+    for command in plan.checks[1:]:
+        label = "django " + " ".join(
+            command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]
+        )
+        result = subprocess.run(
+            list(command.argv),
+            cwd=command.cwd,
+            env=command.full_env(env),
+            capture_output=True,
+            text=True,
+        )
+        report = (result.stderr + result.stdout).strip()
+        if result.returncode != 0:
+            raise LaunchError(f"{label} failed:\n{report}", code=1)
+        print(f"ok    {label}")
+        for line in report.splitlines():
+            print(f"      {line}")
+    return 0
+
+
+def _check_port(plan: LaunchPlan) -> None:
+    from launcher.run.sockets import bind_listener
+
+    sock = bind_listener(plan.bind, 1)
+    sock.close()
+    if plan.bind.is_unix:
+        Path(str(plan.bind.path)).unlink(missing_ok=True)
+
+
+# ----- talking to a running instance --------------------------------------------------------
+
+
+def _remote(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from launcher.run import control
+
+    directory = control.run_dir(env)
+    name = args.profile or _only_running(directory)
+    timeout = args.timeout
+    if args.command == "status":
+        status = control.request(directory, name, {"command": "status"}, timeout)
+        print(json.dumps(status, indent=2) if args.json else _format_status(status))
+        return 0
+    answer = control.request(directory, name, {"command": args.command}, timeout)
+    print(answer.get("message", ""), file=sys.stdout if answer.get("ok") else sys.stderr)
+    if args.command == "stop" and answer.get("ok"):
+        _wait_gone(control.socket_path(directory, name), timeout)
+    return 0 if answer.get("ok") else 1
+
+
+def _only_running(directory: Path) -> str:
+    from launcher.run import control
+
+    names = control.running_names(directory)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise LaunchError("no profile is running", f"nothing in {directory}")
+    raise LaunchError(f"several profiles are running ({', '.join(names)})", "name one")
+
+
+def _wait_gone(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return
+        finally:
+            probe.close()
+        time.sleep(0.1)
+
+
+def _format_status(status: Mapping[str, Any]) -> str:
+    lines = [
+        f"profile     {status['profile']}  ({status['backend']} on {status['bind']})",
+        f"supervisor  pid {status['supervisor_pid']}",
+        f"server      pid {status['server_pid']}  generation {status['generation']}",
+        f"health      {status['health']}  {status.get('health_detail') or ''}".rstrip(),
+        f"restarts    {status['restarts']}",
+        f"last fail   {status.get('last_failure') or '-'}",
+    ]
+    if status.get("last_reload"):
+        lines.append(f"last reload {status['last_reload']['message']}")
+    lines.append(f"{'worker':>8} {'rss MiB':>8} {'uss MiB':>8} {'cpu s':>7} {'age s':>8}")
+    for w in status.get("workers", []):
+        lines.append(
+            f"{w['pid']:>8} {w['rss'] / 2**20:>8.1f} {w['uss'] / 2**20:>8.1f} "
+            f"{w['cpu_seconds']:>7.2f} {w['age']:>8.0f}"
+        )
+    return "\n".join(lines)

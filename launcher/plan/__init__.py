@@ -1,0 +1,1 @@
+"""The pure layer: YAML profile -> validated Profile -> LaunchPlan. No processes, no sockets."""

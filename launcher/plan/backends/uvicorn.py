@@ -1,0 +1,61 @@
+"""uvicorn standalone: profile -> `python -m uvicorn ...` argv."""
+
+from __future__ import annotations
+
+from launcher.plan.model import LaunchPlan, Listen
+from launcher.plan.schema import Profile, UvicornSettings
+
+_DEFAULTS = UvicornSettings()
+
+
+def config_kwargs(settings: UvicornSettings) -> dict[str, object]:
+    """uvicorn.Config keyword arguments that differ from uvicorn's defaults (lifespan always)."""
+    kwargs = {
+        name: value
+        for name, value in settings.model_dump().items()
+        if value != getattr(_DEFAULTS, name) and name != "lifespan"
+    }
+    return {"lifespan": settings.lifespan, **kwargs}
+
+
+def extra_env(profile: Profile) -> dict[str, str]:
+    return {}
+
+
+def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
+    """The uvicorn command line; fds are inherited sockets (uvicorn serves only the first)."""
+    p = plan.profile
+    out = [plan.python, "-m", "uvicorn", p.app]
+    if isinstance(listen, tuple):
+        out += ["--fd", str(listen[0])]
+    elif listen.is_unix:
+        out += ["--uds", str(listen.path)]
+    else:
+        out += ["--host", str(listen.host), "--port", str(listen.port)]
+    if plan.workers > 1:
+        out += ["--workers", str(plan.workers)]
+    if p.reload and not isinstance(listen, tuple):
+        # What a person would type; under `launch`, the launcher's own reloader takes over.
+        out += ["--reload", *(f"--reload-dir={root}" for root in _reload_dirs(plan))]
+    for name, value in config_kwargs(p.uvicorn).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(flag if value else flag.replace("--", "--no-", 1))
+        elif value is not None:
+            out += [flag, str(value)]
+    if p.uvicorn.forwarded_allow_ips is None:
+        out += ["--forwarded-allow-ips", p.forwarded_allow_ips]
+    out += ["--timeout-keep-alive", str(p.keepalive)]
+    out += ["--timeout-graceful-shutdown", str(p.graceful_timeout)]
+    if p.max_requests:
+        out += ["--limit-max-requests", str(p.max_requests)]
+    if p.backlog != 2048:
+        out += ["--backlog", str(p.backlog)]
+    out += ["--log-level", p.loglevel]
+    if not p.accesslog:
+        out.append("--no-access-log")
+    return tuple(out)
+
+
+def _reload_dirs(plan: LaunchPlan) -> tuple[str, ...]:
+    return tuple(str(r) for r in plan.watch.roots if r.is_dir()) if plan.watch else ()

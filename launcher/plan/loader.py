@@ -1,0 +1,314 @@
+"""Read a YAML profile: line marks, `extends:`, `${VAR:-default}`, and errors as file:line key.
+
+Reading the profile files is the only I/O here; the environment comes in as a parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from launcher.errors import ProfileError
+from launcher.plan.schema import Profile
+
+RESERVED_NAMES = frozenset(
+    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list"}
+)
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was written: the file and line, so errors can point at it."""
+
+    file: Path
+    line: int
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    """A validated profile plus where each of its values came from."""
+
+    name: str
+    path: Path
+    profile: Profile
+    origins: Mapping[KeyPath, Origin]
+
+    def base_dir(self, key: KeyPath) -> Path:
+        """Relative paths resolve against the directory of the file that wrote them."""
+        origin = self.origins.get(key)
+        return (origin.file if origin else self.path).parent
+
+
+def config_dirs(cwd: Path, env: Mapping[str, str]) -> list[Path]:
+    """Profile lookup order: $LAUNCH_CONFIG_DIR, ./configs, then the shipped configs/."""
+    dirs = [Path(p) for p in env.get("LAUNCH_CONFIG_DIR", "").split(":") if p]
+    dirs += [cwd / "configs", SHIPPED_CONFIGS]
+    seen: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in seen:
+            seen.append(d.resolve())
+    return seen
+
+
+def find_profile(name: str, cwd: Path, env: Mapping[str, str]) -> Path:
+    """Resolve `launch NAME` to a file: a path to a .yaml, or NAME.yaml in the config dirs."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        path = (cwd / name).resolve()
+        if not path.is_file():
+            raise ProfileError(None, None, None, f"profile file {name} does not exist")
+        _refuse_reserved(path.stem, path)
+        return path
+    _refuse_reserved(name, None)
+    dirs = config_dirs(cwd, env)
+    for d in dirs:
+        for suffix in (".yaml", ".yml"):
+            if (d / f"{name}{suffix}").is_file():
+                return d / f"{name}{suffix}"
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.y*ml")})
+    hint = _nearest(name, known)
+    listed = ", ".join(known) or "none"
+    raise ProfileError(
+        None,
+        None,
+        None,
+        f"unknown profile '{name}'{hint}; looked in {', '.join(map(str, dirs))} "
+        f"(profiles: {listed})",
+    )
+
+
+def list_profiles(cwd: Path, env: Mapping[str, str]) -> dict[str, Path]:
+    """Every profile name the lookup can see, first directory wins."""
+    found: dict[str, Path] = {}
+    for d in config_dirs(cwd, env):
+        for path in sorted(d.glob("*.y*ml")) if d.is_dir() else []:
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _refuse_reserved(name: str, path: Path | None) -> None:
+    if name in RESERVED_NAMES:
+        raise ProfileError(
+            path,
+            None,
+            None,
+            f"'{name}' is a launch command, so it cannot name a profile; rename the profile file",
+        )
+
+
+def load_profile(
+    name: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedProfile:
+    """Find, read, merge, interpolate and validate a profile."""
+    path = find_profile(name, cwd, env)
+    data, origins = _read_with_extends(path, env, chain=())
+    data = _interpolate(data, origins, env, ())
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    profile = _validate(data, origins, path, overrides or {})
+    return LoadedProfile(name=path.stem, path=path, profile=profile, origins=origins)
+
+
+def _read_with_extends(
+    path: Path, env: Mapping[str, str], chain: tuple[Path, ...]
+) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
+    if path in chain:
+        loop = " -> ".join(p.name for p in (*chain, path))
+        raise ProfileError(path, None, "extends", f"extends loops back on itself: {loop}")
+    data, origins = _read_yaml(path)
+    parent_ref = data.pop("extends", None)
+    if parent_ref is None:
+        return data, origins
+    if not isinstance(parent_ref, str):
+        raise ProfileError(path, origins[("extends",)].line, "extends", "must be a profile name")
+    if parent_ref.endswith((".yaml", ".yml")) or "/" in parent_ref:
+        parent_path = (path.parent / parent_ref).resolve()
+    else:
+        parent_path = path.parent / f"{parent_ref}.yaml"
+    if not parent_path.is_file():
+        raise ProfileError(
+            path,
+            origins[("extends",)].line,
+            "extends",
+            f"profile '{parent_ref}' not found (looked for {parent_path})",
+        )
+    parent, parent_origins = _read_with_extends(parent_path, env, (*chain, path))
+    return _merge(parent, data), {**parent_origins, **origins}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists included) is replaced whole."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(path, None, None, f"cannot read: {exc.strerror}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        origins: dict[KeyPath, Origin] = {}
+        data = _construct(loader, node, (), path, origins) if node is not None else {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ProfileError(path, line, None, f"invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(path, None, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ProfileError(path, 1, None, "a profile must be a mapping of settings")
+    return data, origins
+
+
+def _construct(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    key_path: KeyPath,
+    path: Path,
+    origins: dict[KeyPath, Origin],
+) -> Any:
+    """Build plain Python values from YAML nodes, noting the line of every key on the way."""
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node))
+            line = key_node.start_mark.line + 1
+            if key in result:
+                raise ProfileError(path, line, ".".join((*key_path, key)), "duplicate key")
+            origins[(*key_path, key)] = Origin(path, line)
+            result[key] = _construct(loader, value_node, (*key_path, key), path, origins)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            origins[(*key_path, str(index))] = Origin(path, item.start_mark.line + 1)
+            items.append(_construct(loader, item, (*key_path, str(index)), path, origins))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _interpolate(
+    value: Any, origins: Mapping[KeyPath, Origin], env: Mapping[str, str], key_path: KeyPath
+) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, origins, env, (*key_path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, origins, env, (*key_path, str(i))) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def expand(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env and (env[name] != "" or default is None):
+            return env[name]
+        if default is not None:
+            return default
+        origin = origins.get(key_path)
+        raise ProfileError(
+            origin.file if origin else None,
+            origin.line if origin else None,
+            ".".join(key_path),
+            f"${{{name}}} is not set (write ${{{name}:-default}} for a default)",
+        )
+
+    return _VAR.sub(expand, value)
+
+
+def _validate(
+    data: dict[str, Any],
+    origins: Mapping[KeyPath, Origin],
+    path: Path,
+    overrides: Mapping[str, Any],
+) -> Profile:
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(str(p) for p in error["loc"])
+        # pydantic reports union members as extra loc parts (e.g. 'int', 'literal[...]').
+        loc = _trim_to_known(loc, data)
+        key = ".".join(loc)
+        if loc and loc[0] in overrides:
+            raise ProfileError(None, None, f"--{loc[0]}", _message(error, loc)) from None
+        origin = origins.get(loc)
+        while origin is None and loc:
+            loc = loc[:-1]
+            origin = origins.get(loc)
+        raise ProfileError(
+            origin.file if origin else path,
+            origin.line if origin else None,
+            key,
+            _message(error, tuple(key.split("."))),
+        ) from None
+
+
+def _trim_to_known(loc: tuple[str, ...], data: Any) -> tuple[str, ...]:
+    kept: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            break
+        kept.append(part)
+    return tuple(kept)
+
+
+def _message(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        hint = _nearest(loc[-1], list(model.model_fields)) if model else ""
+        return f"unknown setting{hint}"
+    if error["type"] == "missing":
+        return "is required"
+    given = error.get("input")
+    text = str(error["msg"])
+    text = text.removeprefix("Value error, ")
+    if isinstance(given, str | int | float | bool) and not isinstance(given, dict):
+        return f"{text} (got {given!r})"
+    return text
+
+
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Profile
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _nearest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

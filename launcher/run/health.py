@@ -1,0 +1,44 @@
+"""HTTP health probes with deadlines, over TCP or a unix socket."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+
+from launcher.plan.model import Bind, Probe
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def probe_once(target: Bind, probe: Probe) -> tuple[bool, str]:
+    """One GET of the health path: (healthy?, reason). Never raises."""
+    if target.is_unix:
+        conn: http.client.HTTPConnection = _UnixConnection(str(target.path), probe.timeout)
+    else:
+        conn = http.client.HTTPConnection(str(target.host), target.port, timeout=probe.timeout)
+    try:
+        # Send a Host the site accepts: Django answers 400 to hosts outside ALLOWED_HOSTS.
+        conn.request(
+            "GET", probe.path, headers={"Host": probe.host, "User-Agent": "launcher-probe"}
+        )
+        response = conn.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"GET {probe.path}: {exc.__class__.__name__}: {exc}"
+    finally:
+        conn.close()
+    if response.status != probe.expected_status:
+        return (
+            False,
+            f"GET {probe.path} answered {response.status}, expected {probe.expected_status}",
+        )
+    return True, f"GET {probe.path} answered {response.status}"

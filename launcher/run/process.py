@@ -1,0 +1,161 @@
+"""Server processes: each in its own process group, stopped with escalation, never orphaned."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+
+import psutil
+
+from launcher.plan.model import Command
+
+# Runs beside the supervisor in its own session. It learns the process groups to guard on
+# stdin; when stdin closes (the supervisor exited, even by SIGKILL) it ends those groups.
+_REAPER = r"""
+import os, signal, sys, time
+groups = set()
+for line in sys.stdin:
+    op, _, pgid = line.strip().partition(" ")
+    (groups.add if op == "+" else groups.discard)(int(pgid))
+def alive(g):
+    try:
+        os.killpg(g, 0)
+        return True
+    except OSError:
+        return False
+for g in [g for g in groups if alive(g)]:
+    try:
+        os.killpg(g, signal.SIGTERM)
+    except OSError:
+        pass
+deadline = time.monotonic() + 3
+while time.monotonic() < deadline and any(alive(g) for g in groups):
+    time.sleep(0.05)
+for g in groups:
+    try:
+        os.killpg(g, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class Reaper:
+    """Guarantees the server never outlives the supervisor, even one killed with SIGKILL."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _REAPER],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+            text=True,
+        )
+
+    def guard(self, pgid: int) -> None:
+        self._write(f"+ {pgid}\n")
+
+    def release(self, pgid: int) -> None:
+        self._write(f"- {pgid}\n")
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._proc.stdin and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _write(self, line: str) -> None:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(line)
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+
+
+class ServerProcess:
+    """One server process tree (a gunicorn master or uvicorn), leader of its own group."""
+
+    def __init__(self, command: Command, base_env: Mapping[str, str], pass_fds: Sequence[int]):
+        self.command = command
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen(
+            list(command.argv),
+            cwd=command.cwd,
+            env=command.full_env(base_env),
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def send(self, sig: int) -> None:
+        """Signal the leader only (gunicorn's master relays to its workers)."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def stop(self, timeout: float, sig: int = signal.SIGTERM) -> int | None:
+        """Graceful stop: `sig` to the leader, wait up to `timeout`, then SIGKILL the group."""
+        self.send(sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.popen.poll() is None:
+            time.sleep(0.02)
+        # Children can outlive their leader (uvicorn's workers do): end the whole group.
+        if self.popen.poll() is None or self.group_alive():
+            self.kill_group(signal.SIGKILL)
+        try:
+            return self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def workers(self) -> list[psutil.Process]:
+        """The worker processes: the leader's children (gunicorn, uvicorn --workers) or itself."""
+        try:
+            leader = psutil.Process(self.pid)
+            children = leader.children()
+        except psutil.Error:
+            return []
+        # uvicorn --workers also has a multiprocessing resource tracker child: not a worker.
+        workers = [c for c in children if _is_worker(c)]
+        return workers or [leader]
+
+
+def _is_worker(proc: psutil.Process) -> bool:
+    try:
+        return "resource_tracker" not in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def run_step(command: Command, base_env: Mapping[str, str]) -> int:
+    """A before-start step: run to completion, output passed through, in its own group."""
+    proc = subprocess.Popen(
+        list(command.argv), cwd=command.cwd, env=command.full_env(base_env), start_new_session=True
+    )
+    try:
+        return proc.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise

@@ -1,0 +1,576 @@
+"""The supervisor: owns the sockets, runs server generations, probes, reloads, restarts.
+
+Shape borrowed from gunicorn's arbiter: signal handlers only queue the signal; the main loop
+drains the queue and calls one `handle_*` per signal. Reloads borrow uvicorn's `restart_all`:
+a whole new generation starts on the same socket and must prove itself before the old retires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from launcher.errors import LaunchError
+from launcher.plan.model import Bind, LaunchPlan
+from launcher.plan.policy import is_flapping, next_backoff
+from launcher.run import control
+from launcher.run.health import probe_once
+from launcher.run.process import Reaper, ServerProcess, run_step
+from launcher.run.sockets import (
+    bind_listener,
+    inherited_listeners,
+    listener_bind,
+    probe_listener,
+)
+from launcher.run.systemd import Notifier
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+@dataclass
+class Generation:
+    """One server process tree and the private socket it can be probed on alone."""
+
+    number: int
+    server: ServerProcess
+    probe_sock: socket.socket | None
+    target: Bind
+    ready: bool = False
+    retire_deadline: float | None = None
+
+    def close(self) -> None:
+        if self.probe_sock is not None:
+            self.probe_sock.close()
+
+
+@dataclass
+class Health:
+    """Health as last seen: starting, healthy or unhealthy, with the failure streak."""
+
+    state: str = "starting"
+    failures: int = 0
+    last: str = ""
+    checked_at: float = 0.0
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str
+
+
+@dataclass
+class Supervisor:
+    """Runs one plan until told to stop or until the server cannot be kept up."""
+
+    plan: LaunchPlan
+    env: Mapping[str, str]
+    listeners: list[socket.socket]
+    run_dir: Path
+    control_server: control.ControlServer
+    out: Callable[[str], None] = field(
+        default=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+
+    def __post_init__(self) -> None:
+        self.notifier = Notifier(self.env)
+        self.health = Health()
+        self.current: Generation | None = None
+        self.retiring: list[Generation] = []
+        self.generations = 0
+        self.restarts = 0
+        self.crash_times: list[float] = []
+        self.last_failure: str | None = None
+        self.last_reload: dict[str, Any] | None = None
+        self.recycled: set[int] = set()
+        self.started_at = time.time()
+        self._signals: list[int] = []
+        self._pending_replies: list[socket.socket] = []
+        self._stop_requested = False
+        self._probe_lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        self._changes: list[str] = []
+        self._reaper: Reaper | None = None
+        self._control = self.control_server
+
+    # ----- life cycle -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, serve until stopped; returns the process exit code."""
+        self._install_signals()
+        self._reaper = Reaper()
+        try:
+            return self._serve()
+        finally:
+            self._shutdown()
+
+    def _serve(self) -> int:
+        gen = self._start_generation()
+        outcome = self._wait_ready(gen)
+        if not outcome.ok:
+            self.last_failure = outcome.message
+            self.log(f"server failed to start: {outcome.message}")
+            self._stop_generation(gen, fast=True)
+            return 0 if self._stop_requested else 1
+        self._promote(gen)
+        self.notifier.send("READY=1", self._status_line())
+        self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
+        threading.Thread(target=self._health_loop, name="health", daemon=True).start()
+        if self.plan.watch is not None:
+            from launcher.run.reload import start_watcher
+
+            start_watcher(self.plan.watch, self._on_change)
+        return self._loop()
+
+    def _loop(self) -> int:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        selector.register(self._control.sock, selectors.EVENT_READ, "control")
+        last_memory = last_watchdog = last_state = 0.0
+        while True:
+            for key, _ in selector.select(timeout=0.2):
+                if key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        while self._wake_r.recv(4096):
+                            pass
+                elif key.data == "control":
+                    self._handle_control()
+            while self._signals:
+                code = self._handle_signal(self._signals.pop(0))
+                if code is not None:
+                    return code
+            if self._changes:
+                changed, self._changes = self._changes, []
+                self._handle_change(changed)
+            code = self._check_current()
+            if code is not None:
+                return code
+            self._check_retiring()
+            now = time.monotonic()
+            if self.plan.max_worker_memory and now - last_memory >= self.plan.memory_check_interval:
+                last_memory = now
+                self._enforce_memory()
+            interval = self.notifier.watchdog_interval
+            if interval and now - last_watchdog >= interval and self.health.state == "healthy":
+                last_watchdog = now
+                self.notifier.send("WATCHDOG=1")
+            if now - last_state >= 1.0:
+                last_state = now
+                self._write_state()
+
+    def _shutdown(self) -> None:
+        self.notifier.send("STOPPING=1")
+        gens = [g for g in (self.current, *self.retiring) if g is not None]
+        for gen in gens:
+            gen.server.send(signal.SIGTERM)
+        for gen in gens:
+            self._stop_generation(gen, fast=False)
+        self.current, self.retiring = None, []
+        for conn in self._pending_replies:
+            control.reply(conn, {"ok": False, "message": "launcher is stopping"})
+        if self._reaper is not None:
+            self._reaper.close()
+        with contextlib.suppress(OSError):
+            control.state_path(self.run_dir, self.plan.name).unlink()
+        for s in (self._wake_r, self._wake_w):
+            s.close()
+
+    # ----- signals --------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        def queue(signum: int, _frame: object) -> None:
+            # NO logging here (as gunicorn's arbiter says): just queue and wake the loop.
+            self._signals.append(signum)
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
+
+        for sig in HANDLED_SIGNALS:
+            signal.signal(sig, queue)
+
+    def _handle_signal(self, signum: int) -> int | None:
+        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            return self.handle_term(signum)
+        if signum == signal.SIGHUP:
+            self.handle_hup()
+        return None
+
+    def handle_term(self, signum: int) -> int:
+        """Graceful stop: the servers get `graceful_timeout`, then their groups are killed."""
+        self._stop_requested = True
+        self.log(f"{signal.Signals(signum).name}: stopping gracefully")
+        return 0
+
+    def handle_hup(self) -> None:
+        """Graceful reload: a new generation must import, pass checks and answer the probe."""
+        self._reload("SIGHUP", preflight=True)
+
+    def _stop_requested_now(self) -> bool:
+        stop = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+        return self._stop_requested or any(s in stop for s in self._signals)
+
+    # ----- generations ----------------------------------------------------------------------
+
+    def _start_generation(self) -> Generation:
+        self.generations += 1
+        fds = [s.fileno() for s in self.listeners]
+        probe_sock = None
+        target = listener_bind(self.listeners[0])
+        if self.plan.backend == "gunicorn":
+            # gunicorn serves several sockets: a private one lets us probe this generation alone.
+            probe_sock = probe_listener()
+            target = listener_bind(probe_sock)
+            fds.append(probe_sock.fileno())
+        command = self.plan.server_command(tuple(fds))
+        server = ServerProcess(command, self.env, pass_fds=fds)
+        assert self._reaper is not None
+        self._reaper.guard(server.pid)
+        self.health = Health() if self.current is None else self.health
+        return Generation(self.generations, server, probe_sock, target)
+
+    def _wait_ready(self, gen: Generation) -> Outcome:
+        """Until the probe answers as expected, the process exits, or startup_timeout passes."""
+        probe = self.plan.probe
+        deadline = time.monotonic() + probe.startup_timeout
+        reason = "no answer yet"
+        while time.monotonic() < deadline:
+            code = gen.server.poll()
+            if code is not None:
+                return Outcome(False, f"server exited with {_describe_exit(code)} while starting")
+            if self._stop_requested_now():
+                return Outcome(False, "stop requested while starting")
+            if not probe.enabled:
+                if time.monotonic() - gen.server.started > 0.3:
+                    return Outcome(True, "started (health checks disabled)")
+            else:
+                ok, reason = probe_once(gen.target, probe)
+                if ok:
+                    return Outcome(True, reason)
+            time.sleep(0.05)
+        return Outcome(False, f"not healthy after {probe.startup_timeout:g}s: {reason}")
+
+    def _promote(self, gen: Generation) -> None:
+        gen.ready = True
+        self.current = gen
+        self.health = Health(state="healthy", last="ready", checked_at=time.time())
+        self.recycled.clear()
+        self._write_state()
+
+    def _retire(self, gen: Generation) -> None:
+        """Graceful: TERM to the old master now, SIGKILL to its group after graceful_timeout."""
+        gen.server.send(signal.SIGTERM)
+        gen.retire_deadline = time.monotonic() + self.plan.graceful_timeout
+        self.retiring.append(gen)
+
+    def _check_retiring(self) -> None:
+        for gen in list(self.retiring):
+            done = gen.server.poll() is not None and not gen.server.group_alive()
+            overdue = gen.retire_deadline is not None and time.monotonic() > gen.retire_deadline
+            if done or overdue:
+                self._stop_generation(gen, fast=True)
+                self.retiring.remove(gen)
+
+    def _stop_generation(self, gen: Generation, *, fast: bool) -> None:
+        gen.server.stop(0.0 if fast else self.plan.graceful_timeout)
+        if self._reaper is not None:
+            self._reaper.release(gen.server.pid)
+        gen.close()
+
+    # ----- crashes and restarts --------------------------------------------------------------
+
+    def _check_current(self) -> int | None:
+        gen = self.current
+        if gen is None:
+            return None
+        code = gen.server.poll()
+        if code is None:
+            if (
+                self.health.state == "unhealthy"
+                and self.health.failures >= self.plan.probe.failure_threshold
+            ):
+                reason = f"unhealthy: {self.health.last}"
+                self.log(f"restarting server: {reason} ({self.health.failures} failed probes)")
+                self._stop_generation(gen, fast=False)
+                return self._restart(reason)
+            return None
+        self._stop_generation(gen, fast=True)  # the master died: end what it left behind
+        return self._restart(f"server exited unexpectedly with {_describe_exit(code)}")
+
+    def _restart(self, reason: str) -> int | None:
+        """Restart with capped exponential backoff; give up (exit 1) when it flaps."""
+        self.current = None
+        self.last_failure = reason
+        while True:
+            now = time.monotonic()
+            self.crash_times = [t for t in self.crash_times if now - t <= self.plan.restart.window]
+            self.crash_times.append(now)
+            policy = self.plan.restart
+            if is_flapping(self.crash_times, now, policy.max_crashes, policy.window):
+                self.log(
+                    f"giving up: {len(self.crash_times)} crashes within {policy.window:g}s "
+                    f"(limit {policy.max_crashes}); last: {reason}"
+                )
+                self.notifier.send(f"STATUS=failed: {reason}")
+                return 1
+            delay = next_backoff(len(self.crash_times), policy.backoff_initial, policy.backoff_max)
+            self.log(f"{reason}; restarting in {delay:.2f}s (crash {len(self.crash_times)})")
+            self.health = Health(state="starting", last=reason)
+            self._write_state()
+            if self._sleep(delay):
+                return 0
+            gen = self._start_generation()
+            outcome = self._wait_ready(gen)
+            if outcome.ok:
+                self.restarts += 1
+                self._promote(gen)
+                self.notifier.send(self._status_line())
+                self.log(f"server restarted (pid {gen.server.pid})")
+                return None
+            self._stop_generation(gen, fast=True)
+            if self._stop_requested_now():
+                return 0
+            reason = outcome.message
+            self.last_failure = reason
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep, but wake for a stop request; True when asked to stop."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._stop_requested_now():
+                return True
+            time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+        return self._stop_requested_now()
+
+    # ----- reload -----------------------------------------------------------------------------
+
+    def _reload(self, why: str, *, preflight: bool) -> Outcome:
+        started = time.monotonic()
+        self.notifier.reloading()
+        self.log(f"{why}: reloading")
+        outcome = self._preflight() if preflight else Outcome(True, "")
+        gen = None
+        if outcome.ok:
+            gen = self._start_generation()
+            outcome = self._wait_ready(gen)
+        if outcome.ok and gen is not None:
+            old, self.current = self.current, None
+            self._promote(gen)
+            if old is not None:
+                self._retire(old)
+            outcome = Outcome(
+                True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})"
+            )
+        elif gen is not None:
+            self._stop_generation(gen, fast=True)
+        elapsed = time.monotonic() - started
+        if not outcome.ok:
+            outcome = Outcome(
+                False, f"reload failed, still serving the previous code: {outcome.message}"
+            )
+            self.last_failure = outcome.message
+        self.log(f"{outcome.message} ({elapsed:.2f}s)")
+        self.last_reload = {
+            "ok": outcome.ok,
+            "message": outcome.message,
+            "at": time.time(),
+            "seconds": round(elapsed, 3),
+        }
+        self.notifier.send("READY=1", self._status_line())
+        self._write_state()
+        return outcome
+
+    def _preflight(self) -> Outcome:
+        """The new code imports and passes Django's checks, in a throwaway process."""
+        for command in self.plan.checks:
+            try:
+                result = subprocess.run(
+                    list(command.argv),
+                    cwd=command.cwd,
+                    env=command.full_env(self.env),
+                    capture_output=True,
+                    text=True,
+                    timeout=self.plan.probe.startup_timeout,
+                    start_new_session=True,
+                )
+            except subprocess.TimeoutExpired:
+                return Outcome(False, f"check timed out: {command.argv[-1]}")
+            if result.returncode != 0:
+                lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+                return Outcome(False, lines[-1].strip() if lines else f"exit {result.returncode}")
+        return Outcome(True, "checks passed")
+
+    # ----- dev changes ------------------------------------------------------------------------
+
+    def _on_change(self, paths: list[str]) -> None:
+        """Called from the watcher thread: hand over to the main loop."""
+        self._changes.extend(paths)
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _handle_change(self, paths: list[str]) -> None:
+        shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
+        self._reload(f"changed: {shown}", preflight=False)
+
+    # ----- health and memory -----------------------------------------------------------------
+
+    def _health_loop(self) -> None:
+        """Background thread: probe the current generation every `interval`."""
+        probe = self.plan.probe
+        while not self._stop_requested:
+            time.sleep(probe.interval)
+            gen = self.current
+            if gen is None or not gen.ready or not probe.enabled:
+                continue
+            ok, reason = probe_once(gen.target, probe)
+            if gen is not self.current:
+                continue
+            health = self.health
+            if ok:
+                if health.state != "healthy":
+                    self.log(f"healthy again: {reason}")
+                self.health = Health(state="healthy", last=reason, checked_at=time.time())
+            else:
+                failures = health.failures + 1
+                state = "unhealthy" if failures >= probe.failure_threshold else health.state
+                self.log(f"health probe failed ({failures}/{probe.failure_threshold}): {reason}")
+                self.health = Health(
+                    state=state, failures=failures, last=reason, checked_at=time.time()
+                )
+                if state == "unhealthy":
+                    with contextlib.suppress(OSError):
+                        self._wake_w.send(b"\0")
+
+    def _enforce_memory(self) -> None:
+        """Recycle a worker whose own memory (USS) passed the ceiling; the master replaces it."""
+        gen, limit = self.current, self.plan.max_worker_memory
+        if gen is None or limit is None:
+            return
+        workers = gen.server.workers()
+        if len(workers) == 1 and workers[0].pid == gen.server.pid:
+            return  # a single-process server: recycling it would be a restart, not a recycle
+        for proc in workers:
+            try:
+                uss = proc.memory_full_info().uss
+            except psutil.Error:
+                continue
+            if uss > limit and proc.pid not in self.recycled:
+                self.recycled.add(proc.pid)
+                self.log(
+                    f"worker {proc.pid} holds {uss / 2**20:.0f} MiB (USS) > ceiling "
+                    f"{limit / 2**20:.0f} MiB: recycling it gracefully"
+                )
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGTERM)
+
+    # ----- control and state ------------------------------------------------------------------
+
+    def _handle_control(self) -> None:
+        conn = self._control.accept()
+        if conn is None:
+            return
+        command = control.read_request(conn).get("command")
+        if command == "status":
+            control.reply(conn, self.status(with_workers=True))
+        elif command == "reload":
+            outcome = self._reload("launch reload", preflight=True)
+            control.reply(conn, {"ok": outcome.ok, "message": outcome.message})
+        elif command == "stop":
+            control.reply(conn, {"ok": True, "message": "stopping"})
+            self._signals.append(signal.SIGTERM)
+        else:
+            control.reply(conn, {"ok": False, "message": f"unknown command {command!r}"})
+
+    def status(self, *, with_workers: bool) -> dict[str, Any]:
+        gen = self.current
+        status: dict[str, Any] = {
+            "profile": self.plan.name,
+            "source": str(self.plan.source),
+            "bind": str(self.plan.bind),
+            "backend": self.plan.backend,
+            "supervisor_pid": os.getpid(),
+            "server_pid": gen.server.pid if gen else None,
+            "generation": gen.number if gen else None,
+            "health": self.health.state,
+            "health_detail": self.health.last,
+            "restarts": self.restarts,
+            "last_failure": self.last_failure,
+            "last_reload": self.last_reload,
+            "started_at": self.started_at,
+            "max_worker_memory": self.plan.max_worker_memory,
+        }
+        if with_workers:
+            status["workers"] = control.describe_workers(gen.server.workers()) if gen else []
+        return status
+
+    def _status_line(self) -> str:
+        gen = self.current
+        workers = len(gen.server.workers()) if gen else 0
+        return (
+            f"STATUS={self.health.state}; {workers} workers; "
+            f"generation {self.generations}; restarts {self.restarts}"
+        )
+
+    def _write_state(self) -> None:
+        with contextlib.suppress(OSError):
+            control.write_state(self.run_dir, self.plan.name, self.status(with_workers=False))
+
+    def log(self, message: str) -> None:
+        self.out(f"[launch] {message}")
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+    meaning = {3: " (worker failed to boot)", 4: " (app failed to load)"}.get(code, "")
+    return f"exit code {code}{meaning}"
+
+
+def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
+    """Claim the profile's control socket, bind, run before-start steps, then supervise.
+
+    Everything that can fail on bad input happens before the first server process starts,
+    so a failure leaves nothing half-started behind.
+    """
+    directory = control.ensure_run_dir(control.run_dir(env))
+    control_server = control.ControlServer(directory, plan.name)
+    listeners: list[socket.socket] = []
+    try:
+        listeners = _open_listeners(plan, env)
+        for step in plan.steps:
+            code = run_step(step, env)
+            if code != 0:
+                raise LaunchError(
+                    f"before_start step failed with exit code {code}: {shlex.join(step.argv[1:])}",
+                    "fix it and launch again; the server was not started",
+                    code=1,
+                )
+        return Supervisor(plan, env, listeners, directory, control_server).run()
+    finally:
+        for sock in listeners:
+            if sock.family == socket.AF_UNIX and plan.bind.is_unix:
+                with contextlib.suppress(OSError):
+                    os.unlink(str(plan.bind.path))
+            sock.close()
+        control_server.close()
+
+
+def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:
+    """systemd's sockets when activated, else bind the plan's address now."""
+    inherited = inherited_listeners(env, os.getpid())
+    return inherited or [bind_listener(plan.bind, plan.profile.backlog)]
