@@ -140,6 +140,7 @@ class Profile(Strict):
     max_requests_jitter: int = Field(default=0, ge=0)
     backlog: int = Field(default=2048, ge=1)
     preload_app: bool = False
+    warm_urls: bool = True
     loglevel: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     accesslog: bool = True
     forwarded_allow_ips: str = "127.0.0.1,::1"

@@ -8,6 +8,15 @@ import socket
 import time
 from collections.abc import Mapping
 
+# What systemd hands the main process alone; children that inherit it talk out of turn
+# (gunicorn's master sends its own READY=1 whenever it sees NOTIFY_SOCKET).
+PRIVATE_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for child processes: the notify socket and watchdog stay with us."""
+    return {k: v for k, v in env.items() if k not in PRIVATE_VARS}
+
 
 class Notifier:
     """Sends state lines to $NOTIFY_SOCKET (READY=1, RELOADING=1, STATUS=..., WATCHDOG=1)."""
