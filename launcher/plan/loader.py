@@ -138,7 +138,13 @@ def _read_with_extends(
     if parent_ref.endswith((".yaml", ".yml")) or "/" in parent_ref:
         parent_path = (path.parent / parent_ref).resolve()
     else:
-        parent_path = path.parent / f"{parent_ref}.yaml"
+        # A name: beside this file first, then where `launch NAME` looks (shipped ones included).
+        candidates = [
+            d / f"{parent_ref}{suffix}"
+            for d in (path.parent, *config_dirs(path.parent, env))
+            for suffix in (".yaml", ".yml")
+        ]
+        parent_path = next((c for c in candidates if c.is_file()), candidates[0])
     if not parent_path.is_file():
         raise ProfileError(
             path,
@@ -173,6 +179,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
         data = _construct(loader, node, (), path, origins) if node is not None else {}
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and mark and mark.index >= len(text.rstrip()):
+            mark = exc.context_mark  # an unclosed quote or bracket: point where it opened
         line = mark.line + 1 if mark else None
         raise ProfileError(path, line, None, f"invalid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
@@ -253,7 +261,8 @@ def _validate(
         error = exc.errors()[0]
         loc = tuple(str(p) for p in error["loc"])
         # pydantic reports union members as extra loc parts (e.g. 'int', 'literal[...]').
-        loc = _trim_to_known(loc, data)
+        if error["type"] != "missing":
+            loc = _trim_to_known(loc, data)
         key = ".".join(loc)
         if loc and loc[0] in overrides:
             raise ProfileError(None, None, f"--{loc[0]}", _message(error, loc)) from None

@@ -13,7 +13,7 @@ from launcher.plan.schema import Profile, parse_bind
 _SECRET = re.compile(
     r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|DSN|LICENSE_KEY", re.I
 )
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
+_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.S)
 MASK = "***"
 
 
@@ -26,7 +26,14 @@ def mask_value(name: str, value: str) -> str:
     """Hide secret values, and passwords inside URLs such as DATABASE_URL."""
     if is_secret(name):
         return MASK
-    return _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", value)
+    match = _URL.match(value)
+    if not match or "@" not in match["netloc"]:
+        return value
+    userinfo, _, host = match["netloc"].rpartition("@")  # the password may itself hold '@'
+    if ":" not in userinfo:
+        return value
+    user = userinfo.split(":", 1)[0]
+    return f"{match['scheme']}{user}:{MASK}@{host}{match['rest']}"
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,9 @@ class Command:
         """A line a person can paste in a shell; secrets become references to their shell vars."""
         assigns = []
         for name, value in self.env.items():
-            shown = (
-                f'"${name}"'
-                if mask and is_secret(name)
-                else shlex.quote(mask_value(name, value) if mask else value)
-            )
+            # A masked value would not run: refer to the variable in the user's shell instead.
+            hidden = mask and mask_value(name, value) != value
+            shown = f'"${name}"' if hidden else shlex.quote(value)
             assigns.append(f"{name}={shown}")
         words = [*assigns, *map(shlex.quote, self.argv)]
         return f"cd {shlex.quote(str(self.cwd))} && " + " ".join(words)

@@ -25,11 +25,13 @@ from typing import Any
 import psutil
 
 from launcher.errors import LaunchError
-from launcher.plan.model import Bind, LaunchPlan
+from launcher.plan.model import Bind, Command, LaunchPlan
 from launcher.plan.policy import is_flapping, next_backoff
 from launcher.run import control
+from launcher.run.forkserver import ForkServer, touches_warm_parent
 from launcher.run.health import probe_once
 from launcher.run.process import Reaper, ServerProcess, run_step
+from launcher.run.reload import start_watcher
 from launcher.run.sockets import (
     bind_listener,
     inherited_listeners,
@@ -108,6 +110,8 @@ class Supervisor:
         self._changes: list[str] = []
         self._reaper: Reaper | None = None
         self._control = self.control_server
+        self._forkserver: ForkServer | None = None
+        self._old_forkservers: list[ForkServer] = []
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -121,22 +125,30 @@ class Supervisor:
             self._shutdown()
 
     def _serve(self) -> int:
-        gen = self._start_generation()
-        outcome = self._wait_ready(gen)
-        if not outcome.ok:
-            self.last_failure = outcome.message
-            self.log(f"server failed to start: {outcome.message}")
-            self._stop_generation(gen, fast=True)
-            return 0 if self._stop_requested else 1
+        if self.plan.watch is not None:
+            # Watch before the first server starts: an edit made during start-up still counts.
+            start_watcher(self.plan.watch, self._on_change)
+        if self.plan.watch is not None and self.plan.backend == "uvicorn":
+            outcome = self._warm_forkserver()
+            if not outcome.ok:
+                return self._failed_start(outcome)
+        gen, outcome = self._start_ready()
+        if gen is None:
+            return self._failed_start(outcome)
         self._promote(gen)
         self.notifier.send("READY=1", self._status_line())
         self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
         threading.Thread(target=self._health_loop, name="health", daemon=True).start()
-        if self.plan.watch is not None:
-            from launcher.run.reload import start_watcher
-
-            start_watcher(self.plan.watch, self._on_change)
         return self._loop()
+
+    def _failed_start(self, outcome: Outcome) -> int:
+        """A stop asked for during start-up is a clean exit; anything else is a failure."""
+        if self._stop_requested_now():
+            self.log("stopped while starting")
+            return 0
+        self.last_failure = outcome.message
+        self.log(f"server failed to start: {outcome.message}")
+        return 1
 
     def _loop(self) -> int:
         selector = selectors.DefaultSelector()
@@ -182,6 +194,9 @@ class Supervisor:
         for gen in gens:
             self._stop_generation(gen, fast=False)
         self.current, self.retiring = None, []
+        for forkserver in (self._forkserver, *self._old_forkservers):
+            if forkserver is not None:
+                forkserver.stop()
         for conn in self._pending_replies:
             control.reply(conn, {"ok": False, "message": "launcher is stopping"})
         if self._reaper is not None:
@@ -225,6 +240,40 @@ class Supervisor:
         return self._stop_requested or any(s in stop for s in self._signals)
 
     # ----- generations ----------------------------------------------------------------------
+
+    def _start_ready(self) -> tuple[Generation | None, Outcome]:
+        """Start a generation and wait until it is ready; on failure it is already stopped."""
+        if self._forkserver is not None:
+            child = self._forkserver.fork(self._stop_requested_now)
+            if child is None:
+                return None, Outcome(False, "the dev server did not fork a new server")
+            self.generations += 1
+            gen = Generation(self.generations, child, None, listener_bind(self.listeners[0]))
+            deadline = time.monotonic() + self.plan.probe.startup_timeout
+            ready = self._forkserver.wait_ready(child, deadline, self._stop_requested_now)
+            outcome = Outcome(ready.ok, ready.message)
+        else:
+            gen = self._start_generation()
+            outcome = self._wait_ready(gen)
+        if not outcome.ok:
+            self._stop_generation(gen, fast=True)
+            return None, outcome
+        return gen, outcome
+
+    def _warm_forkserver(self) -> Outcome:
+        """Start a warm dev parent; it replaces the current one once a child of it serves."""
+        forkserver = ForkServer(self.plan, self.env, self.listeners[0].fileno())
+        assert self._reaper is not None
+        self._reaper.guard(forkserver.pid)
+        outcome = forkserver.wait_warm(self.plan.probe.startup_timeout, self._stop_requested_now)
+        if not outcome.ok:
+            forkserver.stop()
+            self._reaper.release(forkserver.pid)
+            return Outcome(False, outcome.message)
+        if self._forkserver is not None:
+            self._old_forkservers.append(self._forkserver)
+        self._forkserver = forkserver
+        return Outcome(True, "warm")
 
     def _start_generation(self) -> Generation:
         self.generations += 1
@@ -274,7 +323,8 @@ class Supervisor:
     def _retire(self, gen: Generation) -> None:
         """Graceful: TERM to the old master now, SIGKILL to its group after graceful_timeout."""
         gen.server.send(signal.SIGTERM)
-        gen.retire_deadline = time.monotonic() + self.plan.graceful_timeout
+        drain = self.plan.watch.drain_timeout if self.plan.watch else self.plan.graceful_timeout
+        gen.retire_deadline = time.monotonic() + drain
         self.retiring.append(gen)
 
     def _check_retiring(self) -> None:
@@ -284,10 +334,16 @@ class Supervisor:
             if done or overdue:
                 self._stop_generation(gen, fast=True)
                 self.retiring.remove(gen)
+        for forkserver in list(self._old_forkservers):
+            if not any(getattr(g.server, "parent", None) is forkserver for g in self.retiring):
+                forkserver.stop()
+                if self._reaper is not None:
+                    self._reaper.release(forkserver.pid)
+                self._old_forkservers.remove(forkserver)
 
     def _stop_generation(self, gen: Generation, *, fast: bool) -> None:
         gen.server.stop(0.0 if fast else self.plan.graceful_timeout)
-        if self._reaper is not None:
+        if self._reaper is not None and isinstance(gen.server, ServerProcess):
             self._reaper.release(gen.server.pid)
         gen.close()
 
@@ -333,15 +389,18 @@ class Supervisor:
             self._write_state()
             if self._sleep(delay):
                 return 0
-            gen = self._start_generation()
-            outcome = self._wait_ready(gen)
-            if outcome.ok:
+            if self._forkserver is not None and self._forkserver.proc.poll() is not None:
+                warm = self._warm_forkserver()
+                if not warm.ok:
+                    reason = warm.message
+                    continue
+            gen, outcome = self._start_ready()
+            if gen is not None:
                 self.restarts += 1
                 self._promote(gen)
                 self.notifier.send(self._status_line())
                 self.log(f"server restarted (pid {gen.server.pid})")
                 return None
-            self._stop_generation(gen, fast=True)
             if self._stop_requested_now():
                 return 0
             reason = outcome.message
@@ -365,9 +424,8 @@ class Supervisor:
         outcome = self._preflight() if preflight else Outcome(True, "")
         gen = None
         if outcome.ok:
-            gen = self._start_generation()
-            outcome = self._wait_ready(gen)
-        if outcome.ok and gen is not None:
+            gen, outcome = self._start_ready()
+        if gen is not None:
             old, self.current = self.current, None
             self._promote(gen)
             if old is not None:
@@ -375,8 +433,6 @@ class Supervisor:
             outcome = Outcome(
                 True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})"
             )
-        elif gen is not None:
-            self._stop_generation(gen, fast=True)
         elapsed = time.monotonic() - started
         if not outcome.ok:
             outcome = Outcome(
@@ -424,7 +480,26 @@ class Supervisor:
 
     def _handle_change(self, paths: list[str]) -> None:
         shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
-        self._reload(f"changed: {shown}", preflight=False)
+        forkserver = self._forkserver
+        if forkserver is not None and (
+            forkserver.proc.poll() is not None
+            or touches_warm_parent(paths, forkserver, self.plan.source)
+        ):
+            # Settings, models or the profile changed: the warm parent itself must be fresh.
+            self.log("the change touches what the warm parent imported: starting a fresh one")
+            warm = self._warm_forkserver()
+            if not warm.ok:
+                message = f"reload failed, still serving the previous code: {warm.message}"
+                self.last_failure = message
+                self.log(message)
+                return
+        outcome = self._reload(f"changed: {shown}", preflight=False)
+        if not outcome.ok and forkserver is not None and self._forkserver is not forkserver:
+            # The new parent's child failed: go back to the parent whose child serves.
+            failed, self._forkserver = self._forkserver, forkserver
+            self._old_forkservers.remove(forkserver)
+            if failed is not None:
+                failed.stop()
 
     # ----- health and memory -----------------------------------------------------------------
 
@@ -553,7 +628,7 @@ def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     try:
         listeners = _open_listeners(plan, env)
         for step in plan.steps:
-            code = run_step(step, env)
+            code = _run_step_interruptibly(step, env)
             if code != 0:
                 raise LaunchError(
                     f"before_start step failed with exit code {code}: {shlex.join(step.argv[1:])}",
@@ -568,6 +643,24 @@ def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
                     os.unlink(str(plan.bind.path))
             sock.close()
         control_server.close()
+
+
+class _Interrupted(BaseException):
+    """A stop signal during a before-start step: unwind, ending the step's process group."""
+
+
+def _run_step_interruptibly(step: Command, env: Mapping[str, str]) -> int:
+    def interrupt(signum: int, _frame: object) -> None:
+        raise _Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in HANDLED_SIGNALS}
+    try:
+        return run_step(step, env)
+    except _Interrupted:
+        raise LaunchError("stopped during a before_start step", code=0) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

@@ -45,5 +45,5 @@ class Notifier:
 
     def reloading(self) -> None:
         """RELOADING=1 needs MONOTONIC_USEC since systemd 253 (Type=notify-reload)."""
-        usec = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         self.send("RELOADING=1", f"MONOTONIC_USEC={usec}")

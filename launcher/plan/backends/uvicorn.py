@@ -1,6 +1,12 @@
-"""uvicorn standalone: profile -> `python -m uvicorn ...` argv."""
+"""uvicorn standalone: profile -> uvicorn.Config keyword arguments -> `python -m uvicorn` argv.
+
+The kwargs are the one mapping: the dev fork server passes them to `uvicorn.Config`, and the
+argv is the same dict spelled as flags, so `launch show` prints what the launcher runs.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from launcher.plan.model import LaunchPlan, Listen
 from launcher.plan.schema import Profile, UvicornSettings
@@ -8,7 +14,7 @@ from launcher.plan.schema import Profile, UvicornSettings
 _DEFAULTS = UvicornSettings()
 
 
-def config_kwargs(settings: UvicornSettings) -> dict[str, object]:
+def config_kwargs(settings: UvicornSettings) -> dict[str, Any]:
     """uvicorn.Config keyword arguments that differ from uvicorn's defaults (lifespan always)."""
     kwargs = {
         name: value
@@ -16,6 +22,23 @@ def config_kwargs(settings: UvicornSettings) -> dict[str, object]:
         if value != getattr(_DEFAULTS, name) and name != "lifespan"
     }
     return {"lifespan": settings.lifespan, **kwargs}
+
+
+def server_kwargs(plan: LaunchPlan) -> dict[str, Any]:
+    """Every uvicorn.Config setting the profile decides, besides the app and the socket."""
+    p = plan.profile
+    kwargs = config_kwargs(p.uvicorn)
+    kwargs.setdefault("forwarded_allow_ips", p.forwarded_allow_ips)
+    kwargs["timeout_keep_alive"] = p.keepalive
+    kwargs["timeout_graceful_shutdown"] = p.graceful_timeout
+    if p.max_requests:
+        kwargs["limit_max_requests"] = p.max_requests
+    if p.backlog != 2048:
+        kwargs["backlog"] = p.backlog
+    kwargs["log_level"] = p.loglevel
+    if not p.accesslog:
+        kwargs["access_log"] = False
+    return kwargs
 
 
 def extra_env(profile: Profile) -> dict[str, str]:
@@ -37,23 +60,12 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     if p.reload and not isinstance(listen, tuple):
         # What a person would type; under `launch`, the launcher's own reloader takes over.
         out += ["--reload", *(f"--reload-dir={root}" for root in _reload_dirs(plan))]
-    for name, value in config_kwargs(p.uvicorn).items():
+    for name, value in server_kwargs(plan).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             out.append(flag if value else flag.replace("--", "--no-", 1))
         elif value is not None:
             out += [flag, str(value)]
-    if p.uvicorn.forwarded_allow_ips is None:
-        out += ["--forwarded-allow-ips", p.forwarded_allow_ips]
-    out += ["--timeout-keep-alive", str(p.keepalive)]
-    out += ["--timeout-graceful-shutdown", str(p.graceful_timeout)]
-    if p.max_requests:
-        out += ["--limit-max-requests", str(p.max_requests)]
-    if p.backlog != 2048:
-        out += ["--backlog", str(p.backlog)]
-    out += ["--log-level", p.loglevel]
-    if not p.accesslog:
-        out.append("--no-access-log")
     return tuple(out)
 
 

@@ -1,0 +1,200 @@
+"""The supervisor's side of the dev fork server (see launcher/devserver.py for the other side)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from launcher.plan.backends.uvicorn import server_kwargs
+from launcher.plan.model import LaunchPlan
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str
+
+
+class ForkServer:
+    """A warm parent process; `fork()` gives a new server child in well under a second."""
+
+    def __init__(self, plan: LaunchPlan, env: Mapping[str, str], listen_fd: int) -> None:
+        assert plan.watch is not None
+        read_fd, write_fd = os.pipe()
+        spec = {
+            "app": plan.profile.app,
+            "kwargs": server_kwargs(plan),
+            "listen_fd": listen_fd,
+            "status_fd": write_fd,
+            "roots": [str(r) for r in plan.watch.roots],
+        }
+        command = plan.server_command()
+        self.proc = subprocess.Popen(
+            [plan.python, "-m", "launcher.devserver", json.dumps(spec)],
+            cwd=command.cwd,
+            env=command.full_env(env),
+            stdin=subprocess.PIPE,
+            pass_fds=(listen_fd, write_fd),
+            start_new_session=True,
+            text=True,
+        )
+        os.close(write_fd)
+        self.pid = self.proc.pid
+        self.warm_files: frozenset[str] = frozenset()
+        self._cond = threading.Condition()
+        self._events: list[tuple[str, int, str]] = []
+        self._exits: dict[int, int] = {}
+        threading.Thread(target=self._read, args=(read_fd,), daemon=True, name="devserver").start()
+
+    def _read(self, fd: int) -> None:
+        with os.fdopen(fd, "r") as status:
+            for line in status:
+                kind, _, rest = line.rstrip("\n").partition(" ")
+                pid_text, _, message = rest.partition(" ")
+                pid = int(pid_text) if pid_text.isdigit() else self.pid
+                if kind in ("warm", "broken"):
+                    message = rest
+                with self._cond:
+                    if kind == "exit":
+                        self._exits[pid] = int(message or 0)
+                    self._events.append((kind, pid, message))
+                    self._cond.notify_all()
+        with self._cond:
+            self._events.append(("gone", self.pid, ""))
+            self._cond.notify_all()
+
+    def _wait_event(
+        self,
+        match: Callable[[tuple[str, int, str]], bool],
+        deadline: float,
+        stop: Callable[[], bool],
+    ) -> tuple[str, int, str] | None:
+        with self._cond:
+            while True:
+                for event in self._events:
+                    if match(event):
+                        self._events.remove(event)
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or stop():
+                    return None
+                self._cond.wait(min(remaining, 0.05))
+
+    def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
+        event = self._wait_event(
+            lambda e: e[0] in ("warm", "broken", "gone"), time.monotonic() + timeout, stop
+        )
+        if event is None:
+            return Outcome(False, "the dev server did not warm up in time")
+        kind, _, message = event
+        if kind == "warm":
+            self.warm_files = frozenset(json.loads(message))
+            return Outcome(True, "warm")
+        return Outcome(False, message or "the dev server exited while warming up")
+
+    def fork(self, stop: Callable[[], bool]) -> ForkedChild | None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write("fork\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return None
+        event = self._wait_event(lambda e: e[0] in ("forked", "gone"), time.monotonic() + 10, stop)
+        if event is None or event[0] != "forked":
+            return None
+        return ForkedChild(event[1], self)
+
+    def wait_ready(self, child: ForkedChild, deadline: float, stop: Callable[[], bool]) -> Outcome:
+        event = self._wait_event(
+            lambda e: (e[1] == child.pid and e[0] in ("ready", "failed", "exit")) or e[0] == "gone",
+            deadline,
+            stop,
+        )
+        if event is None:
+            return Outcome(False, "stop requested" if stop() else "the new code did not start")
+        kind, _, message = event
+        if kind == "ready":
+            return Outcome(True, "ready")
+        if kind == "exit":
+            return Outcome(False, f"the new server exited with code {message}")
+        return Outcome(False, message or "the dev server is gone")
+
+    def exit_code(self, pid: int) -> int | None:
+        with self._cond:
+            return self._exits.get(pid)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """End the parent and any child it still has: they share its process group."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+
+class ForkedChild:
+    """A server forked by the warm parent; quacks like ServerProcess for the supervisor."""
+
+    def __init__(self, pid: int, parent: ForkServer) -> None:
+        self.pid = pid
+        self.parent = parent
+        self.started = time.monotonic()
+
+    def poll(self) -> int | None:
+        code = self.parent.exit_code(self.pid)
+        if code is None and self.parent.proc.poll() is not None:
+            return -1  # the parent is gone, and its children with it
+        return code
+
+    def send(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def group_alive(self) -> bool:
+        return self.poll() is None
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        self.send(sig)
+
+    def stop(self, timeout: float, sig: int = signal.SIGTERM) -> int | None:
+        self.send(sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.poll() is None:
+            time.sleep(0.01)
+        if self.poll() is None:
+            self.send(signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self.poll() is None:
+                time.sleep(0.01)
+        return self.poll()
+
+    def workers(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            return [psutil.Process(self.pid)]
+        return []
+
+
+def touches_warm_parent(paths: list[str], parent: ForkServer, profile: Path) -> bool:
+    """A change to what the parent imported (settings, models), the profile or .env."""
+    for path in paths:
+        resolved = str(Path(path).resolve())
+        if resolved in parent.warm_files or resolved == str(profile) or path.endswith(".env"):
+            return True
+    return False

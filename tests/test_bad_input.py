@@ -1,0 +1,210 @@
+"""Bad input, end to end: `python -m launcher ...` refuses with exit 2 and one clear line.
+
+Every case runs the real CLI in a subprocess and checks: the exit code, that the single
+`launch: error:` line names where the problem is (file:line and key, or the port, module or
+path), that no traceback escapes, and (through the `env` fixture) that no process is left.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Env, free_port
+
+DEMO = ROOT / "demo_site"
+HEADER = f"chdir: {DEMO}\nsettings: demo_site.settings\n"  # lines 1-2 of every custom profile
+APP = "app: demo_site.wsgi:application\n"  # line 3
+
+
+def cli(env: Env, *args: str, cwd: Path, **extra: str) -> tuple[int, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", *args],
+        cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=60,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def error_line(code: int, output: str, *, expect_code: int = 2) -> str:
+    """The one `launch: error:` line, after checking the exit code and the absence of tracebacks."""
+    assert code == expect_code, output
+    assert "Traceback" not in output, output
+    errors = [ln for ln in output.splitlines() if ln.startswith("launch: error: ")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def profile(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def no_control_socket_left(env: Env) -> None:
+    assert not list((env.tmp / "run").glob("*.sock"))
+
+
+# ----- profile lookup -----------------------------------------------------------------------
+
+
+def test_unknown_profile_lists_where_it_looked(env: Env) -> None:
+    line = error_line(*cli(env, "nosuchprofile", cwd=env.tmp))
+    assert "unknown profile 'nosuchprofile'" in line
+    assert f"looked in {env.tmp / 'configs'}, {ROOT / 'configs'}" in line
+    assert "(profiles: dev, prod-asgi, prod-wsgi)" in line
+
+
+@pytest.mark.parametrize("command", [(), ("show",), ("check",)])
+def test_near_miss_profile_name_suggests(env: Env, command: tuple[str, ...]) -> None:
+    line = error_line(*cli(env, *command, "prod-wsgj", cwd=ROOT))
+    assert "unknown profile 'prod-wsgj' (did you mean 'prod-wsgi'?)" in line
+
+
+def test_missing_profile_file(env: Env) -> None:
+    line = error_line(*cli(env, "./nowhere/mine.yaml", cwd=env.tmp))
+    assert "profile file ./nowhere/mine.yaml does not exist" in line
+
+
+# ----- one bad setting at a time ------------------------------------------------------------
+
+CASES = {
+    # id: (profile body after the header, line, key, fragments of the message)
+    "unknown-key": (APP + "worker: 3\n", 4, "worker", ["did you mean 'workers'?"]),
+    "unknown-nested-key": (APP + "health: {pathh: /x}\n", 4, "health.pathh",
+                           ["did you mean 'path'?"]),
+    "wrong-type": (APP + "workers: many\n", 4, "workers", ["'many'", "integer"]),
+    "removed-worker": (APP + "worker_class: eventlet\n", 4, "worker_class",
+                       ["eventlet", "gevent", "gthread"]),
+    "wrong-loglevel": (APP + "loglevel: loud\n", 4, "loglevel", ["'loud'", "'debug'"]),
+    "bind-nonsense": (APP + "bind: nonsense\n", 4, "bind",
+                      ["'nonsense' is not HOST:PORT or unix:/PATH"]),
+    "bind-port-range": (APP + "bind: 127.0.0.1:70000\n", 4, "bind",
+                        ["port 70000 is outside 1-65535"]),
+    "app-not-module-attr": ("app: demo_site.wsgi\n", 3, "app", ["'demo_site.wsgi'",
+                                                               "module:attribute"]),
+    "unset-variable": (APP + "bind: 127.0.0.1:${LAUNCHER_TEST_UNSET_PORT}\n", 4, "bind",
+                       ["${LAUNCHER_TEST_UNSET_PORT} is not set"]),
+    "extends-missing": (APP + "extends: nowhere\n", 4, "extends",
+                        ["profile 'nowhere' not found", "nowhere.yaml"]),
+    "duplicate-key": (APP + "workers: 2\nworkers: 3\n", 5, "workers", ["duplicate key"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_setting_names_file_line_and_key(env: Env, case: str) -> None:
+    body, line_no, key, fragments = CASES[case]
+    path = profile(env.tmp / "profiles", "bad.yaml", HEADER + body)
+    line = error_line(*cli(env, str(path), cwd=env.tmp))
+    assert line.startswith(f"launch: error: {path}:{line_no}: key '{key}': "), line
+    for fragment in fragments:
+        assert fragment in line
+    no_control_socket_left(env)
+
+
+@pytest.mark.parametrize("command", ["show", "check", "systemd-unit"])
+def test_every_command_refuses_the_same_way(env: Env, command: str) -> None:
+    path = profile(env.tmp / "profiles", "bad.yaml", HEADER + APP + "worker: 3\n")
+    line = error_line(*cli(env, command, str(path), cwd=env.tmp))
+    assert line == (
+        f"launch: error: {path}:4: key 'worker': unknown setting (did you mean 'workers'?)"
+    )
+
+
+def test_invalid_yaml_names_the_line(env: Env) -> None:
+    path = profile(env.tmp / "p", "bad.yaml", HEADER + APP + "workers: 2\n  threads: 4\n")
+    line = error_line(*cli(env, str(path), cwd=env.tmp))
+    assert line.startswith(f"launch: error: {path}:5: invalid YAML: ")
+
+
+def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
+    line = error_line(*cli(env, "prod-wsgi", "--bind", "foo", cwd=ROOT))
+    assert "key '--bind'" in line
+    assert "'foo' is not HOST:PORT or unix:/PATH" in line
+
+
+def test_extends_loop(env: Env) -> None:
+    a = profile(env.tmp / "p", "a.yaml", HEADER + APP + "extends: b\n")
+    profile(env.tmp / "p", "b.yaml", "extends: a\n")
+    line = error_line(*cli(env, str(a), cwd=env.tmp))
+    assert f"{a}: key 'extends'" in line
+    assert "a.yaml -> b.yaml -> a.yaml" in line
+
+
+# ----- the app cannot be loaded -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("app", "fragments"),
+    [
+        ("nosuchmodule.wsgi:application", ["No module named 'nosuchmodule'"]),
+        ("demo_site.wsgi:nope", ["module 'demo_site.wsgi' has no attribute 'nope'"]),
+    ],
+)
+def test_app_that_does_not_load(env: Env, app: str, fragments: list[str]) -> None:
+    port = free_port()
+    path = profile(env.tmp / "p", "bad.yaml", HEADER + f"app: {app}\nbind: 127.0.0.1:{port}\n")
+    line = error_line(*cli(env, str(path), cwd=env.tmp))
+    assert f"{path}" in line
+    assert f"key 'app': cannot load '{app}'" in line
+    assert f"(from {DEMO})" in line
+    for fragment in fragments:
+        assert fragment in line
+    no_control_socket_left(env)
+
+
+# ----- reserved names -----------------------------------------------------------------------
+
+
+def test_reserved_name_as_a_profile(env: Env) -> None:
+    path = profile(env.tmp / "configs", "check.yaml", HEADER + APP)
+    message = "'check' is a launch command, so it cannot name a profile"
+    for args in (("./configs/check.yaml",), ("show", "./configs/check.yaml")):
+        line = error_line(*cli(env, *args, cwd=env.tmp))
+        assert line.startswith(f"launch: error: {path}: ")
+        assert message in line
+    for args in (("show", "check"), ("check", "check"), ("run", "check")):
+        line = error_line(*cli(env, *args, cwd=env.tmp))
+        assert message in line
+    # a bare `launch check` is the check command, which then asks for a profile
+    line = error_line(*cli(env, "check", cwd=env.tmp))
+    assert "which profile?" in line
+
+
+# ----- nothing half-started -----------------------------------------------------------------
+
+
+def test_port_in_use_starts_nothing(env: Env) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, output = cli(env, "prod-wsgi", "--bind", f"127.0.0.1:{port}", cwd=ROOT,
+                           WEB_CONCURRENCY="2")
+    line = error_line(code, output)
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert "[launch] serving" not in output
+    # the before_start steps (migrate, collectstatic) never ran
+    assert not (env.tmp / "db.sqlite3").exists()
+    assert not (env.tmp / "static").exists()
+    no_control_socket_left(env)
+
+
+def test_failing_before_start_step_starts_nothing(env: Env) -> None:
+    port = free_port()
+    path = profile(env.tmp / "p", "steps.yaml", HEADER + APP + f"bind: 127.0.0.1:{port}\n"
+                   "before_start: [nosuchcommand]\n")
+    code, output = cli(env, str(path), cwd=env.tmp)
+    line = error_line(code, output, expect_code=1)
+    assert "before_start step failed with exit code 1" in line
+    assert "nosuchcommand" in line
+    assert "the server was not started" in line
+    assert "Unknown command: 'nosuchcommand'" in output  # the step's own words pass through
+    assert "[launch] serving" not in output
+    no_control_socket_left(env)
+    with socket.socket() as again:  # the listener was closed: the port is free again
+        again.bind(("127.0.0.1", port))
