@@ -77,7 +77,7 @@ CASES = {
     "unknown-key": (APP + "worker: 3\n", 4, "worker", ["did you mean 'workers'?"]),
     "unknown-nested-key": (APP + "health: {pathh: /x}\n", 4, "health.pathh",
                            ["did you mean 'path'?"]),
-    "wrong-type": (APP + "workers: many\n", 4, "workers", ["'many'", "integer"]),
+    "wrong-type": (APP + "workers: many\n", 4, "workers", ["'many'", "whole number", "'auto'"]),
     "removed-worker": (APP + "worker_class: eventlet\n", 4, "worker_class",
                        ["eventlet", "gevent", "gthread"]),
     "wrong-loglevel": (APP + "loglevel: loud\n", 4, "loglevel", ["'loud'", "'debug'"]),

@@ -75,7 +75,7 @@ def find_profile(name: str, cwd: Path, env: Mapping[str, str]) -> Path:
         for suffix in (".yaml", ".yml"):
             if (d / f"{name}{suffix}").is_file():
                 return d / f"{name}{suffix}"
-    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.y*ml")})
+    known = sorted(list_profiles(cwd, env))
     hint = _nearest(name, known)
     listed = ", ".join(known) or "none"
     raise ProfileError(
@@ -92,7 +92,8 @@ def list_profiles(cwd: Path, env: Mapping[str, str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for d in config_dirs(cwd, env):
         for path in sorted(d.glob("*.y*ml")) if d.is_dir() else []:
-            found.setdefault(path.stem, path)
+            if path.stem not in RESERVED_NAMES:
+                found.setdefault(path.stem, path)
     return found
 
 

@@ -179,12 +179,15 @@ class Profile(Strict):
             raise ValueError(f"'{value}' is not one of {', '.join(WORKER_CLASSES)}")
         return value
 
-    @field_validator("workers")
+    @field_validator("workers", mode="before")
     @classmethod
-    def _workers(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("must be at least 1, or 'auto' (2 x CPU + 1)")
-        return value
+    def _workers(cls, value: Any) -> Any:
+        text = str(value).strip()
+        if text == "auto":
+            return text
+        if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+            raise ValueError("must be a whole number of at least 1, or 'auto' (2 x CPU + 1)")
+        return int(text)
 
     @field_validator("bind")
     @classmethod
