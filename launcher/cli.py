@@ -28,6 +28,7 @@ from launcher.errors import LauncherError, LaunchError
 from launcher.plan.build import build_plan
 from launcher.plan.loader import list_profiles, load_profile
 from launcher.plan.model import LaunchPlan
+from launcher.run.systemd import child_env
 
 COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run")
 
@@ -141,7 +142,7 @@ def _import_app(plan: LaunchPlan, env: Mapping[str, str]) -> None:
     result = subprocess.run(
         list(command.argv),
         cwd=command.cwd,
-        env=command.full_env(env),
+        env=command.full_env(child_env(env)),
         capture_output=True,
         text=True,
         check=False,
@@ -238,7 +239,7 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
         result = subprocess.run(
             list(command.argv),
             cwd=command.cwd,
-            env=command.full_env(env),
+            env=command.full_env(child_env(env)),
             capture_output=True,
             text=True,
         )

@@ -38,7 +38,7 @@ from launcher.run.sockets import (
     listener_bind,
     probe_listener,
 )
-from launcher.run.systemd import Notifier
+from launcher.run.systemd import Notifier, child_env
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
@@ -90,6 +90,8 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.env)
+        # Only the supervisor talks to systemd: children must not see NOTIFY_SOCKET & co.
+        self.child_env = child_env(self.env)
         self.health = Health()
         self.current: Generation | None = None
         self.retiring: list[Generation] = []
@@ -191,8 +193,12 @@ class Supervisor:
         gens = [g for g in (self.current, *self.retiring) if g is not None]
         for gen in gens:
             gen.server.send(signal.SIGTERM)
+        # One deadline for all of them, so a stop never takes more than graceful_timeout.
+        deadline = time.monotonic() + self.plan.graceful_timeout
+        while time.monotonic() < deadline and any(g.server.poll() is None for g in gens):
+            time.sleep(0.02)
         for gen in gens:
-            self._stop_generation(gen, fast=False)
+            self._stop_generation(gen, fast=True)
         self.current, self.retiring = None, []
         for forkserver in (self._forkserver, *self._old_forkservers):
             if forkserver is not None:
@@ -262,7 +268,7 @@ class Supervisor:
 
     def _warm_forkserver(self) -> Outcome:
         """Start a warm dev parent; it replaces the current one once a child of it serves."""
-        forkserver = ForkServer(self.plan, self.env, self.listeners[0].fileno())
+        forkserver = ForkServer(self.plan, self.child_env, self.listeners[0].fileno())
         assert self._reaper is not None
         self._reaper.guard(forkserver.pid)
         outcome = forkserver.wait_warm(self.plan.probe.startup_timeout, self._stop_requested_now)
@@ -286,7 +292,7 @@ class Supervisor:
             target = listener_bind(probe_sock)
             fds.append(probe_sock.fileno())
         command = self.plan.server_command(tuple(fds))
-        server = ServerProcess(command, self.env, pass_fds=fds)
+        server = ServerProcess(command, self.child_env, pass_fds=fds)
         assert self._reaper is not None
         self._reaper.guard(server.pid)
         self.health = Health() if self.current is None else self.health
@@ -457,7 +463,7 @@ class Supervisor:
                 result = subprocess.run(
                     list(command.argv),
                     cwd=command.cwd,
-                    env=command.full_env(self.env),
+                    env=command.full_env(self.child_env),
                     capture_output=True,
                     text=True,
                     timeout=self.plan.probe.startup_timeout,
@@ -628,7 +634,7 @@ def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     try:
         listeners = _open_listeners(plan, env)
         for step in plan.steps:
-            code = _run_step_interruptibly(step, env)
+            code = _run_step_interruptibly(step, child_env(env))
             if code != 0:
                 raise LaunchError(
                     f"before_start step failed with exit code {code}: {shlex.join(step.argv[1:])}",

@@ -1,0 +1,584 @@
+"""systemd integration: sd_notify over a real datagram socket, the watchdog, the unit file.
+
+The notify tests own the socket systemd would own: an AF_UNIX SOCK_DGRAM socket with
+SO_PASSCRED, so every datagram comes with the sender's pid, the way systemd sees it. Messages
+from the launcher's main process are what NotifyAccess=main lets through; anything else is
+recorded separately.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from launcher.run.systemd import Notifier, child_env
+from tests.conftest import PYTHON, ROOT, Env, Launch, free_port, get, start
+
+SECRET = "test-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-not-for-real-sites"
+
+
+# ----- a stand-in for systemd's notify socket ---------------------------------------------------
+
+
+@dataclass
+class Message:
+    at: float  # time.monotonic() when it arrived
+    pid: int  # the sender, from SCM_CREDENTIALS
+    lines: list[str]
+
+    @property
+    def first(self) -> str:
+        return self.lines[0] if self.lines else ""
+
+    def value(self, key: str) -> str | None:
+        for line in self.lines:
+            name, sep, value = line.partition("=")
+            if sep and name == key:
+                return value
+        return None
+
+
+@dataclass
+class NotifySocket:
+    """Binds `address` and records every datagram, with its arrival time and sender pid."""
+
+    address: str
+    sock: socket.socket = field(init=False)
+    messages: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(self.address)
+        self.sock.settimeout(0.05)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        space = socket.CMSG_SPACE(struct.calcsize("iII"))
+        while not self._closed:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(4096, space)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            now = time.monotonic()
+            pid = 0
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("iII", payload[: struct.calcsize("iII")])[0]
+            with self._lock:
+                self.messages.append(Message(now, pid, data.decode().split("\n")))
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(2)
+        self.sock.close()
+
+    def from_pid(self, pid: int) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.pid == pid]
+
+    def others(self, pid: int) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.pid != pid]
+
+    def wait_for(
+        self,
+        pid: int,
+        match: Callable[[Message], bool],
+        *,
+        after: float = 0.0,
+        timeout: float = 30.0,
+        launch: Launch | None = None,
+    ) -> Message:
+        """The first message from `pid` that arrived after `after` and matches."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.from_pid(pid):
+                if message.at > after and match(message):
+                    return message
+            if launch is not None and launch.proc is not None and launch.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        shown = [(round(m.at - after, 2), m.lines) for m in self.from_pid(pid)]
+        log = launch.output[-3000:] if launch is not None else ""
+        raise AssertionError(f"no matching notify message from pid {pid}: {shown}\n{log}")
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    path = tmp_path / "notify.sock"
+    if len(os.fsencode(path)) >= 108:  # sun_path limit
+        path = Path("/tmp") / f"launcher-notify-{uuid.uuid4().hex[:12]}.sock"
+    listener = NotifySocket(str(path))
+    yield listener
+    listener.close()
+    path.unlink(missing_ok=True)
+
+
+def is_ready(m: Message) -> bool:
+    return m.first == "READY=1"
+
+
+def is_watchdog(m: Message) -> bool:
+    return m.first == "WATCHDOG=1"
+
+
+def status_of(m: Message) -> str:
+    value = m.value("STATUS")
+    assert value is not None, f"no STATUS= line in {m.lines}"
+    return value
+
+
+def assert_status(m: Message, *, generation: int, restarts: int, workers: int) -> None:
+    """STATUS=healthy; N workers; ... -- N may still be short of `workers` when READY=1 goes
+    out: gunicorn forks its workers one by one and the first to answer the probe is enough."""
+    status = status_of(m)
+    found = re.fullmatch(
+        rf"healthy; (\d+) workers; generation {generation}; restarts {restarts}", status
+    )
+    assert found, status
+    assert 1 <= int(found[1]) <= workers, status
+
+
+def site_profile(tmp: Path, *, port: int, failure_threshold: int, startup_timeout: float) -> Path:
+    """The demo site under gunicorn, probed every 0.2 s, on the test's own database."""
+    path = tmp / "site.yaml"
+    path.write_text(
+        f"""\
+description: demo site for the systemd tests
+app: demo_site.wsgi:application
+settings: demo_site.settings
+server: gunicorn
+worker_class: sync
+workers: 1
+bind: 127.0.0.1:{port}
+chdir: {ROOT / "demo_site"}
+graceful_timeout: 5
+accesslog: false
+env:
+  DJANGO_DEBUG: "0"
+  DJANGO_SECRET_KEY: {SECRET}
+  DJANGO_DB_PATH: {tmp / "db.sqlite3"}
+health:
+  path: /healthz
+  interval: 0.2
+  timeout: 1
+  failure_threshold: {failure_threshold}
+  startup_timeout: {startup_timeout}
+restart:
+  backoff_initial: 0.2
+"""
+    )
+    return path
+
+
+def break_db(db: Path) -> None:
+    """A directory where the SQLite file was: every new connection fails, /healthz says 503."""
+    if db.exists():
+        db.rename(db.with_name(db.name + ".saved"))
+    db.mkdir()
+
+
+def mend_db(db: Path) -> None:
+    db.rmdir()
+    saved = db.with_name(db.name + ".saved")
+    if saved.exists():
+        saved.rename(db)
+
+
+def wait_log(launch: Launch, pattern: str, timeout: float = 30.0) -> float:
+    """Wait for a regex in the launcher's output; returns the monotonic time it was seen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, launch.output):
+            return time.monotonic()
+        assert launch.proc is not None
+        if launch.proc.poll() is not None:
+            raise AssertionError(f"launcher exited {launch.proc.returncode}:\n{launch.output}")
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for /{pattern}/:\n{launch.output[-4000:]}")
+
+
+def stop_and_expect_stopping_last(item: Launch, notify_socket: NotifySocket) -> None:
+    """SIGTERM: exit code 0, and STOPPING=1 is the main process's last word."""
+    assert item.proc is not None
+    pid, stop_at = item.proc.pid, time.monotonic()
+    item.signal(signal.SIGTERM)
+    assert item.wait(45) == 0, item.output
+    notify_socket.wait_for(pid, lambda m: m.first == "STOPPING=1", after=stop_at, timeout=5)
+    time.sleep(0.2)  # anything sent after STOPPING=1 would have arrived by now
+    assert notify_socket.from_pid(pid)[-1].first == "STOPPING=1"
+
+
+# ----- Notifier on its own --------------------------------------------------------------------
+
+
+def test_notifier_abstract_namespace_and_watchdog_env() -> None:
+    name = f"launcher-test-{uuid.uuid4().hex}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        sock.settimeout(2)
+        notifier = Notifier({"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "400000"})
+        assert notifier.enabled
+        assert notifier.watchdog_interval == pytest.approx(0.2)
+        notifier.send("READY=1", "STATUS=ok")
+        assert sock.recv(4096) == b"READY=1\nSTATUS=ok"
+        before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        notifier.reloading()
+        lines = sock.recv(4096).decode().split("\n")
+        assert lines[0] == "RELOADING=1"
+        assert lines[1].startswith("MONOTONIC_USEC=")
+        usec = int(lines[1].partition("=")[2])
+        assert before <= usec <= time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+    # The watchdog belongs to WATCHDOG_PID only, and needs a socket to talk to.
+    other = {"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"}
+    assert Notifier(other).watchdog_interval is None
+    mine = {**other, "WATCHDOG_PID": str(os.getpid())}
+    assert Notifier(mine).watchdog_interval == pytest.approx(0.2)
+    assert Notifier({"WATCHDOG_USEC": "400000"}).watchdog_interval is None
+    assert Notifier({"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "x"}).watchdog_interval is None
+
+    # Outside systemd, or with its socket gone, sending is a quiet no-op.
+    off = Notifier({})
+    assert not off.enabled
+    off.send("READY=1")
+    Notifier({"NOTIFY_SOCKET": f"/nonexistent/{name}.sock"}).send("READY=1")
+
+    # Children do not inherit the notify socket or the watchdog.
+    assert child_env({**mine, "PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+# ----- the supervisor's notify protocol, end to end -------------------------------------------
+
+
+def test_notify_ready_reload_stop(env: Env, launch: list[Launch], notify_socket: NotifySocket):
+    """READY=1 once healthy, with STATUS; SIGHUP: RELOADING=1 then READY=1; SIGTERM: STOPPING=1."""
+    port = free_port()
+    item = start(
+        launch,
+        env,
+        "prod-wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        NOTIFY_SOCKET=notify_socket.address,
+        WEB_CONCURRENCY="2",
+    )
+    assert item.proc is not None
+    pid = item.proc.pid
+
+    ready = notify_socket.wait_for(pid, is_ready, timeout=45, launch=item)
+    status, _, _ = get(port, "/healthz")  # READY=1 means the site answers right now
+    assert status == 200
+    assert_status(ready, generation=1, restarts=0, workers=2)
+    assert [m.lines for m in notify_socket.from_pid(pid)] == [ready.lines]  # nothing earlier
+    assert "health probe failed" not in item.output
+
+    sighup_at = time.monotonic()
+    item.signal(signal.SIGHUP)
+    reloading = notify_socket.wait_for(
+        pid, lambda m: m.first == "RELOADING=1", after=sighup_at, timeout=10, launch=item
+    )
+    usec = reloading.value("MONOTONIC_USEC")
+    assert usec is not None and usec.isdigit(), reloading.lines
+    # CLOCK_MONOTONIC (time.monotonic() on Linux), the clock systemd compares it with
+    assert int(sighup_at * 1e6) <= int(usec) <= reloading.at * 1e6
+    ready_again = notify_socket.wait_for(pid, is_ready, after=reloading.at, timeout=45, launch=item)
+    assert "reloaded: generation 2 serving" in item.output
+    assert_status(ready_again, generation=2, restarts=0, workers=2)
+    assert get(port, "/healthz")[0] == 200
+
+    stop_and_expect_stopping_last(item, notify_socket)
+    sequence = [m.first for m in notify_socket.from_pid(pid)]
+    assert sequence == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"], sequence
+    assert not any(is_watchdog(m) for m in notify_socket.from_pid(pid))  # no WATCHDOG_USEC
+
+
+def test_ready_waits_for_the_first_healthy_probe(
+    env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
+):
+    """The server is up but /healthz says 503: no READY=1 until the probe passes."""
+    port = free_port()
+    db = tmp_path / "db.sqlite3"
+    break_db(db)
+    profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
+    item = start(launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address)
+    assert item.proc is not None
+    pid = item.proc.pid
+
+    deadline = time.monotonic() + 30
+    while True:  # the server answers, and it answers 503
+        with contextlib.suppress(OSError):
+            code, body, _ = get(port, "/healthz", timeout=2)
+            if code == 503:
+                break
+            raise AssertionError(f"/healthz answered {code} with the DB broken: {body!r}")
+        assert time.monotonic() < deadline, item.output
+        time.sleep(0.05)
+    time.sleep(1.0)  # several failed startup probes (every 0.05 s)
+    assert notify_socket.from_pid(pid) == [], "READY=1 (or anything) before a healthy probe"
+
+    mended_at = time.monotonic()
+    mend_db(db)
+    ready = notify_socket.wait_for(pid, is_ready, after=mended_at, timeout=20, launch=item)
+    assert get(port, "/healthz")[0] == 200
+    assert_status(ready, generation=1, restarts=0, workers=1)
+    assert [m.first for m in notify_socket.from_pid(pid)] == ["READY=1"]
+
+    stop_and_expect_stopping_last(item, notify_socket)
+
+
+def test_watchdog_while_healthy_none_while_unhealthy(
+    env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
+):
+    """WATCHDOG=1 every half WATCHDOG_USEC while healthy; silence while unhealthy; resumes."""
+    port = free_port()
+    db = tmp_path / "db.sqlite3"
+    profile = site_profile(tmp_path, port=port, failure_threshold=1, startup_timeout=30)
+    item = start(
+        launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000"
+    )
+    assert item.proc is not None
+    pid = item.proc.pid
+
+    ready = notify_socket.wait_for(pid, is_ready, timeout=30, launch=item)
+    time.sleep(1.5)
+    pings = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > ready.at]
+    assert len(pings) >= 4, [m.lines for m in notify_socket.from_pid(pid)]
+    times = [ready.at] + [m.at for m in pings]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 0.4, f"a gap as long as WATCHDOG_USEC itself: {gaps}"
+    assert db.is_file()  # the site really used its database
+
+    break_db(db)
+    failed_at = wait_log(item, r"health probe failed \(1/1\): GET /healthz answered 503")
+    time.sleep(1.5)
+    # Grace for a ping already in flight when the failing probe was logged.
+    late = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > failed_at + 0.3]
+    assert late == [], f"WATCHDOG=1 while unhealthy: {[round(m.at - failed_at, 2) for m in late]}"
+    assert "restarting server: unhealthy" in item.output
+    assert "server restarted" not in item.output  # still unhealthy: the new one is held back
+
+    mended_at = time.monotonic()
+    mend_db(db)
+    wait_log(item, r"server restarted", timeout=20)
+    status = notify_socket.wait_for(
+        pid, lambda m: m.value("STATUS") is not None, after=mended_at, timeout=5, launch=item
+    )
+    assert_status(status, generation=2, restarts=1, workers=1)
+    time.sleep(1.2)
+    resumed = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > status.at]
+    assert len(resumed) >= 3, [m.lines for m in notify_socket.from_pid(pid)]
+
+    stop_and_expect_stopping_last(item, notify_socket)
+
+
+def test_children_do_not_talk_to_the_notify_socket(
+    env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
+):
+    """Only the main process may notify: gunicorn must not see NOTIFY_SOCKET (it sends READY=1)."""
+    port = free_port()
+    profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
+    item = start(
+        launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000"
+    )
+    assert item.proc is not None
+    notify_socket.wait_for(item.proc.pid, is_ready, timeout=30, launch=item)
+    time.sleep(0.5)
+    strangers = [(m.pid, m.lines) for m in notify_socket.others(item.proc.pid)]
+    item.signal(signal.SIGTERM)
+    assert item.wait(30) == 0, item.output
+    assert strangers == [], "child processes inherited NOTIFY_SOCKET and sent these"
+
+
+# ----- the unit file ----------------------------------------------------------------------------
+
+
+def systemd_analyze() -> str:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        reason = (
+            "systemd-analyze is not installed and scripts/bootstrap could not install it "
+            "(it needs root and apt-get): apt-get install systemd"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return tool
+
+
+def render(env: Env, *args: str, cwd: Path = ROOT) -> str:
+    result = subprocess.run(
+        [PYTHON, "-m", "launcher", "systemd-unit", *args],
+        cwd=cwd,
+        env=env.vars(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def directives(text: str) -> dict[str, list[str]]:
+    """Section.Key -> values, in order."""
+    found: dict[str, list[str]] = {}
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        found.setdefault(f"{section}.{key}", []).append(value)
+    return found
+
+
+def verify(unit: Path) -> None:
+    """systemd-analyze verify exits 0 and says nothing about this file."""
+    result = subprocess.run(
+        [systemd_analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    about_unit = [line for line in output.splitlines() if unit.name in line]
+    assert result.returncode == 0, output
+    assert about_unit == [], output
+
+
+def one(keys: dict[str, list[str]], key: str) -> str:
+    values = keys.get(key, [])
+    assert len(values) == 1, f"{key}: {values}"
+    return values[0]
+
+
+def test_systemd_unit_for_prod_asgi_passes_verify(env: Env, tmp_path: Path):
+    assert subprocess.run(["id", "www-data"], capture_output=True).returncode == 0
+    text = render(env, "prod-asgi", "--user", "www-data", "--group", "www-data")
+    unit = tmp_path / "launcher-prod-asgi.service"
+    unit.write_text(text)
+    keys = directives(text)
+
+    assert one(keys, "Service.Type") == "notify"
+    assert one(keys, "Service.NotifyAccess") == "main"
+    exec_start = one(keys, "Service.ExecStart").split()
+    assert exec_start == [sys.executable, "-m", "launcher", "prod-asgi"]
+    assert os.access(exec_start[0], os.X_OK)
+    assert one(keys, "Service.ExecReload") == "/bin/kill -HUP $MAINPID"
+    assert one(keys, "Service.KillMode") == "mixed"
+    assert one(keys, "Service.Restart") == "on-failure"
+    assert one(keys, "Service.User") == "www-data"
+    assert one(keys, "Service.Group") == "www-data"
+    assert Path(one(keys, "Service.WorkingDirectory")) == ROOT / "demo_site"
+
+    shown = subprocess.run(
+        [PYTHON, "-m", "launcher", "show", "prod-asgi", "--json"],
+        cwd=ROOT,
+        env=env.vars(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    resolved = json.loads(shown.stdout)["resolved"]
+    graceful = resolved["graceful_timeout"]  # 20, from prod-wsgi.yaml
+    startup = resolved["health"]["startup_timeout"]
+    backoff = resolved["restart"]["backoff_initial"]
+    assert int(one(keys, "Service.TimeoutStopSec")) == graceful + 15
+    watchdog = int(one(keys, "Service.WatchdogSec"))
+    # The watchdog is fed every WatchdogSec/2: half of it outlasts one in-process recovery.
+    assert watchdog / 2 >= graceful + backoff + startup
+    assert watchdog <= 2 * (graceful + backoff + startup) + 10
+    assert int(one(keys, "Service.TimeoutStartSec")) > startup
+
+    hardening = {
+        "NoNewPrivileges": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ProtectSystem": "full",
+        "ProtectHome": "read-only",
+        "ProtectKernelTunables": "yes",
+        "ProtectControlGroups": "yes",
+        "RestrictSUIDSGID": "yes",
+        "CapabilityBoundingSet": "",
+    }
+    for key, value in hardening.items():
+        assert one(keys, f"Service.{key}") == value, key
+    assert one(keys, "Install.WantedBy") == "multi-user.target"
+    verify(unit)
+
+
+def test_systemd_unit_without_user_runs_the_same_profile(env: Env, tmp_path: Path):
+    """No User=/Group=; and ExecStart, run from WorkingDirectory, finds the same profile file."""
+    project = tmp_path / "my project"
+    (project / "configs").mkdir(parents=True)
+    source = site_profile(tmp_path, port=free_port(), failure_threshold=3, startup_timeout=30)
+    profile = project / "configs" / "mysite.yaml"
+    shutil.copy(source, profile)
+
+    text = render(env, "mysite", cwd=project)
+    unit = tmp_path / "launcher-mysite.service"
+    unit.write_text(text)
+    keys = directives(text)
+    assert "Service.User" not in keys and "Service.Group" not in keys
+    assert "Service.CapabilityBoundingSet" not in keys  # root keeps its capabilities
+    assert int(one(keys, "Service.TimeoutStopSec")) == 5 + 15  # graceful_timeout 5
+    watchdog = int(one(keys, "Service.WatchdogSec"))
+    assert watchdog / 2 >= 5 + 0.2 + 30
+    verify(unit)
+
+    # What systemd would run: WorkingDirectory, the unit's Environment=, the ExecStart words.
+    unit_env = dict(v.strip('"').split("=", 1) for v in keys["Service.Environment"])
+    assert unit_env["LAUNCH_CONFIG_DIR"] == str(project / "configs")
+    argv = one(keys, "Service.ExecStart").split()
+    assert argv[:3] == [sys.executable, "-m", "launcher"]
+    show = subprocess.run(
+        [*argv[:3], "show", *argv[3:], "--json"],
+        cwd=one(keys, "Service.WorkingDirectory"),
+        env={**env.vars(), "LAUNCH_CONFIG_DIR": unit_env["LAUNCH_CONFIG_DIR"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert show.returncode == 0, show.stderr
+    assert json.loads(show.stdout)["source"] == str(profile)
+
+
+def test_systemd_unit_quotes_paths(env: Env, tmp_path: Path):
+    """A profile path with a space, a quote, `%` and `$` survives systemd's ExecStart parsing."""
+    odd = tmp_path / "it's 100% $HOME"
+    odd.mkdir()
+    profile = odd / "site.yaml"
+    shutil.copy(
+        site_profile(tmp_path, port=free_port(), failure_threshold=3, startup_timeout=30),
+        profile,
+    )
+    text = render(env, str(profile))
+    unit = tmp_path / "launcher-site.service"
+    unit.write_text(text)
+    exec_start = one(directives(text), "Service.ExecStart")
+    assert exec_start.endswith('"' + str(profile).replace("%", "%%").replace("$", "$$") + '"')
+    verify(unit)
