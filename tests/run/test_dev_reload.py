@@ -129,3 +129,24 @@ def test_database_and_log_writes_do_not_reload(dev: tuple[Launch, int, Path]) ->
     )
     item.wait_for(": reloading", timeout=15)
     assert item.stop() == 0
+
+
+def test_gunicorn_dev_profile_reloads_on_edit(env: Env, launch: list[Launch]) -> None:
+    """A WSGI dev profile on gunicorn: the launcher reloads it too (a fresh generation)."""
+    project = copy_demo(env.tmp)
+    profile = project / "configs" / "dev-wsgi.yaml"
+    profile.write_text(
+        "extends: dev\n"
+        "app: demo_site.wsgi:application\n"
+        "server: gunicorn\n"
+        "worker_class: sync\n"
+    )
+    port = free_port()
+    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}")
+    item.wait_for("[launch] serving", timeout=60)
+    assert "Using worker: sync" in item.output and "--reload" not in item.output
+    views = project / "demo_site" / "demo_site" / "views.py"
+    set_message(views, "gunicorn dev edit")
+    assert wait_message(port, "gunicorn dev edit", timeout=30) == []
+    assert reloads(item) == 1
+    assert item.stop() == 0
