@@ -91,6 +91,9 @@ def test_three_reloads_under_load_fail_no_request(env: Env, launch: list[Launch]
 
 def test_killed_worker_is_replaced(env: Env, launch: list[Launch]) -> None:
     item, port = launch_prod(launch, env, "prod-wsgi")
+    deadline = time.monotonic() + 30  # with preload, gunicorn forks its workers one by one
+    while len(status_json(env, "prod-wsgi")["workers"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     before = status_json(env, "prod-wsgi")
     victim = before["workers"][0]["pid"]
     with Load(port) as load:
@@ -104,9 +107,12 @@ def test_killed_worker_is_replaced(env: Env, launch: list[Launch]) -> None:
             time.sleep(0.2)
         time.sleep(0.3)
     assert victim not in pids and len(pids) == len(before["workers"])
-    # The request the killed worker was serving may be lost; the service goes on.
-    assert len(load.failures) <= 1, load.failures
+    # Connections the killed worker held (gthread: up to 4 threads + queued) are lost with it.
+    assert len(load.failures) <= load.clients, load.failures
     assert load.ok > 20
+    with Load(port) as after:  # the replacement serves, and nothing fails any more
+        time.sleep(1.0)
+    assert after.failures == [] and after.ok > 10
     assert item.stop() == 0
 
 
@@ -132,6 +138,9 @@ def test_killed_master_is_restarted_without_refused_connections(
 def test_sigkill_of_supervisor_takes_the_server_down(env: Env, launch: list[Launch]) -> None:
     item, _port = launch_prod(launch, env, "prod-asgi")
     assert item.proc is not None
+    deadline = time.monotonic() + 30  # with preload, gunicorn forks its workers one by one
+    while len(status_json(env, "prod-asgi")["workers"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     tree = psutil.Process(item.proc.pid).children(recursive=True)
     server = [p for p in tree if "gunicorn" in " ".join(p.cmdline())]
     assert len(server) >= 3  # master + 2 workers
