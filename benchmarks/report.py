@@ -490,11 +490,14 @@ def _checks(data: dict[str, Any]) -> list[str]:
                 f"{p['profile']}: {p['failed']['launch']} failed requests under launch, raw "
                 f"{p['failed']['raw']} and {p['failed']['raw2']}."
             )
-    for r in data.get("operations", {}).get("reload", {}).get("runs", []):
+    runs = data.get("operations", {}).get("reload", {}).get("runs", [])
+    for r in runs:
         if r["server"] == "launch" and r["wrk"]["failed"]:
+            raw = [x for x in runs if x["server"] == "raw" and x["connection"] == r["connection"]]
+            beside = f" (raw gunicorn's own SIGHUP: {raw[0]['wrk']['failed']})" if raw else ""
             found.append(
                 f"reload under load ({r['connection']}): {r['wrk']['failed']} failed requests over "
-                f"{r['hups']} launcher reloads."
+                f"{r['hups']} launcher reloads{beside}."
             )
         if r["reloads_done"] < r["hups"]:
             found.append(

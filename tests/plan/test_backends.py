@@ -221,7 +221,7 @@ def test_uvicorn_dev_argv(tmp_path: Path) -> None:
     assert params["lifespan"] == "off"
     assert params["reload"] is True
     assert set(params["reload_dirs"]) == {str(root / "demo_site"), str(root / "configs")}
-    assert params["workers"] is None
+    assert params["workers"] == 1  # explicit, so $WEB_CONCURRENCY cannot change it
     assert params["timeout_graceful_shutdown"] == 2
     assert plan.workers == 1
     assert plan.env == {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "DJANGO_DEBUG": "1"}
@@ -288,8 +288,9 @@ def test_uvicorn_defaults(tmp_path: Path) -> None:
     params = uvicorn_params(argv)
     assert params["lifespan"] == "off"  # Django has no lifespan: off unless asked
     assert params["forwarded_allow_ips"] == "127.0.0.1,::1"
-    for flag in ("--workers", "--reload", "--no-access-log", "--limit-max-requests", "--backlog"):
+    for flag in ("--reload", "--no-access-log", "--limit-max-requests", "--backlog"):
         assert flag not in argv
+    assert params["workers"] == 1
 
 
 # ----- the rest of the plan -----------------------------------------------------------------
@@ -415,3 +416,11 @@ def test_command_shell_line_of_a_bare_command() -> None:
     cmd = Command(("python", "-m", "x", "a b"), Path("/srv/my site"), {"K": "v w"})
     assert cmd.shell_line() == "cd '/srv/my site' && K='v w' python -m x 'a b'"
     assert cmd.full_env({"K": "old", "Z": "1"}) == {"K": "v w", "Z": "1"}
+
+
+def test_uvicorn_worker_count_is_always_explicit(tmp_path: Path) -> None:
+    """uvicorn reads $WEB_CONCURRENCY when --workers is absent: workers: 1 must say so."""
+    plan = plan_from(tmp_path, "app: demo_site.asgi:application\nserver: uvicorn\nworkers: 1\n")
+    for argv in (plan.server_command().argv, plan.server_command((3,)).argv):
+        index = argv.index("--workers")
+        assert argv[index + 1] == "1"

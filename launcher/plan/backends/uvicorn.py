@@ -55,8 +55,8 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
         out += ["--uds", str(listen.path)]
     else:
         out += ["--host", str(listen.host), "--port", str(listen.port)]
-    if plan.workers > 1:
-        out += ["--workers", str(plan.workers)]
+    # Always explicit: without --workers, uvicorn takes the count from $WEB_CONCURRENCY.
+    out += ["--workers", str(plan.workers)]
     if p.reload and not isinstance(listen, tuple):
         # What a person would type; under `launch`, the launcher's own reloader takes over.
         out += ["--reload", *(f"--reload-dir={root}" for root in _reload_dirs(plan))]
