@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
@@ -29,7 +30,7 @@ def wait_message(port: int, text: str, timeout: float = 15) -> list[str]:
         try:
             if message(port) == text:
                 return failures
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             failures.append(repr(exc))
         time.sleep(0.01)
     raise AssertionError(f"{text!r} not served within {timeout}s")

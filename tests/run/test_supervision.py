@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import subprocess
@@ -50,7 +51,7 @@ class Load:
             try:
                 status, body, _ = get(self.port, self.path, timeout=30)
                 result = None if status == 200 else f"status {status}"
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # every failure is counted
                 result, body = f"{type(exc).__name__}: {exc}", b""
             with self._lock:
                 self.slowest = max(self.slowest, time.monotonic() - started)
