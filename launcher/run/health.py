@@ -19,8 +19,11 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def probe_once(target: Bind, probe: Probe) -> tuple[bool, str]:
-    """One GET of the health path: (healthy?, reason). Never raises."""
+def probe_once(target: Bind, probe: Probe, *, any_status: bool = False) -> tuple[bool, str]:
+    """One GET of the health path: (healthy?, reason). Never raises.
+
+    With `any_status`, any HTTP answer counts: the server is up, whatever the path says.
+    """
     if target.is_unix:
         conn: http.client.HTTPConnection = _UnixConnection(str(target.path), probe.timeout)
     else:
@@ -36,7 +39,7 @@ def probe_once(target: Bind, probe: Probe) -> tuple[bool, str]:
         return False, f"GET {probe.path}: {exc.__class__.__name__}: {exc}"
     finally:
         conn.close()
-    if response.status != probe.expected_status:
+    if response.status != probe.expected_status and not any_status:
         return (
             False,
             f"GET {probe.path} answered {response.status}, expected {probe.expected_status}",
