@@ -28,8 +28,15 @@ class Outcome:
 class ForkServer:
     """A warm parent process; `fork()` gives a new server child in well under a second."""
 
-    def __init__(self, plan: LaunchPlan, env: Mapping[str, str], listen_fd: int) -> None:
+    def __init__(
+        self,
+        plan: LaunchPlan,
+        env: Mapping[str, str],
+        listen_fd: int,
+        on_exit: Callable[[], None] = lambda: None,
+    ) -> None:
         assert plan.watch is not None
+        self._on_exit = on_exit  # called from the reader thread when a child or the parent ends
         read_fd, write_fd = os.pipe()
         spec = {
             "app": plan.profile.app,
@@ -69,9 +76,12 @@ class ForkServer:
                         self._exits[pid] = int(message or 0)
                     self._events.append((kind, pid, message))
                     self._cond.notify_all()
+                if kind == "exit":
+                    self._on_exit()
         with self._cond:
             self._events.append(("gone", self.pid, ""))
             self._cond.notify_all()
+        self._on_exit()
 
     def _wait_event(
         self,
@@ -151,10 +161,15 @@ class ForkServer:
 class ForkedChild:
     """A server forked by the warm parent; quacks like ServerProcess for the supervisor."""
 
+    exit_fd = None  # its exit arrives through the parent's status pipe (ForkServer.on_exit)
+
     def __init__(self, pid: int, parent: ForkServer) -> None:
         self.pid = pid
         self.parent = parent
         self.started = time.monotonic()
+
+    def close(self) -> None:
+        """Nothing to release: the parent owns the status pipe."""
 
     def poll(self) -> int | None:
         code = self.parent.exit_code(self.pid)

@@ -93,9 +93,17 @@ class ServerProcess:
             start_new_session=True,
         )
         self.pid = self.popen.pid
+        self.exit_fd = _pidfd(self.pid)
 
     def poll(self) -> int | None:
         return self.popen.poll()
+
+    def close(self) -> None:
+        """Release the exit descriptor; the process itself is handled by stop()."""
+        if self.exit_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.exit_fd)
+            self.exit_fd = None
 
     def send(self, sig: int) -> None:
         """Signal the leader only (gunicorn's master relays to its workers)."""
@@ -138,6 +146,15 @@ class ServerProcess:
         # uvicorn --workers also has a multiprocessing resource tracker child: not a worker.
         workers = [c for c in children if _is_worker(c)]
         return workers or [leader]
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that turns readable when `pid` exits (Linux 5.3+), so a supervisor can
+    sleep in select() instead of polling; None where the platform has none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _is_worker(proc: psutil.Process) -> bool:

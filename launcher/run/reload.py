@@ -26,16 +26,18 @@ class WatchFilter:
         return any(fnmatch.fnmatch(parts[-1], pattern) for pattern in self.include)
 
 
-def start_watcher(watch_set: WatchSet, on_change: Callable[[list[str]], None]) -> threading.Event:
-    """Watch in a daemon thread; returns the event that stops it."""
-    stop = threading.Event()
+def start_watcher(watch_set: WatchSet, on_change: Callable[[list[str]], None]) -> None:
+    """Watch in a daemon thread, for the supervisor's lifetime.
+
+    No stop_event: watchfiles would call it every `step` (50 ms), a third of the watcher's idle
+    CPU; the daemon thread ends with the process.
+    """
     roots = [str(r) for r in watch_set.roots if r.exists()]
 
     def loop() -> None:
         for changes in watch(
             *roots,
             watch_filter=WatchFilter(watch_set),
-            stop_event=stop,
             debounce=400,
             step=int(watch_set.delay * 1000) or 1,
             raise_interrupt=False,
@@ -44,4 +46,3 @@ def start_watcher(watch_set: WatchSet, on_change: Callable[[list[str]], None]) -
             on_change(sorted(path for _, path in changes))
 
     threading.Thread(target=loop, name="watch", daemon=True).start()
-    return stop

@@ -41,6 +41,9 @@ from launcher.run.sockets import (
 from launcher.run.systemd import Notifier, child_env
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# The loop sleeps on events; it ticks only while something has no event to wake it.
+POLL_TICK = 0.2
+IDLE_WAKE = 5.0  # a safety net: every event already wakes the loop
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Generation:
     def close(self) -> None:
         if self.probe_sock is not None:
             self.probe_sock.close()
+        self.server.close()
 
 
 @dataclass
@@ -109,6 +113,12 @@ class Supervisor:
         self._wake_r, self._wake_w = socket.socketpair()
         for s in (self._wake_r, self._wake_w):
             s.setblocking(False)
+        # The loop sleeps until something happens: a signal, a control request, a file change,
+        # a health change (all through the wake socket) or a server exit (its pidfd).
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._selector.register(self.control_server.sock, selectors.EVENT_READ, "control")
+        self._written_state: dict[str, Any] | None = None
         self._changes: list[str] = []
         self._reaper: Reaper | None = None
         self._control = self.control_server
@@ -137,7 +147,7 @@ class Supervisor:
         gen, outcome = self._start_ready()
         if gen is None:
             return self._failed_start(outcome)
-        self._promote(gen)
+        self._promote(gen, outcome.message)
         self.notifier.send("READY=1", self._status_line())
         self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
         threading.Thread(target=self._health_loop, name="health", daemon=True).start()
@@ -153,12 +163,10 @@ class Supervisor:
         return 1
 
     def _loop(self) -> int:
-        selector = selectors.DefaultSelector()
-        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        selector.register(self._control.sock, selectors.EVENT_READ, "control")
-        last_memory = last_watchdog = last_state = 0.0
+        last_memory = last_watchdog = 0.0
         while True:
-            for key, _ in selector.select(timeout=0.2):
+            timeout = self._next_wake(last_memory, last_watchdog)
+            for key, _ in self._selector.select(timeout=timeout):
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
                         while self._wake_r.recv(4096):
@@ -177,16 +185,44 @@ class Supervisor:
                 return code
             self._check_retiring()
             now = time.monotonic()
-            if self.plan.max_worker_memory and now - last_memory >= self.plan.memory_check_interval:
+            if self._memory_due(last_memory, now):
                 last_memory = now
                 self._enforce_memory()
-            interval = self.notifier.watchdog_interval
-            if interval and now - last_watchdog >= interval and self.health.state == "healthy":
+            if self._watchdog_due(last_watchdog, now):
                 last_watchdog = now
                 self.notifier.send("WATCHDOG=1")
-            if now - last_state >= 1.0:
-                last_state = now
-                self._write_state()
+            self._write_state()
+
+    def _next_wake(self, last_memory: float, last_watchdog: float) -> float:
+        """Seconds the loop may sleep: until the next timer, or a short tick while polling.
+
+        Polling is left for what has no event: groups of retiring generations (their workers
+        can outlive the master) and servers whose exit has no descriptor on this platform.
+        """
+        gen = self.current
+        if self.retiring or (
+            gen is not None and gen.server.exit_fd is None and self._forkserver is None
+        ):
+            return POLL_TICK
+        now = time.monotonic()
+        waits = [IDLE_WAKE]
+        if self.plan.max_worker_memory:
+            waits.append(last_memory + self.plan.memory_check_interval - now)
+        if self.notifier.watchdog_interval and self.health.state == "healthy":
+            waits.append(last_watchdog + self.notifier.watchdog_interval - now)
+        return max(min(waits), 0.0)
+
+    def _memory_due(self, last: float, now: float) -> bool:
+        return bool(self.plan.max_worker_memory) and now - last >= self.plan.memory_check_interval
+
+    def _watchdog_due(self, last: float, now: float) -> bool:
+        interval = self.notifier.watchdog_interval
+        return bool(interval) and now - last >= interval and self.health.state == "healthy"
+
+    def _wake(self) -> None:
+        """Wake the main loop (from a signal handler or another thread)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
 
     def _shutdown(self) -> None:
         self.notifier.send("STOPPING=1")
@@ -209,6 +245,7 @@ class Supervisor:
             self._reaper.close()
         with contextlib.suppress(OSError):
             control.state_path(self.run_dir, self.plan.name).unlink()
+        self._selector.close()
         for s in (self._wake_r, self._wake_w):
             s.close()
 
@@ -218,8 +255,7 @@ class Supervisor:
         def queue(signum: int, _frame: object) -> None:
             # NO logging here (as gunicorn's arbiter says): just queue and wake the loop.
             self._signals.append(signum)
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"\0")
+            self._wake()
 
         for sig in HANDLED_SIGNALS:
             signal.signal(sig, queue)
@@ -268,7 +304,9 @@ class Supervisor:
 
     def _warm_forkserver(self) -> Outcome:
         """Start a warm dev parent; it replaces the current one once a child of it serves."""
-        forkserver = ForkServer(self.plan, self.child_env, self.listeners[0].fileno())
+        forkserver = ForkServer(
+            self.plan, self.child_env, self.listeners[0].fileno(), on_exit=self._wake
+        )
         assert self._reaper is not None
         self._reaper.guard(forkserver.pid)
         outcome = forkserver.wait_warm(self.plan.probe.startup_timeout, self._stop_requested_now)
@@ -316,15 +354,19 @@ class Supervisor:
             time.sleep(0.05)
         return Outcome(False, f"not healthy after {probe.startup_timeout:g}s: {reason}")
 
-    def _promote(self, gen: Generation) -> None:
+    def _promote(self, gen: Generation, reason: str) -> None:
+        """`reason` is how readiness was seen: the probe's own words when it probed."""
         gen.ready = True
         self.current = gen
-        self.health = Health(state="healthy", last="ready", checked_at=time.time())
+        if gen.server.exit_fd is not None:
+            self._selector.register(gen.server.exit_fd, selectors.EVENT_READ, "exit")
+        self.health = Health(state="healthy", last=reason, checked_at=time.time())
         self.recycled.clear()
         self._write_state()
 
     def _retire(self, gen: Generation) -> None:
         """Graceful: TERM to the old master now, SIGKILL to its group after graceful_timeout."""
+        self._unwatch_exit(gen)  # retiring generations are polled: their workers may outlive it
         gen.server.send(signal.SIGTERM)
         drain = self.plan.watch.drain_timeout if self.plan.watch else self.plan.graceful_timeout
         gen.retire_deadline = time.monotonic() + drain
@@ -344,7 +386,13 @@ class Supervisor:
                     self._reaper.release(forkserver.pid)
                 self._old_forkservers.remove(forkserver)
 
+    def _unwatch_exit(self, gen: Generation) -> None:
+        if gen.server.exit_fd is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(gen.server.exit_fd)
+
     def _stop_generation(self, gen: Generation, *, fast: bool) -> None:
+        self._unwatch_exit(gen)
         gen.server.stop(0.0 if fast else self.plan.graceful_timeout)
         if self._reaper is not None and isinstance(gen.server, ServerProcess):
             self._reaper.release(gen.server.pid)
@@ -400,7 +448,7 @@ class Supervisor:
             gen, outcome = self._start_ready()
             if gen is not None:
                 self.restarts += 1
-                self._promote(gen)
+                self._promote(gen, outcome.message)
                 self.notifier.send(self._status_line())
                 self.log(f"server restarted (pid {gen.server.pid})")
                 return None
@@ -430,7 +478,7 @@ class Supervisor:
             gen, outcome = self._start_ready()
         if gen is not None:
             old, self.current = self.current, None
-            self._promote(gen)
+            self._promote(gen, outcome.message)
             if old is not None:
                 self._retire(old)
             outcome = Outcome(
@@ -478,8 +526,7 @@ class Supervisor:
     def _on_change(self, paths: list[str]) -> None:
         """Called from the watcher thread: hand over to the main loop."""
         self._changes.extend(paths)
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
+        self._wake()
 
     def _handle_change(self, paths: list[str]) -> None:
         shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
@@ -517,21 +564,20 @@ class Supervisor:
             ok, reason = probe_once(gen.target, probe)
             if gen is not self.current:
                 continue
-            health = self.health
+            before = self.health
             if ok:
-                if health.state != "healthy":
+                if before.state != "healthy":
                     self.log(f"healthy again: {reason}")
                 self.health = Health(state="healthy", last=reason, checked_at=time.time())
             else:
-                failures = health.failures + 1
-                state = "unhealthy" if failures >= probe.failure_threshold else health.state
+                failures = before.failures + 1
+                state = "unhealthy" if failures >= probe.failure_threshold else before.state
                 self.log(f"health probe failed ({failures}/{probe.failure_threshold}): {reason}")
                 self.health = Health(
                     state=state, failures=failures, last=reason, checked_at=time.time()
                 )
-                if state == "unhealthy":
-                    with contextlib.suppress(OSError):
-                        self._wake_w.send(b"\0")
+            if (self.health.state, self.health.last) != (before.state, before.last):
+                self._wake()  # the loop acts on it: restart, watchdog, state file
 
     def _enforce_memory(self) -> None:
         """Recycle a worker whose own memory (USS) passed the ceiling; the master replaces it."""
@@ -604,8 +650,14 @@ class Supervisor:
         )
 
     def _write_state(self) -> None:
+        """Rewrite the state file when what it says has changed (`launch status` reads it when
+        the control socket cannot answer)."""
+        state = self.status(with_workers=False)
+        if state == self._written_state:
+            return
         with contextlib.suppress(OSError):
-            control.write_state(self.run_dir, self.plan.name, self.status(with_workers=False))
+            control.write_state(self.run_dir, self.plan.name, state)
+            self._written_state = state
 
     def log(self, message: str) -> None:
         self.out(f"[launch] {message}")

@@ -122,6 +122,11 @@ def test_killed_master_is_restarted_without_refused_connections(
 ) -> None:
     item, port = launch_prod(launch, env, "prod-wsgi")
     master = status_json(env, "prod-wsgi")["server_pid"]
+    # The state file is rewritten when what it says changes, not on a timer while idle.
+    state = Path(env.vars()["LAUNCH_RUN_DIR"]) / "prod-wsgi.json"
+    written = state.stat()
+    time.sleep(1.5)
+    assert (state.stat().st_ino, state.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
     with Load(port, clients=4) as load:
         time.sleep(0.3)
         psutil.Process(master).kill()
@@ -132,6 +137,7 @@ def test_killed_master_is_restarted_without_refused_connections(
     # In-flight requests on the killed tree may be reset; nothing is refused and service resumes.
     assert len(load.failures) <= 4, load.failures
     assert status_json(env, "prod-wsgi")["restarts"] == 1
+    assert json.loads(state.read_text())["restarts"] == 1  # ...and it was rewritten on the change
     assert get(port, "/healthz")[0] == 200
     assert item.stop() == 0
 
