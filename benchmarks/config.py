@@ -36,8 +36,8 @@ class Budget:
 FULL = Budget(
     quick=False,
     overhead_profiles=SHIPPED,
-    overhead_rounds=3,
-    overhead_s=4,
+    overhead_rounds=7,
+    overhead_s=3,
     matrix_servers=None,
     matrix_paths=None,
     matrix_rounds=3,

@@ -200,11 +200,17 @@ def _log_lines(server: Server, pattern: str) -> list[str]:
 
 
 def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
-    """Memory (RSS/USS, sampled each second) and CPU over the idle window, side by side."""
+    """Memory (RSS/USS, sampled each second) and CPU over the idle window, side by side.
+
+    For dev, the raw `uvicorn --reload` runs beside it: its reloader process is what the dev
+    supervisor replaces, so that is the process to hold the supervisor against.
+    """
     servers = {
         name: launch_server(ws, ws.profile(name), f"idle-{name}", profile_env(name))
         for name in budget.idle_profiles
     }
+    if "dev" in servers:
+        servers["dev (raw)"] = raw_server(ws, ws.profile("dev"), "idle-dev-raw", profile_env("dev"))
     print(f"idle: {budget.idle_s:g}s", flush=True)
     try:
         start_all(list(servers.values()))
@@ -229,24 +235,38 @@ def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
         stop_servers(list(servers.values()))
     out = []
     for name, rs in roles.items():
+        if name == "dev (raw)":
+            continue
         cpu_ms = {r: (cpu1[name][r] - cpu0[name][r]) * 1e3 for r in rs}
         launcher = cpu_ms["supervisor"] + cpu_ms["reaper"]
-        out.append(
-            {
-                "profile": name,
-                "seconds": budget.idle_s,
-                "settle_s": budget.pause_s,
-                "server_leader": leaders[name],
-                "cpu_ms": cpu_ms,
-                "launcher_to_leader_cpu": launcher / cpu_ms["leader"] if cpu_ms["leader"] else None,
-                "rss_mib": {r: summary([m[0] / 2**20 for m in v]) for r, v in memory[name].items()},
-                "uss_mib": {r: summary([m[1] / 2**20 for m in v]) for r, v in memory[name].items()},
+        entry = {
+            "profile": name,
+            "seconds": budget.idle_s,
+            "settle_s": budget.pause_s,
+            "server_leader": leaders[name],
+            "cpu_ms": cpu_ms,
+            "launcher_to_leader_cpu": launcher / cpu_ms["leader"] if cpu_ms["leader"] else None,
+            "rss_mib": {r: summary([m[0] / 2**20 for m in v]) for r, v in memory[name].items()},
+            "uss_mib": {r: summary([m[1] / 2**20 for m in v]) for r, v in memory[name].items()},
+        }
+        if name == "dev" and "dev (raw)" in roles:
+            raw = "dev (raw)"
+            reloader_ms = (cpu1[raw]["reloader"] - cpu0[raw]["reloader"]) * 1e3
+            entry["raw_reloader"] = {
+                "command": "uvicorn --reload (its reloader process)",
+                "cpu_ms": reloader_ms,
+                "rss_mib": summary([m[0] / 2**20 for m in memory[raw]["reloader"]]),
+                "uss_mib": summary([m[1] / 2**20 for m in memory[raw]["reloader"]]),
+                "launcher_to_reloader_cpu": launcher / reloader_ms if reloader_ms else None,
             }
-        )
+        out.append(entry)
     return out
 
 
 def _roles(server: Server) -> dict[str, list[psutil.Process]]:
+    if server.kind == "raw":  # uvicorn --reload: the reloader, and the server it restarts
+        top = psutil.Process(server.pid)
+        return {"reloader": [top], "leader": top.children()}
     own = server.launcher_processes()
     leader = server.server_leader()
     return {

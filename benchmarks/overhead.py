@@ -1,9 +1,10 @@
 """What `launch PROFILE` costs against the raw server command with identical settings.
 
-Three servers run side by side: raw, launch, and a second raw. Rounds of wrk visit them in a
-rotating order, so drift on this noisy machine hits all three alike; raw2/raw is the A/A ratio,
-the size of the noise the launch/raw ratio must beat. The stable figure is CPU: the launcher's
-own processes' CPU time during its load runs, as a share of the server tree's.
+Per profile, three servers run side by side and alone on the machine: raw, launch, and a second
+raw. Many short rounds of wrk visit them in a rotating order, so drift on this noisy machine hits
+all three alike; raw2/raw is the A/A ratio, the size of the noise the launch/raw ratio must beat.
+Two figures move less with that noise: the server tree's CPU time per request (does the server
+do more work under the launcher?), and the launcher's own CPU time as a share of the server's.
 """
 
 from __future__ import annotations
@@ -28,21 +29,30 @@ from benchmarks.servers import (
 # Profile -> the endpoint that fits its app (sync view on WSGI, async view on ASGI).
 PROFILES = (("dev", "/api/async/"), ("prod-wsgi", "/api/sync/"), ("prod-asgi", "/api/async/"))
 ORDER = ("raw", "launch", "raw2")
+METRICS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
+HIGHER_IS_BETTER = {"rps"}
+# The launcher's own CPU, as a share of the server tree's, that counts as costing nothing.
+CPU_SHARE_LIMIT = 0.005
+# Fewer A/A rounds than this make no noise band worth judging by (the --quick run has 1).
+MIN_ROUNDS = 3
 
 
 def run(ws: Workspace, budget: Budget) -> dict[str, Any]:
-    """All profiles' servers start together (startup is not measured here), then each in turn."""
-    chosen = [(name, path) for name, path in PROFILES if name in budget.overhead_profiles]
-    servers = {name: _servers(ws, name) for name, _ in chosen}
-    everything = [s for trio in servers.values() for s in trio.values()]
-    try:
-        start_all(everything)
-        results = [_profile(name, path, servers[name], budget) for name, path in chosen]
-    finally:
-        stop_servers(everything)
+    """One profile at a time: only its three servers run while it is measured."""
+    results = []
+    for name, path in PROFILES:
+        if name not in budget.overhead_profiles:
+            continue
+        trio = _servers(ws, name)
+        try:
+            start_all(list(trio.values()))
+            results.append(_profile(name, path, trio, budget))
+        finally:
+            stop_servers(list(trio.values()))
     return {
         "wrk": f"wrk -t2 -c32 -d{budget.overhead_s}s --latency",
         "rounds": budget.overhead_rounds,
+        "cpu_share_limit": CPU_SHARE_LIMIT,
         "profiles": results,
     }
 
@@ -60,59 +70,90 @@ def _servers(ws: Workspace, name: str) -> dict[str, Server]:
 
 def _profile(name: str, path: str, servers: dict[str, Server], budget: Budget) -> dict[str, Any]:
     print(f"overhead: {name} ({path})", flush=True)
-    runs: dict[str, list[WrkResult]] = {key: [] for key in servers}
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in servers}
     cpu: list[dict[str, float]] = []
     processes = {k: len(s.server_processes()) for k, s in servers.items()}
     for server in servers.values():
         warm(server.port, [path])
     for n in range(budget.overhead_rounds):
         for key in ORDER[n % 3 :] + ORDER[: n % 3]:
+            result, window = _measured(servers[key], path, budget.overhead_s)
             if key == "launch":
-                result, window = _with_cpu(servers[key], path, budget.overhead_s)
                 cpu.append(window)
-            else:
-                result = wrk(servers[key].port, path, budget.overhead_s)
-            runs[key].append(result)
+            runs[key].append(
+                {**result.as_dict(), "cpu_ms_per_request": _per_request(window, result)}
+            )
+    ratio = _ratios(runs["launch"], runs["raw"])
+    aa_ratio = _ratios(runs["raw2"], runs["raw"])
+    cpu_summary = _cpu_summary(cpu)
     drop = name == "dev"
     return {
         "profile": name,
         "path": path,
         "raw_command": shlex.join(servers["raw"].argv[1:]),
+        "launch_command": shlex.join(servers["launch"].server_leader().cmdline()[1:]),
         "dropped_flags": "--reload, --reload-dir" if drop else "",
         "server_processes": processes,
-        "runs": {k: [r.as_dict() for r in v] for k, v in runs.items()},
-        "rps": {k: summary([r.rps for r in v]) for k, v in runs.items()},
-        "ratio": _ratios(runs["launch"], runs["raw"]),
-        "aa_ratio": _ratios(runs["raw2"], runs["raw"]),
-        "failed": {k: sum(r.failed for r in v) for k, v in runs.items()},
-        "cpu": _cpu_summary(cpu),
+        "runs": runs,
+        "rps": {k: summary([r["rps"] for r in v]) for k, v in runs.items()},
+        "ratio": ratio,
+        "aa_ratio": aa_ratio,
+        "failed": {k: sum(r["failed"] for r in v) for k, v in runs.items()},
+        "cpu": cpu_summary,
+        "verdict": verdict(ratio, aa_ratio, cpu_summary["share"]),
     }
 
 
-def _ratios(b: list[WrkResult], a: list[WrkResult]) -> dict[str, dict[str, float]]:
-    """Per-round B/A ratios of req/s, p50 and p99, as median with min..max over rounds."""
+def _per_request(window: dict[str, float], result: WrkResult) -> float | None:
+    return window["server_s"] * 1e3 / result.requests if result.requests else None
+
+
+def _ratios(b: list[dict[str, Any]], a: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per-round B/A ratios of each metric, as median with min..max over rounds."""
     return {
         metric: summary(
-            [getattr(y, metric) / getattr(x, metric) for x, y in zip(a, b, strict=True)]
+            [y[metric] / x[metric] for x, y in zip(a, b, strict=True) if x[metric] and y[metric]]
         )
-        for metric in ("rps", "p50_ms", "p99_ms")
+        for metric in METRICS
     }
 
 
-def _with_cpu(server: Server, path: str, seconds: int) -> tuple[WrkResult, dict[str, float]]:
-    """A wrk run, with the CPU used meanwhile by the launcher's processes and the server tree."""
-    own = server.launcher_processes()
+def verdict(
+    ratio: dict[str, dict[str, float]], aa_ratio: dict[str, dict[str, float]], share: float | None
+) -> dict[str, Any]:
+    """Is each launch/raw median inside the A/A noise (its min..max), or worse, or better?
+
+    'worse' means slower beyond the noise: a req/s ratio below the A/A minimum, or a latency
+    or CPU-per-request ratio above the A/A maximum. 'better' is the mirror image: noise too.
+    """
+    out: dict[str, Any] = {}
+    for metric in METRICS:
+        r, aa = ratio[metric], aa_ratio[metric]
+        if min(r["n"], aa["n"]) < MIN_ROUNDS:
+            out[metric] = "n/a"
+            continue
+        low, high = r["median"] < aa["min"], r["median"] > aa["max"]
+        if not (low or high):
+            out[metric] = "within"
+        else:
+            out[metric] = "worse" if low == (metric in HIGHER_IS_BETTER) else "better"
+    out["cpu_share"] = "n/a" if share is None else ("ok" if share <= CPU_SHARE_LIMIT else "over")
+    return out
+
+
+def _measured(server: Server, path: str, seconds: int) -> tuple[WrkResult, dict[str, float]]:
+    """A wrk run, with the CPU used meanwhile by the server tree and the launcher's processes."""
+    own = server.launcher_processes() if server.kind == "launch" else []
     own_before = [task_cpu(p) for p in own]
     tree_before = tree_cpu(server.server_processes())
     result = wrk(server.port, path, seconds)
     own_after = [task_cpu(p) for p in own]
     tree_after = tree_cpu(server.server_processes())
-    supervisor = own_after[0] - own_before[0]
-    helpers = sum(own_after[1:]) - sum(own_before[1:])
+    deltas = [after - before for before, after in zip(own_before, own_after, strict=True)]
     return result, {
-        "supervisor_s": supervisor,
-        "helpers_s": helpers,
-        "helper_count": len(own) - 1,
+        "supervisor_s": deltas[0] if deltas else 0.0,
+        "helpers_s": sum(deltas[1:]),
+        "helper_count": max(len(own) - 1, 0),
         "server_s": tree_after - tree_before,
     }
 

@@ -34,13 +34,17 @@ def _bars(ax: Axes, x: float, s: dict[str, Any], width: float, color: str, label
 
 def _overhead(section: dict[str, Any], path: Path) -> None:
     profiles = section["profiles"]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True)
-    for ax, (metric, title) in zip(
-        axes,
-        (("rps", "req/s ratio"), ("p50_ms", "p50 latency ratio"), ("p99_ms", "p99 latency ratio")),
-        strict=True,
-    ):
+    panels = (
+        ("rps", "req/s ratio"),
+        ("p50_ms", "p50 latency ratio"),
+        ("p99_ms", "p99 latency ratio"),
+        ("cpu_ms_per_request", "server CPU per request ratio"),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4), sharey=True)
+    for ax, (metric, title) in zip(axes, panels, strict=True):
         for i, p in enumerate(profiles):
+            if metric not in p["ratio"]:
+                continue
             _bars(ax, i - 0.18, p["ratio"][metric], 0.35, COLORS[0], "launch / raw")
             _bars(ax, i + 0.18, p["aa_ratio"][metric], 0.35, COLORS[1], "A/A raw2 / raw")
         ax.axhline(1.0, color="black", linewidth=0.8)

@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.overhead import CPU_SHARE_LIMIT, MIN_ROUNDS
 from benchmarks.servers import REPO
 
 PLOTS = {
@@ -23,7 +24,6 @@ PLOTS = {
     "matrix": "benchmarks-matrix.png",
     "operations": "benchmarks-operations.png",
 }
-CPU_SHARE_LIMIT = 0.005  # above 0.5% of the server's CPU the launcher costs more than it should
 
 
 # ----- metadata --------------------------------------------------------------------------------
@@ -180,12 +180,11 @@ def _overhead(section: dict[str, Any]) -> list[str]:
             [
                 f"{p['profile']} `{p['path']}`",
                 spread(p["rps"]["raw"], 0),
-                spread(r["rps"]),
-                spread(aa["rps"]),
-                spread(r["p50_ms"]),
-                spread(aa["p50_ms"]),
-                spread(r["p99_ms"]),
-                spread(aa["p99_ms"]),
+                *(
+                    cell
+                    for metric in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
+                    for cell in (spread(r.get(metric, {})), spread(aa.get(metric, {})))
+                ),
                 f"{p['failed']['raw']} / {p['failed']['launch']} / {p['failed']['raw2']}",
             ]
         )
@@ -206,11 +205,13 @@ def _overhead(section: dict[str, Any]) -> list[str]:
         "## Overhead: `launch PROFILE` against the raw server command",
         "",
         "Per profile, three servers: the raw command from `launch show PROFILE --json`,",
-        "`launch PROFILE`, and a second raw one (all profiles' servers are started together,",
-        f"then measured one profile at a time). {_rounds(section['rounds'])} of",
-        f"`{section['wrk']}` visit the three in a rotating order. Ratios are launch/raw per",
-        "round (req/s: above 1 is faster; latency: below 1 is faster); A/A is raw2/raw, the",
-        "noise the launch/raw ratio has to beat.",
+        "`launch PROFILE`, and a second raw one. One profile at a time: only its three servers",
+        f"run while it is measured. {_rounds(section['rounds'])} of `{section['wrk']}` visit",
+        "the three in a rotating order. Ratios are launch/raw per round (req/s: above 1 is",
+        "faster; latency and CPU per request: below 1 is better); A/A is raw2/raw, the noise",
+        "the launch/raw ratio has to beat. CPU per request is the CPU time of the whole server",
+        "tree during a run divided by the requests it served: whether the server does more",
+        "work under the launcher, a figure the machine's noise moves less than req/s.",
         *(
             [
                 "",
@@ -231,6 +232,8 @@ def _overhead(section: dict[str, Any]) -> list[str]:
                 "p50 launch/raw",
                 "A/A",
                 "p99 launch/raw",
+                "A/A",
+                "CPU/request launch/raw",
                 "A/A",
                 "failed raw / launch / raw2",
             ],
@@ -256,7 +259,140 @@ def _overhead(section: dict[str, Any]) -> list[str]:
             cpu_rows,
         ),
         "",
+        *_verdicts(section),
     ]
+
+
+_METRIC_NAMES = {
+    "rps": "req/s",
+    "p50_ms": "p50 latency",
+    "p99_ms": "p99 latency",
+    "cpu_ms_per_request": "server CPU per request",
+}
+
+
+def _verdicts(section: dict[str, Any]) -> list[str]:
+    """Per profile: is each launch/raw ratio inside the A/A noise, and if not, what the other
+    figures of the same run say about why."""
+    lines = [
+        "### Verdict per profile",
+        "",
+        "A launch/raw median counts as within the noise when it lies inside the A/A min..max",
+        f"of the same run (judged from {MIN_ROUNDS} rounds on).",
+        "",
+    ]
+    limit = section.get("cpu_share_limit", CPU_SHARE_LIMIT)
+    for p in section["profiles"]:
+        v = p.get("verdict")
+        if not v:
+            continue
+        parts = [
+            f"{_METRIC_NAMES[m]} {_num(p['ratio'][m]['median'])} "
+            f"{_verdict_word(v[m])} ({spread(p['aa_ratio'][m])})"
+            for m in _METRIC_NAMES
+            if v.get(m, "n/a") != "n/a"
+        ]
+        parts.append(
+            f"launcher CPU share {_pct(p['cpu']['share'], 3)} "
+            f"{'within' if v['cpu_share'] == 'ok' else 'above'} the {_pct(limit, 1)} budget"
+        )
+        lines += [
+            f"- **{p['profile']}**: " + "; ".join(parts) + ".",
+            f"  {_why(p, v)}",
+            f"  {_differences(p)}",
+        ]
+    return [*lines, ""]
+
+
+def _verdict_word(word: str) -> str:
+    return {
+        "within": "is within the A/A noise",
+        "worse": "is worse than raw beyond the A/A noise",
+        "better": "is better than raw beyond the A/A noise",
+    }[word]
+
+
+def _why(p: dict[str, Any], v: dict[str, Any]) -> str:
+    """What the run's other figures say when a ratio falls outside the noise."""
+    judged = [m for m in ("rps", "p50_ms", "p99_ms") if v.get(m, "n/a") != "n/a"]
+    if not judged:
+        return f"Too few rounds to judge against the noise (fewer than {MIN_ROUNDS})."
+    outside = [m for m in judged if v[m] != "within"]
+    if not outside:
+        return "The launcher costs nothing this run could measure."
+    names = ", ".join(f"{_METRIC_NAMES[m]} ({v[m]})" for m in outside)
+    if v.get("cpu_ms_per_request") == "worse" or v["cpu_share"] != "ok":
+        return (
+            f"Outside the noise: {names}, and the server tree did more work per request under "
+            f"the launcher (CPU per request {spread(p['ratio']['cpu_ms_per_request'])}) or the "
+            "launcher itself used more than its budget: a real cost of the way the launcher runs "
+            "this server; the command difference below is where to look."
+        )
+    wide = [m for m in outside if _spread_covers_gap(p["ratio"][m], p["aa_ratio"][m])]
+    noise = (
+        f" The per-round launch/raw ratios of {', '.join(_METRIC_NAMES[m] for m in wide)} span "
+        "more than the gap between their median and the A/A range, so single rounds land on "
+        "both sides of it: time the server did not get on this shared machine, which more "
+        "rounds average out."
+        if wide
+        else ""
+    )
+    return (
+        f"Outside the noise: {names}. The server did no more work per request under the "
+        f"launcher (CPU per request {spread(p['ratio']['cpu_ms_per_request'])}, A/A "
+        f"{spread(p['aa_ratio']['cpu_ms_per_request'])}), and the launcher itself used "
+        f"{_pct(p['cpu']['share'], 3)} of the CPU: the server accepts on its socket directly, "
+        f"so the launcher is not on the request path.{noise}"
+    )
+
+
+def _spread_covers_gap(r: dict[str, float], aa: dict[str, float]) -> bool:
+    """Do some rounds of launch/raw fall inside the A/A range, though the median does not?"""
+    return bool(r["n"] > 1 and r["max"] >= aa["min"] and r["min"] <= aa["max"])
+
+
+def _differences(p: dict[str, Any]) -> str:
+    """The server command under launch against the raw one, flag by flag."""
+    if "launch_command" not in p:
+        return ""
+    raw, launched = p["raw_command"].split(), p["launch_command"].split()
+    if raw[:2] != launched[:2]:
+        what = (
+            " (the launcher's warm fork server, serving the same uvicorn settings)"
+            if launched[:2] == ["-m", "launcher.devserver"]
+            else ""
+        )
+        return (
+            f"Under launch the server is `python {' '.join(launched[:2])}`{what} where the raw "
+            f"command runs `python {' '.join(raw[:2])}`."
+        )
+    only_raw = " ".join(_flags(raw, launched))
+    only_launch = " ".join(_flags(launched, raw))
+    if not (only_raw or only_launch):
+        return "The server command under launch is the raw one, word for word."
+    return (
+        f"The server command under launch differs from the raw one only in `{only_launch}` "
+        f"(raw: `{only_raw}`): the supervisor holds the listening socket and passes it down, "
+        "plus, for gunicorn, a private loopback socket the new generation is probed on before "
+        "it takes over."
+    )
+
+
+def _flags(words: list[str], other: list[str]) -> list[str]:
+    """Option/value pairs of `words` that `other` does not have."""
+    theirs = set(_pairs(other))
+    return [" ".join(pair) for pair in _pairs(words) if pair not in theirs]
+
+
+def _pairs(words: list[str]) -> list[tuple[str, ...]]:
+    """A command line as options with their value (`--bind X`), and lone words."""
+    pairs, i = [], 0
+    while i < len(words):
+        takes_value = i + 1 < len(words) and not words[i + 1].startswith("-")
+        size = 2 if words[i].startswith("-") and takes_value else 1
+        pairs.append(tuple(words[i : i + size]))
+        i += size
+    return pairs
 
 
 def _matrix(section: dict[str, Any]) -> list[str]:
@@ -404,10 +540,27 @@ def _operations(section: dict[str, Any], overhead: dict[str, Any] | None) -> lis
                 rows,
             ),
             "",
+            *_reloader_reference(section["idle"]),
         ]
     if "start" in section:
         lines += [f"![start times]({PLOTS['operations']})", ""]
     return lines
+
+
+def _reloader_reference(idle: list[dict[str, Any]]) -> list[str]:
+    """dev's supervisor against the process it replaces: uvicorn --reload's reloader."""
+    dev = next((p for p in idle if "raw_reloader" in p), None)
+    if dev is None:
+        return []
+    raw, ratio = dev["raw_reloader"], dev["raw_reloader"]["launcher_to_reloader_cpu"]
+    return [
+        "dev has no gunicorn master: its supervisor (which also watches the files) stands in",
+        f"for {raw['command']}, run beside it over the same window: RSS / USS",
+        f"{spread(raw['rss_mib'], 1)} / {spread(raw['uss_mib'], 1)} MiB, CPU "
+        f"{raw['cpu_ms']:.1f} ms; launcher/reloader CPU "
+        f"{'n/a' if ratio is None else f'{ratio:.2f}'}.",
+        "",
+    ]
 
 
 def _reload_reference(rel: dict[str, Any], overhead: dict[str, Any] | None) -> list[str]:
@@ -477,13 +630,12 @@ def _checks(data: dict[str, Any]) -> list[str]:
                 f"{p['profile']}: launcher CPU share {_pct(share, 3)} is above "
                 f"{_pct(CPU_SHARE_LIMIT, 1)}."
             )
-        for metric, worse in (("rps", "lower"), ("p99_ms", "higher")):
-            r, aa = p["ratio"][metric], p["aa_ratio"][metric]
-            beyond = r["max"] < aa["min"] if metric == "rps" else r["min"] > aa["max"]
-            if r["n"] > 1 and beyond:
+        for metric in ("rps", "p99_ms"):
+            if p.get("verdict", {}).get(metric) == "worse":
                 found.append(
-                    f"{p['profile']}: {metric} launch/raw {spread(r)} is {worse} than raw, "
-                    f"beyond the A/A spread {spread(aa)}."
+                    f"{p['profile']}: {_METRIC_NAMES[metric]} launch/raw "
+                    f"{spread(p['ratio'][metric])} is worse than raw beyond the A/A noise "
+                    f"{spread(p['aa_ratio'][metric])} (see its verdict)."
                 )
         if p["failed"]["launch"] > 1.5 * max(p["failed"]["raw"], p["failed"]["raw2"]) + 5:
             found.append(
@@ -520,9 +672,9 @@ def _checks(data: dict[str, Any]) -> list[str]:
     return [
         "## Checks",
         "",
-        "Derived from the figures above (launcher CPU share over 0.5%, launch/raw beyond the A/A",
-        "spread, failed requests under the launcher, processes left behind by a stopped",
-        f"`launch`: {_stops(data)}):",
+        "Derived from the figures above (launcher CPU share over 0.5%, a launch/raw median",
+        "worse than the A/A noise, failed requests under the launcher, processes left behind by",
+        f"a stopped `launch`: {_stops(data)}):",
         "",
         *([f"- {line}" for line in found] or ["- none crossed."]),
         "",
