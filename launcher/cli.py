@@ -130,29 +130,9 @@ def _launch_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _run(plan: LaunchPlan, env: Mapping[str, str]) -> int:
-    from launcher.run.supervisor import run_plan
+    from launcher.run.startup import run_plan
 
-    _import_app(plan, env)
     return run_plan(plan, env)
-
-
-def _import_app(plan: LaunchPlan, env: Mapping[str, str]) -> None:
-    """Import the app in a throwaway process: a missing module is one line, not a traceback."""
-    command = plan.checks[0]
-    result = subprocess.run(
-        list(command.argv),
-        cwd=command.cwd,
-        env=command.full_env(child_env(env)),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
-        raise LaunchError(
-            f"{plan.source}: key 'app': cannot load '{plan.profile.app}' "
-            f"(from {plan.cwd}): {lines[-1] if lines else 'import failed'}"
-        )
 
 
 # ----- show and check -----------------------------------------------------------------------
@@ -230,7 +210,9 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     print(f"ok    profile {plan.name} ({plan.source}) is valid")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
-    _import_app(plan, env)
+    from launcher.run.startup import ImportCheck
+
+    ImportCheck(plan, child_env(env)).raise_if_failed()
     print(f"ok    app {plan.profile.app} imports")
     for command in plan.checks[1:]:
         label = "django " + " ".join(

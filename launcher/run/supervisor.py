@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import shlex
 import signal
 import socket
 import subprocess
@@ -24,17 +23,14 @@ from typing import Any
 
 import psutil
 
-from launcher.errors import LaunchError
-from launcher.plan.model import Bind, Command, LaunchPlan
+from launcher.plan.model import Bind, LaunchPlan
 from launcher.plan.policy import is_flapping, next_backoff
 from launcher.run import control
 from launcher.run.forkserver import ForkServer, touches_warm_parent
 from launcher.run.health import probe_once
-from launcher.run.process import Reaper, ServerProcess, run_step
+from launcher.run.process import Reaper, ServerProcess
 from launcher.run.reload import start_watcher
 from launcher.run.sockets import (
-    bind_listener,
-    inherited_listeners,
     listener_bind,
     probe_listener,
 )
@@ -669,56 +665,3 @@ def _describe_exit(code: int) -> str:
             return f"signal {signal.Signals(-code).name}"
     meaning = {3: " (worker failed to boot)", 4: " (app failed to load)"}.get(code, "")
     return f"exit code {code}{meaning}"
-
-
-def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
-    """Claim the profile's control socket, bind, run before-start steps, then supervise.
-
-    Everything that can fail on bad input happens before the first server process starts,
-    so a failure leaves nothing half-started behind.
-    """
-    directory = control.ensure_run_dir(control.run_dir(env))
-    control_server = control.ControlServer(directory, plan.name)
-    listeners: list[socket.socket] = []
-    try:
-        listeners = _open_listeners(plan, env)
-        for step in plan.steps:
-            code = _run_step_interruptibly(step, child_env(env))
-            if code != 0:
-                raise LaunchError(
-                    f"before_start step failed with exit code {code}: {shlex.join(step.argv[1:])}",
-                    "fix it and launch again; the server was not started",
-                    code=1,
-                )
-        return Supervisor(plan, env, listeners, directory, control_server).run()
-    finally:
-        for sock in listeners:
-            if sock.family == socket.AF_UNIX and plan.bind.is_unix:
-                with contextlib.suppress(OSError):
-                    os.unlink(str(plan.bind.path))
-            sock.close()
-        control_server.close()
-
-
-class _Interrupted(BaseException):
-    """A stop signal during a before-start step: unwind, ending the step's process group."""
-
-
-def _run_step_interruptibly(step: Command, env: Mapping[str, str]) -> int:
-    def interrupt(signum: int, _frame: object) -> None:
-        raise _Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in HANDLED_SIGNALS}
-    try:
-        return run_step(step, env)
-    except _Interrupted:
-        raise LaunchError("stopped during a before_start step", code=0) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:
-    """systemd's sockets when activated, else bind the plan's address now."""
-    inherited = inherited_listeners(env, os.getpid())
-    return inherited or [bind_listener(plan.bind, plan.profile.backlog)]
