@@ -16,32 +16,80 @@ import sys
 from typing import Any
 
 from gunicorn.arbiter import Arbiter
+from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
 CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
-FRESH_CONNECTION_GRACE = 0.5  # seconds a just-accepted connection gets to send its request
+# Seconds an idle connection gets, once a drain starts, to send one more request: it is answered
+# with `Connection: close` instead of being closed under the client's next request.
+IDLE_GRACE = 1.0
+CONNECTION_CLOSE = (b"connection", b"close")
 
 
 class DrainingServer(Server):
-    """uvicorn's Server, minus the reset of connections accepted just before a shutdown.
+    """uvicorn's Server, with a shutdown that does not drop requests already on their way.
 
-    uvicorn's shutdown closes every connection that has not parsed a request yet, including
-    one accepted a moment ago whose request is still in the socket buffer: the client sees a
-    connection reset during a graceful reload. Stop accepting first, let such connections
-    deliver their request (bounded), then shut down as uvicorn does.
+    uvicorn's shutdown closes every connection that is not inside a request at that instant:
+    one accepted a moment ago whose request is still in the socket buffer, and every idle
+    keep-alive connection, where a busy client has often just sent its next request. Those
+    clients see a reset or an empty reply during a graceful reload. Here the drain stops
+    accepting, answers each connection's next request with `Connection: close` (so the
+    client opens a new connection, to the new generation), gives idle connections
+    IDLE_GRACE to send it, then shuts down as uvicorn does.
     """
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.draining = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.config.http_protocol_class = _draining_protocol(self.config.http_protocol_class, self)
+        await super().startup(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
+        self.draining = True
+        for conn in self.server_state.connections:
+            cycle = getattr(conn, "cycle", None)
+            if cycle is not None and not cycle.response_complete:
+                _answer_then_close(cycle)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + FRESH_CONNECTION_GRACE
-        while loop.time() < deadline and any(
-            getattr(conn, "cycle", True) is None for conn in self.server_state.connections
-        ):
+        deadline = loop.time() + IDLE_GRACE
+        while loop.time() < deadline and any(map(_idle, self.server_state.connections)):
             await asyncio.sleep(0.005)
         await super().shutdown(sockets)
+
+
+def _draining_protocol(base: type[asyncio.Protocol], server: DrainingServer) -> type:
+    """uvicorn's HTTP protocol class (h11 or httptools), marking requests that arrive during a
+    drain before the app answers them. A class, not a patched instance: uvloop's transports
+    hold on to the bound method."""
+
+    class DrainingProtocol(base):  # type: ignore[valid-type, misc]
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            cycle = self.cycle
+            if server.draining and cycle is not None and not cycle.response_complete:
+                _answer_then_close(cycle)
+
+    return DrainingProtocol
+
+
+def _answer_then_close(cycle: Any) -> None:
+    """The response to this request says `Connection: close`, and the connection closes after."""
+    if not cycle.response_started:
+        cycle.default_headers = [*cycle.default_headers, CONNECTION_CLOSE]
+    cycle.keep_alive = False
+
+
+def _idle(conn: asyncio.Protocol) -> bool:
+    """An HTTP connection between requests (fresh, or kept alive); websockets are not."""
+    if not hasattr(conn, "cycle"):
+        return False
+    cycle = conn.cycle
+    return cycle is None or bool(cycle.response_complete)
 
 
 class UvicornWorker(_BaseUvicornWorker):

@@ -19,12 +19,15 @@ from tests.conftest import ROOT, Env, Launch, copy_demo, free_port, get, start, 
 
 @dataclass
 class Load:
-    """Concurrent clients, a fresh connection per request, counting every failure."""
+    """Concurrent clients counting every failure: a fresh connection per request, or with
+    `keep_alive` one connection per client, reopened only when the server says it closes."""
 
     port: int
     path: str = "/api/sync/"
     clients: int = 6
+    keep_alive: bool = False
     ok: int = 0
+    closed_by_server: int = 0  # keep-alive answers that said `Connection: close`
     failures: list[str] = field(default_factory=list)
     bodies: set[bytes] = field(default_factory=set)
     slowest: float = 0.0
@@ -46,14 +49,23 @@ class Load:
             t.join(timeout=30)
 
     def _client(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         while not self._stop.is_set():
             started = time.monotonic()
+            closed = False
             try:
-                status, body, _ = get(self.port, self.path, timeout=30)
+                if self.keep_alive:
+                    conn.request("GET", self.path, headers={"Host": "localhost"})
+                    resp = conn.getresponse()
+                    status, body, closed = resp.status, resp.read(), resp.will_close
+                else:
+                    status, body, _ = get(self.port, self.path, timeout=30)
                 result = None if status == 200 else f"status {status}"
             except (OSError, http.client.HTTPException) as exc:  # every failure is counted
                 result, body = f"{type(exc).__name__}: {exc}", b""
+                conn.close()  # the next request opens a new connection
             with self._lock:
+                self.closed_by_server += closed
                 self.slowest = max(self.slowest, time.monotonic() - started)
                 if result is None:
                     self.ok += 1
@@ -87,6 +99,25 @@ def test_three_reloads_under_load_fail_no_request(env: Env, launch: list[Launch]
         time.sleep(0.5)
     assert load.failures == []
     assert load.ok > 50
+    assert item.stop() == 0
+
+
+def test_reloads_answer_keep_alive_clients_instead_of_dropping_them(
+    env: Env, launch: list[Launch]
+) -> None:
+    """A retiring uvicorn worker answers each connection's next request with Connection: close
+    rather than closing it under the client (which raw uvicorn does to idle connections)."""
+    item, port = launch_prod(launch, env)
+    with Load(port, path="/api/async/", keep_alive=True) as load:
+        for n in range(3):
+            time.sleep(0.7)
+            item.signal(signal.SIGHUP)
+            item.wait_for(f"reloaded: generation {n + 2} serving", timeout=60)
+        time.sleep(0.7)
+    assert load.failures == []
+    assert load.ok > 50
+    # each reload moved the clients over by telling them to close: the drain was exercised
+    assert load.closed_by_server >= 3
     assert item.stop() == 0
 
 
