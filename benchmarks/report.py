@@ -446,9 +446,10 @@ def _operations(section: dict[str, Any], overhead: dict[str, Any] | None) -> lis
         lines += [
             "### Start -> first 200",
             "",
-            "Seconds from starting the process to the first 200 from `/healthz`. `launch` runs its",
-            "before_start steps (migrate, collectstatic) and an import check first; the",
-            "'no before_start' variant is the same profile with `before_start: []`.",
+            "Seconds from starting the process to the first 200 from `/healthz`. `launch` first",
+            "runs its before_start steps (migrate, collectstatic) one after the other, with the",
+            "app's import check in a subprocess beside them; the 'no before_start' variant is the",
+            "same profile with `before_start: []`, where only the import check comes first.",
             "",
             *_table(
                 ["profile", "raw s", "launch s", "launch/raw", "launch, no steps s", "ratio"],
@@ -486,6 +487,7 @@ def _operations(section: dict[str, Any], overhead: dict[str, Any] | None) -> lis
             "'Started server process'. Failed = non-2xx/3xx answers + wrk socket errors.",
             "'close' sends `Connection: close` (a new connection per request), so keep-alive",
             "connections closed under an in-flight request by a retiring server do not count.",
+            *_worker_note(rel, overhead),
             "",
             *_table(
                 [
@@ -545,6 +547,25 @@ def _operations(section: dict[str, Any], overhead: dict[str, Any] | None) -> lis
     if "start" in section:
         lines += [f"![start times]({PLOTS['operations']})", ""]
     return lines
+
+
+def _worker_note(rel: dict[str, Any], overhead: dict[str, Any] | None) -> list[str]:
+    """Which worker class both sides ran: the raw command is the one `launch show` prints."""
+    same = [p for p in (overhead or {}).get("profiles", []) if p["profile"] == rel["profile"]]
+    words = same[0]["raw_command"].split() if same else []
+    if "--worker-class" not in words[:-1]:
+        return []
+    worker = words[words.index("--worker-class") + 1]
+    note = (
+        ": its drain answers a request that arrives on a kept-alive connection with"
+        " `Connection: close` instead of closing the connection under it"
+        if worker == "launcher.workers.UvicornWorker"
+        else ""
+    )
+    return [
+        "Raw gunicorn runs the command `launch show` prints, so both sides run the worker class",
+        f"`{worker}`{note}.",
+    ]
 
 
 def _reloader_reference(idle: list[dict[str, Any]]) -> list[str]:
