@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def _dispatch(argv: list[str], env: dict[str, str]) -> int:
             render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
         )
         return 0
-    return _run(plan, env)
+    return _run(plan, env, replan=lambda: _plan(args, cwd, env))
 
 
 def _plan(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> LaunchPlan:
@@ -129,10 +129,10 @@ def _launch_argv(args: argparse.Namespace) -> list[str]:
 # ----- run ----------------------------------------------------------------------------------
 
 
-def _run(plan: LaunchPlan, env: Mapping[str, str]) -> int:
+def _run(plan: LaunchPlan, env: Mapping[str, str], replan: Callable[[], LaunchPlan]) -> int:
     from launcher.run.startup import run_plan
 
-    return run_plan(plan, env)
+    return run_plan(plan, env, replan)
 
 
 # ----- show and check -----------------------------------------------------------------------

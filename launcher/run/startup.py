@@ -28,8 +28,15 @@ from launcher.run.systemd import child_env
 T = TypeVar("T")
 
 
-def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
-    """Claim the profile's control socket, bind, check the app and run steps, then supervise."""
+def run_plan(
+    plan: LaunchPlan,
+    env: Mapping[str, str],
+    replan: Callable[[], LaunchPlan] | None = None,
+) -> int:
+    """Claim the profile's control socket, bind, check the app and run steps, then supervise.
+
+    `replan` reads the profile again: reloads apply the profile as it reads then.
+    """
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
@@ -46,7 +53,8 @@ def run_plan(plan: LaunchPlan, env: Mapping[str, str]) -> int:
                     code=1,
                 )
         _interruptibly(check.raise_if_failed)
-        return Supervisor(plan, env, listeners, directory, control_server).run()
+        supervisor = Supervisor(plan, env, listeners, directory, control_server, replan=replan)
+        return supervisor.run()
     finally:
         check.cancel()
         for sock in listeners:

@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from launcher.errors import LauncherError
 from launcher.plan.model import Bind, LaunchPlan
 from launcher.plan.policy import is_flapping, next_backoff
 from launcher.run import control
@@ -87,6 +88,8 @@ class Supervisor:
     out: Callable[[str], None] = field(
         default=lambda line: print(line, file=sys.stderr, flush=True)
     )
+    # Reads the profile again (a reload applies what it says now); None: the plan is fixed.
+    replan: Callable[[], LaunchPlan] | None = None
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.env)
@@ -464,11 +467,21 @@ class Supervisor:
 
     # ----- reload -----------------------------------------------------------------------------
 
-    def _reload(self, why: str, *, preflight: bool) -> Outcome:
+    def _reload(
+        self, why: str, *, preflight: bool, reread: bool = True, fresh_parent: bool = False
+    ) -> Outcome:
+        """A new generation from the profile as it reads now; on any failure the old one serves
+        on, and the plan and warm dev parent it runs from are kept."""
         started = time.monotonic()
         self.notifier.reloading()
         self.log(f"{why}: reloading")
-        outcome = self._preflight() if preflight else Outcome(True, "")
+        previous_plan, previous_parent = self.plan, self._forkserver
+        outcome, changed = self._reread_profile() if reread else (Outcome(True, ""), False)
+        if outcome.ok and preflight:
+            outcome = self._preflight()
+        if outcome.ok and self._forkserver is not None and (fresh_parent or changed):
+            self.log("the change touches what the warm parent imported: starting a fresh one")
+            outcome = self._warm_forkserver()
         gen = None
         if outcome.ok:
             gen, outcome = self._start_ready()
@@ -480,6 +493,9 @@ class Supervisor:
             outcome = Outcome(
                 True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})"
             )
+        else:
+            self.plan = previous_plan
+            self._restore_parent(previous_parent)
         elapsed = time.monotonic() - started
         if not outcome.ok:
             outcome = Outcome(
@@ -496,6 +512,44 @@ class Supervisor:
         self.notifier.send("READY=1", self._status_line())
         self._write_state()
         return outcome
+
+    def _reread_profile(self) -> tuple[Outcome, bool]:
+        """Read the profile again: (outcome, whether the plan changed). Where the server
+        listens, and which server it is, need a restart of the launcher instead."""
+        if self.replan is None:
+            return Outcome(True, ""), False
+        try:
+            plan = self.replan()
+        except LauncherError as exc:
+            return Outcome(False, exc.render()), False
+        fixed = {
+            "bind": (str(self.plan.bind), str(plan.bind)),
+            "server": (self.plan.backend, plan.backend),
+            "reload": (self.plan.watch is not None, plan.watch is not None),
+        }
+        moved = [f"{key} {old} -> {new}" for key, (old, new) in fixed.items() if old != new]
+        if moved:
+            return Outcome(
+                False,
+                f"{plan.source}: {', '.join(moved)} cannot change in a reload; "
+                "restart launch to apply it",
+            ), False
+        if plan == self.plan:
+            return Outcome(True, ""), False
+        self.plan = plan
+        self.log(f"profile read again: {plan.source}")
+        return Outcome(True, "profile changed"), True
+
+    def _restore_parent(self, parent: ForkServer | None) -> None:
+        """After a failed reload: back to the warm parent whose child still serves."""
+        if self._forkserver is parent or parent is None:
+            return
+        failed, self._forkserver = self._forkserver, parent
+        self._old_forkservers.remove(parent)
+        if failed is not None:
+            failed.stop()
+            if self._reaper is not None:
+                self._reaper.release(failed.pid)
 
     def _preflight(self) -> Outcome:
         """The new code imports and passes Django's checks, in a throwaway process."""
@@ -527,34 +581,22 @@ class Supervisor:
     def _handle_change(self, paths: list[str]) -> None:
         shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
         forkserver = self._forkserver
-        if forkserver is not None and (
+        # Settings, models or the profile changed: the warm parent itself must be fresh.
+        fresh = forkserver is not None and (
             forkserver.proc.poll() is not None
             or touches_warm_parent(paths, forkserver, self.plan.source)
-        ):
-            # Settings, models or the profile changed: the warm parent itself must be fresh.
-            self.log("the change touches what the warm parent imported: starting a fresh one")
-            warm = self._warm_forkserver()
-            if not warm.ok:
-                message = f"reload failed, still serving the previous code: {warm.message}"
-                self.last_failure = message
-                self.log(message)
-                return
-        outcome = self._reload(f"changed: {shown}", preflight=False)
-        if not outcome.ok and forkserver is not None and self._forkserver is not forkserver:
-            # The new parent's child failed: go back to the parent whose child serves.
-            failed, self._forkserver = self._forkserver, forkserver
-            self._old_forkservers.remove(forkserver)
-            if failed is not None:
-                failed.stop()
+        )
+        profile = str(Path(self.plan.source).resolve())
+        reread = any(str(Path(p).resolve()) == profile for p in paths)
+        self._reload(f"changed: {shown}", preflight=False, reread=reread, fresh_parent=fresh)
 
     # ----- health and memory -----------------------------------------------------------------
 
     def _health_loop(self) -> None:
         """Background thread: probe the current generation every `interval`."""
-        probe = self.plan.probe
         while not self._stop_requested:
-            time.sleep(probe.interval)
-            gen = self.current
+            time.sleep(self.plan.probe.interval)
+            probe, gen = self.plan.probe, self.current  # a reload may bring a new profile
             if gen is None or not gen.ready or not probe.enabled:
                 continue
             ok, reason = probe_once(gen.target, probe)

@@ -151,3 +151,25 @@ def test_gunicorn_dev_profile_reloads_on_edit(env: Env, launch: list[Launch]) ->
     assert wait_message(port, "gunicorn dev edit", timeout=30) == []
     assert reloads(item) == 1
     assert item.stop() == 0
+
+
+def test_profile_edit_is_applied_and_a_broken_one_refused(dev: tuple[Launch, int, Path]) -> None:
+    """The profile is read again on a change: its uvicorn settings reach the new server."""
+    item, port, project = dev
+    profile = project / "configs" / "dev.yaml"
+    original = profile.read_text()
+    assert get(port, "/api/sync/")[2].getheader("server") == "uvicorn"
+    profile.write_text(original + "uvicorn:\n  server_header: false\n")
+    deadline = time.monotonic() + 30
+    while get(port, "/api/sync/")[2].getheader("server") is not None:
+        assert time.monotonic() < deadline, item.output[-2000:]
+        time.sleep(0.05)
+    assert "profile read again" in item.output
+    # A profile that does not validate: one line naming file, line and key; the server stays.
+    profile.write_text(original + "uvicorn:\n  server_header: sometimes\n")
+    item.wait_for("reload failed, still serving the previous code", timeout=30)
+    line = next(ln for ln in item.output.splitlines() if "reload failed" in ln)
+    assert "dev.yaml:" in line and "server_header" in line, line
+    assert "Traceback" not in item.output
+    status, _, response = get(port, "/api/sync/")
+    assert status == 200 and response.getheader("server") is None

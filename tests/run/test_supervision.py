@@ -270,6 +270,49 @@ def test_broken_deploy_is_refused_and_a_fix_goes_live(env: Env, launch: list[Lau
     assert item.stop() == 0
 
 
+def wait_workers(env: Env, name: str, count: int, timeout: float = 30) -> list[dict]:
+    """gunicorn with preload forks its workers one by one: wait until `count` are up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = status_json(env, name)["workers"]
+        if len(workers) == count or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.1)
+
+
+def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
+    project = copy_demo(env.tmp)
+    profile = project / "configs" / "prod-wsgi.yaml"
+    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{(port := free_port())}",
+                 WEB_CONCURRENCY="2")
+    item.wait_for("[launch] serving", timeout=60)
+    assert len(wait_workers(env, "prod-wsgi", 2)) == 2
+    original = profile.read_text()
+
+    def reload_with(text: str) -> subprocess.CompletedProcess[str]:
+        profile.write_text(text)
+        return subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
+                              env=env.vars(), capture_output=True, text=True, timeout=120,
+                              cwd=ROOT)
+
+    three = original.replace("workers: ${WEB_CONCURRENCY:-auto}", "workers: 3")
+    done = reload_with(three)
+    assert done.returncode == 0, done.stderr
+    assert len(wait_workers(env, "prod-wsgi", 3)) == 3
+    # A profile that does not validate is refused with its file, line and key; 3 workers serve.
+    broken = reload_with(three.replace("workers: 3", "workers: many"))
+    assert broken.returncode == 1
+    assert "prod-wsgi.yaml:7" in broken.stderr and "workers" in broken.stderr, broken.stderr
+    assert "Traceback" not in broken.stderr + item.output
+    # Another server needs a new launcher, not a reload.
+    moved = reload_with(three.replace("server: gunicorn", "server: uvicorn"))
+    assert moved.returncode == 1
+    assert "server gunicorn -> uvicorn cannot change in a reload" in moved.stderr, moved.stderr
+    assert get(port, "/healthz")[0] == 200
+    assert len(status_json(env, "prod-wsgi")["workers"]) == 3
+    assert item.stop() == 0
+
+
 def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[Launch]) -> None:
     profile = env.tmp / "leaky.yaml"
     profile.write_text(
