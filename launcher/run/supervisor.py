@@ -586,9 +586,8 @@ class Supervisor:
             forkserver.proc.poll() is not None
             or touches_warm_parent(paths, forkserver, self.plan.source)
         )
-        profile = str(Path(self.plan.source).resolve())
-        reread = any(str(Path(p).resolve()) == profile for p in paths)
-        self._reload(f"changed: {shown}", preflight=False, reread=reread, fresh_parent=fresh)
+        # The profile is read again on every change: a few ms, and it covers `extends:` bases.
+        self._reload(f"changed: {shown}", preflight=False, fresh_parent=fresh)
 
     # ----- health and memory -----------------------------------------------------------------
 
