@@ -164,15 +164,8 @@ def _is_worker(proc: psutil.Process) -> bool:
         return False
 
 
-def run_step(command: Command, base_env: Mapping[str, str]) -> int:
-    """A before-start step: run to completion, output passed through, in its own group."""
-    proc = subprocess.Popen(
+def start_step(command: Command, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """A before-start step, output passed through, leading its own group (so it can be ended)."""
+    return subprocess.Popen(
         list(command.argv), cwd=command.cwd, env=command.full_env(base_env), start_new_session=True
     )
-    try:
-        return proc.wait()
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise

@@ -4,6 +4,10 @@ Everything that can fail on bad input happens before the first server process st
 failure leaves nothing half-started behind. The app's import check runs in the background
 while the before_start steps (migrate, collectstatic) run: it is the slowest check, and the
 steps do not need its answer.
+
+A stop signal during start-up is noted, never raised: an exception thrown into the middle of
+`subprocess.Popen` would leave its freshly forked child owned by nobody. The handler ends the
+groups start-up owns (step, import check), and start-up looks at the note after each wait.
 """
 
 from __future__ import annotations
@@ -14,18 +18,20 @@ import shlex
 import signal
 import socket
 import subprocess
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
 
 from launcher.errors import LaunchError
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import control
-from launcher.run.process import run_step
+from launcher.run.process import start_step
 from launcher.run.sockets import bind_listener, inherited_listeners
 from launcher.run.supervisor import HANDLED_SIGNALS, Supervisor
 from launcher.run.systemd import child_env
 
-T = TypeVar("T")
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+KILL_AFTER = 5.0  # seconds a step gets between SIGTERM and SIGKILL when start-up is stopped
 
 
 def run_plan(
@@ -37,14 +43,19 @@ def run_plan(
 
     `replan` reads the profile again: reloads apply the profile as it reads then.
     """
+    signals = StartupSignals()
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
-    check = ImportCheck(plan, child_env(env))
+    check: ImportCheck | None = None
     try:
+        check = ImportCheck(plan, child_env(env), signals)
         listeners = _open_listeners(plan, env)
         for step in plan.steps:
-            code = _interruptibly(lambda step=step: run_step(step, child_env(env)))
+            proc = start_step(step, child_env(env))
+            with signals.owning(proc.pid):
+                code = proc.wait()
+            signals.raise_if_stopping()
             if code != 0:
                 check.raise_if_failed()  # a broken app explains a failed migrate best
                 raise LaunchError(
@@ -52,24 +63,83 @@ def run_plan(
                     "fix it and launch again; the server was not started",
                     code=1,
                 )
-        _interruptibly(check.raise_if_failed)
-        supervisor = Supervisor(plan, env, listeners, directory, control_server, replan=replan)
+        check.raise_if_failed()
+        signals.raise_if_stopping()
+        # The supervisor queues onto the same list: a signal from here on is not lost.
+        supervisor = Supervisor(
+            plan, env, listeners, directory, control_server, replan=replan,
+            pending_signals=signals.received,
+        )
         return supervisor.run()
     finally:
-        check.cancel()
+        if check is not None:
+            check.cancel()
         for sock in listeners:
             if sock.family == socket.AF_UNIX and plan.bind.is_unix:
                 with contextlib.suppress(OSError):
                     os.unlink(str(plan.bind.path))
             sock.close()
         control_server.close()
+        signals.restore()
+
+
+class StartupSignals:
+    """Signals that arrive before the supervisor runs: noted, and a stop ends the owned groups."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._groups: set[int] = set()
+        self._previous = {sig: signal.signal(sig, self._note) for sig in HANDLED_SIGNALS}
+
+    @property
+    def stopping(self) -> bool:
+        return any(sig in STOP_SIGNALS for sig in self.received)
+
+    def _note(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if signum in STOP_SIGNALS:
+            self._end_groups(signal.SIGTERM)
+            timer = threading.Timer(KILL_AFTER, self._end_groups, (signal.SIGKILL,))
+            timer.daemon = True
+            timer.start()
+
+    def _end_groups(self, sig: int) -> None:
+        for pgid in list(self._groups):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+
+    def own(self, pid: int) -> None:
+        """From now on a stop signal ends `pid`'s group (it leads its own session)."""
+        self._groups.add(pid)
+        if self.stopping:  # the signal came while the process was being started
+            self._end_groups(signal.SIGTERM)
+
+    def disown(self, pid: int) -> None:
+        self._groups.discard(pid)
+
+    @contextlib.contextmanager
+    def owning(self, pid: int) -> Iterator[None]:
+        self.own(pid)
+        try:
+            yield
+        finally:
+            self.disown(pid)
+
+    def raise_if_stopping(self) -> None:
+        if self.stopping:
+            raise LaunchError("stopped during start-up; the server was not started", code=0)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class ImportCheck:
     """Import the app in a throwaway process: a missing module is one line, not a traceback."""
 
-    def __init__(self, plan: LaunchPlan, env: Mapping[str, str]) -> None:
+    def __init__(self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals) -> None:
         self.plan = plan
+        self.signals = signals
         command: Command = plan.checks[0]
         self.popen = subprocess.Popen(
             list(command.argv),
@@ -80,9 +150,11 @@ class ImportCheck:
             text=True,
             start_new_session=True,
         )
+        self.signals.own(self.popen.pid)
 
     def raise_if_failed(self) -> None:
         _, stderr = self.popen.communicate()
+        self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
         if self.popen.returncode != 0:
             lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
             raise LaunchError(
@@ -97,26 +169,7 @@ class ImportCheck:
                 os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
             self.popen.communicate(timeout=5)
-
-
-class _Interrupted(BaseException):
-    """A stop signal during start-up: unwind, ending what runs (a step's process group)."""
-
-
-def _interruptibly(work: Callable[[], T]) -> T:
-    """Run `work` with stop signals turned into a clean exit instead of the default death."""
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise _Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in HANDLED_SIGNALS}
-    try:
-        return work()
-    except _Interrupted:
-        raise LaunchError("stopped during a before_start step", code=0) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        self.signals.disown(self.popen.pid)
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

@@ -90,6 +90,8 @@ class Supervisor:
     )
     # Reads the profile again (a reload applies what it says now); None: the plan is fixed.
     replan: Callable[[], LaunchPlan] | None = None
+    # Signals that came during start-up; the supervisor's handler appends to the same list.
+    pending_signals: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.env)
@@ -105,7 +107,7 @@ class Supervisor:
         self.last_reload: dict[str, Any] | None = None
         self.recycled: set[int] = set()
         self.started_at = time.time()
-        self._signals: list[int] = []
+        self._signals = self.pending_signals
         self._pending_replies: list[socket.socket] = []
         self._stop_requested = False
         self._probe_lock = threading.Lock()
@@ -136,6 +138,9 @@ class Supervisor:
             self._shutdown()
 
     def _serve(self) -> int:
+        if self._stop_requested_now():
+            self.log("stopped while starting")
+            return 0
         if self.plan.watch is not None:
             # Watch before the first server starts: an edit made during start-up still counts.
             start_watcher(self.plan.watch, self._on_change)
