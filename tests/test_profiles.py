@@ -204,6 +204,27 @@ def test_sigterm_during_a_before_start_step_ends_the_step(
     assert not list((env.tmp / "run").glob("*.sock"))
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7])
+def test_sigterm_at_any_moment_of_start_up_leaves_nothing(
+    env: Env, launch: list[Launch], delay: float
+) -> None:
+    """A stop landing anywhere (CLI, import check, inside a step's Popen) is clean and complete."""
+    port = free_port()
+    path = env.tmp / "slow-steps.yaml"
+    step = f"  - [{PYTHON}, -c, 'import time; time.sleep(5)']\n"
+    path.write_text(CUSTOM + f"bind: 127.0.0.1:{port}\nbefore_start:\n" + step * 2)
+    item = start(launch, env, str(path))
+    time.sleep(delay)
+    code = item.stop(timeout=30)
+    left = tagged(env.tag)  # looked at at once: the launcher must have ended them itself
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    assert left == []
+    assert "Traceback" not in item.output
+    assert code in (0, -signal.SIGTERM), item.output  # 0.0: may land before Python is up
+
+
 def step_processes(env: Env, marker: str) -> list[psutil.Process]:
     found = []
     for proc in tagged(env.tag):
