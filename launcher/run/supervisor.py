@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class Supervisor:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._selector.register(self.control_server.sock, selectors.EVENT_READ, "control")
         self._written_state: dict[str, Any] | None = None
+        self._last_watchdog = 0.0
         self._changes: list[str] = []
         self._reaper: Reaper | None = None
         self._control = self.control_server
@@ -167,9 +168,9 @@ class Supervisor:
         return 1
 
     def _loop(self) -> int:
-        last_memory = last_watchdog = 0.0
+        last_memory = 0.0
         while True:
-            timeout = self._next_wake(last_memory, last_watchdog)
+            timeout = self._next_wake(last_memory, self._last_watchdog)
             for key, _ in self._selector.select(timeout=timeout):
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
@@ -192,9 +193,7 @@ class Supervisor:
             if self._memory_due(last_memory, now):
                 last_memory = now
                 self._enforce_memory()
-            if self._watchdog_due(last_watchdog, now):
-                last_watchdog = now
-                self.notifier.send("WATCHDOG=1")
+            self._pet_watchdog(now)
             self._write_state()
 
     def _next_wake(self, last_memory: float, last_watchdog: float) -> float:
@@ -222,6 +221,17 @@ class Supervisor:
     def _watchdog_due(self, last: float, now: float) -> bool:
         interval = self.notifier.watchdog_interval
         return bool(interval) and now - last >= interval and self.health.state == "healthy"
+
+    def _pet_watchdog(self, now: float) -> None:
+        if self._watchdog_due(self._last_watchdog, now):
+            self._last_watchdog = now
+            self.notifier.send("WATCHDOG=1")
+
+    def _waiting(self) -> bool:
+        """Called from the waits of a reload, outside the loop: the old generation still serves,
+        so systemd's watchdog stays fed while it is healthy. True when a stop was asked for."""
+        self._pet_watchdog(time.monotonic())
+        return self._stop_requested_now()
 
     def _wake(self) -> None:
         """Wake the main loop (from a signal handler or another thread)."""
@@ -290,13 +300,13 @@ class Supervisor:
     def _start_ready(self) -> tuple[Generation | None, Outcome]:
         """Start a generation and wait until it is ready; on failure it is already stopped."""
         if self._forkserver is not None:
-            child = self._forkserver.fork(self._stop_requested_now)
+            child = self._forkserver.fork(self._waiting)
             if child is None:
                 return None, Outcome(False, "the dev server did not fork a new server")
             self.generations += 1
             gen = Generation(self.generations, child, None, listener_bind(self.listeners[0]))
             deadline = time.monotonic() + self.plan.probe.startup_timeout
-            ready = self._forkserver.wait_ready(child, deadline, self._stop_requested_now)
+            ready = self._forkserver.wait_ready(child, deadline, self._waiting)
             outcome = Outcome(ready.ok, ready.message)
         else:
             gen = self._start_generation()
@@ -313,7 +323,7 @@ class Supervisor:
         )
         assert self._reaper is not None
         self._reaper.guard(forkserver.pid)
-        outcome = forkserver.wait_warm(self.plan.probe.startup_timeout, self._stop_requested_now)
+        outcome = forkserver.wait_warm(self.plan.probe.startup_timeout, self._waiting)
         if not outcome.ok:
             forkserver.stop()
             self._reaper.release(forkserver.pid)
@@ -343,13 +353,15 @@ class Supervisor:
     def _wait_ready(self, gen: Generation) -> Outcome:
         """Until the probe answers as expected, the process exits, or startup_timeout passes."""
         probe = self.plan.probe
+        if self.notifier.watchdog_interval:  # one probe never outlasts a watchdog interval
+            probe = replace(probe, timeout=min(probe.timeout, self.notifier.watchdog_interval))
         deadline = time.monotonic() + probe.startup_timeout
         reason = "no answer yet"
         while time.monotonic() < deadline:
             code = gen.server.poll()
             if code is not None:
                 return Outcome(False, f"server exited with {_describe_exit(code)} while starting")
-            if self._stop_requested_now():
+            if self._waiting():
                 return Outcome(False, "stop requested while starting")
             # Health checks off still means "answers HTTP": booted workers, app imported.
             ok, reason = probe_once(gen.target, probe, any_status=not probe.enabled)
@@ -559,22 +571,42 @@ class Supervisor:
     def _preflight(self) -> Outcome:
         """The new code imports and passes Django's checks, in a throwaway process."""
         for command in self.plan.checks:
+            proc = subprocess.Popen(
+                list(command.argv),
+                cwd=command.cwd,
+                env=command.full_env(self.child_env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
             try:
-                result = subprocess.run(
-                    list(command.argv),
-                    cwd=command.cwd,
-                    env=command.full_env(self.child_env),
-                    capture_output=True,
-                    text=True,
-                    timeout=self.plan.probe.startup_timeout,
-                    start_new_session=True,
-                )
+                stdout, stderr = self._communicate(proc, self.plan.probe.startup_timeout)
             except subprocess.TimeoutExpired:
                 return Outcome(False, f"check timed out: {command.argv[-1]}")
-            if result.returncode != 0:
-                lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
-                return Outcome(False, lines[-1].strip() if lines else f"exit {result.returncode}")
+            finally:
+                if proc.poll() is None:  # timed out, or a stop was asked for
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.communicate()
+            if self._stop_requested_now():
+                return Outcome(False, "stop requested")
+            if proc.returncode != 0:
+                lines = [ln for ln in (stderr or stdout).splitlines() if ln.strip()]
+                return Outcome(False, lines[-1].strip() if lines else f"exit {proc.returncode}")
         return Outcome(True, "checks passed")
+
+    def _communicate(self, proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+        """`proc.communicate()` in short slices, so the watchdog is fed and a stop is heard."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return proc.communicate(timeout=min(0.1, max(deadline - time.monotonic(), 0)))
+            except subprocess.TimeoutExpired:
+                if self._waiting():
+                    return "", ""
+                if time.monotonic() >= deadline:
+                    raise
 
     # ----- dev changes ------------------------------------------------------------------------
 

@@ -395,6 +395,76 @@ def test_watchdog_while_healthy_none_while_unhealthy(
     stop_and_expect_stopping_last(item, notify_socket)
 
 
+def slow_to_import(profile: Path, *, seconds: float) -> None:
+    """Point the profile at a copy of the demo app that takes `seconds` to import."""
+    package = profile.parent / "slowsite"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "wsgi.py").write_text(
+        f"import time\ntime.sleep({seconds})\nfrom demo_site.wsgi import application  # noqa\n"
+    )
+    text = profile.read_text().replace("demo_site.wsgi:", "slowsite.wsgi:")
+    profile.write_text(text + f"pythonpath: [{profile.parent}]\n")
+
+
+def test_watchdog_is_fed_through_a_reload(
+    env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
+):
+    """A reload's preflight and new generation take seconds while the old one serves: the
+    pings go on, so a short WatchdogSec does not kill the service in the middle of a reload."""
+    port = free_port()
+    profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
+    item = start(
+        launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000"
+    )
+    assert item.proc is not None
+    pid = item.proc.pid
+    notify_socket.wait_for(pid, is_ready, timeout=30, launch=item)
+    slow_to_import(profile, seconds=1)  # in the preflight's import check, then in the workers
+
+    sighup_at = time.monotonic()
+    item.signal(signal.SIGHUP)
+    reloading = notify_socket.wait_for(
+        pid, lambda m: m.first == "RELOADING=1", after=sighup_at, timeout=10, launch=item
+    )
+    ready = notify_socket.wait_for(pid, is_ready, after=reloading.at, timeout=45, launch=item)
+    assert "reloaded: generation 2 serving" in item.output
+    assert ready.at - reloading.at > 2.0, "the new code imports for 1 s, twice"
+    pings = [
+        m.at for m in notify_socket.from_pid(pid) if is_watchdog(m)
+        and reloading.at < m.at < ready.at
+    ]
+    gaps = [b - a for a, b in itertools.pairwise([reloading.at, *pings, ready.at])]
+    # Pings every 0.2 s; the bound leaves room for a busy machine, and is half a reload.
+    assert max(gaps) < 0.8, f"the watchdog went quiet during the reload: {gaps}"
+
+    stop_and_expect_stopping_last(item, notify_socket)
+
+
+def test_stop_during_a_reload_preflight_is_prompt(
+    env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
+):
+    """SIGTERM while the new code's checks run ends the checks, not waits for them."""
+    port = free_port()
+    profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
+    item = start(launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address)
+    assert item.proc is not None
+    pid = item.proc.pid
+    notify_socket.wait_for(pid, is_ready, timeout=30, launch=item)
+    slow_to_import(profile, seconds=20)  # the preflight's import check is still running
+
+    sighup_at = time.monotonic()
+    item.signal(signal.SIGHUP)
+    notify_socket.wait_for(
+        pid, lambda m: m.first == "RELOADING=1", after=sighup_at, timeout=10, launch=item
+    )
+    time.sleep(0.5)
+    stop_at = time.monotonic()
+    item.signal(signal.SIGTERM)
+    assert item.wait(15) == 0, item.output
+    assert time.monotonic() - stop_at < 10, item.output
+
+
 def test_children_do_not_talk_to_the_notify_socket(
     env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
 ):
