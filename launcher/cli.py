@@ -213,6 +213,8 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     from launcher.run.startup import ImportCheck
 
     ImportCheck(plan, child_env(env)).raise_if_failed()
+    if plan.profile.settings:
+        print(f"ok    settings {plan.profile.settings} import")
     print(f"ok    app {plan.profile.app} imports")
     for command in plan.checks[1:]:
         label = "django " + " ".join(

@@ -33,7 +33,8 @@ def main(argv: list[str]) -> int:
     try:
         _warm(spec)
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
-        traceback.print_exc()
+        if not spec.get("quiet"):
+            traceback.print_exc()
         _say(status_fd, f"broken {_one_line(exc)}")
         return 1
     _say(status_fd, "warm " + json.dumps(_project_files(roots)))

@@ -19,6 +19,8 @@ from tests.conftest import ROOT, Env, free_port
 DEMO = ROOT / "demo_site"
 HEADER = f"chdir: {DEMO}\nsettings: demo_site.settings\n"  # lines 1-2 of every custom profile
 APP = "app: demo_site.wsgi:application\n"  # line 3
+# Appended to a profile: gunicorn (the default), or dev's uvicorn with its warm reload parent.
+SERVERS = {"gunicorn": "", "dev": "server: uvicorn\nreload: true\nbefore_start: [migrate]\n"}
 
 
 def cli(env: Env, *args: str, cwd: Path, **extra: str) -> tuple[int, str]:
@@ -145,16 +147,58 @@ def test_extends_loop(env: Env) -> None:
         ("demo_site.wsgi:nope", ["module 'demo_site.wsgi' has no attribute 'nope'"]),
     ],
 )
-def test_app_that_does_not_load(env: Env, app: str, fragments: list[str]) -> None:
+@pytest.mark.parametrize("server", ["gunicorn", "dev"])
+def test_app_that_does_not_load(env: Env, app: str, fragments: list[str], server: str) -> None:
     port = free_port()
-    path = profile(env.tmp / "p", "bad.yaml", HEADER + f"app: {app}\nbind: 127.0.0.1:{port}\n")
+    text = HEADER + f"app: {app}\nbind: 127.0.0.1:{port}\n" + SERVERS[server]
+    path = profile(env.tmp / "p", "bad.yaml", text)
     line = error_line(*cli(env, str(path), cwd=env.tmp))
-    assert f"{path}" in line
-    assert f"key 'app': cannot load '{app}'" in line
+    assert f"launch: error: {path}:3: key 'app': cannot load '{app}'" in line
     assert f"(from {DEMO})" in line
     for fragment in fragments:
         assert fragment in line
     no_control_socket_left(env)
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "dev"])
+@pytest.mark.parametrize(
+    ("module", "source", "fragment"),
+    [
+        ("nosuch.settings", None, "ModuleNotFoundError: No module named 'nosuch'"),
+        ("broken_settings", "DEBUG = (\n", "SyntaxError"),
+        ("raising_settings", "raise RuntimeError('no SECRET_KEY here')\n",
+         "RuntimeError: no SECRET_KEY here"),
+    ],
+)
+def test_settings_that_do_not_import(
+    env: Env, module: str, source: str | None, fragment: str, server: str
+) -> None:
+    """Named as the settings' fault, before any step ran: migrate would only show a traceback."""
+    port = free_port()
+    project = env.tmp / "p"
+    project.mkdir()
+    if source is not None:
+        (project / f"{module}.py").write_text(source)
+    extra = SERVERS[server].replace("before_start: [migrate]\n", "")
+    path = profile(project, "bad.yaml", (
+        f"chdir: {DEMO}\nsettings: {module}\n" + APP + f"bind: 127.0.0.1:{port}\n"
+        f"pythonpath: [{project}]\nbefore_start: [migrate]\n" + extra
+    ))
+    code, output = cli(env, str(path), cwd=env.tmp)
+    line = error_line(code, output)  # no traceback: neither migrate nor a server ran
+    assert line.startswith(f"launch: error: {path}:2: key 'settings': cannot import '{module}'")
+    assert fragment in line
+    assert "Operations to perform" not in output
+    no_control_socket_left(env)
+
+
+def test_check_command_reports_each_check(env: Env) -> None:
+    port = free_port()
+    code, output = cli(env, "check", "dev", "--bind", f"127.0.0.1:{port}", cwd=ROOT)
+    assert code == 0, output
+    assert "ok    settings demo_site.settings import" in output
+    assert "ok    app demo_site.asgi:application imports" in output
+    assert "ok    django check" in output
 
 
 # ----- reserved names -----------------------------------------------------------------------
@@ -194,10 +238,12 @@ def test_port_in_use_starts_nothing(env: Env) -> None:
     no_control_socket_left(env)
 
 
-def test_failing_before_start_step_starts_nothing(env: Env) -> None:
+@pytest.mark.parametrize("server", ["gunicorn", "dev"])
+def test_failing_before_start_step_starts_nothing(env: Env, server: str) -> None:
     port = free_port()
+    extra = SERVERS[server].replace("before_start: [migrate]\n", "")
     path = profile(env.tmp / "p", "steps.yaml", HEADER + APP + f"bind: 127.0.0.1:{port}\n"
-                   "before_start: [nosuchcommand]\n")
+                   "before_start: [nosuchcommand]\n" + extra)
     code, output = cli(env, str(path), cwd=env.tmp)
     line = error_line(code, output, expect_code=1)
     assert "before_start step failed with exit code 1" in line

@@ -204,15 +204,18 @@ def test_sigterm_during_a_before_start_step_ends_the_step(
     assert not list((env.tmp / "run").glob("*.sock"))
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7])
+@pytest.mark.parametrize("server", ["gunicorn", "dev"])
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.25, 0.3, 0.35, 0.45, 0.7])
 def test_sigterm_at_any_moment_of_start_up_leaves_nothing(
-    env: Env, launch: list[Launch], delay: float
+    env: Env, launch: list[Launch], delay: float, server: str
 ) -> None:
-    """A stop landing anywhere (CLI, import check, inside a step's Popen) is clean and complete."""
+    """A stop landing anywhere (CLI, import check, inside a step's Popen, the dev warm parent)
+    is clean and complete."""
     port = free_port()
     path = env.tmp / "slow-steps.yaml"
     step = f"  - [{PYTHON}, -c, 'import time; time.sleep(5)']\n"
-    path.write_text(CUSTOM + f"bind: 127.0.0.1:{port}\nbefore_start:\n" + step * 2)
+    dev = "server: uvicorn\nreload: true\n" if server == "dev" else ""
+    path.write_text(CUSTOM + dev + f"bind: 127.0.0.1:{port}\nbefore_start:\n" + step * 2)
     item = start(launch, env, str(path))
     time.sleep(delay)
     code = item.stop(timeout=30)

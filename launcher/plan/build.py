@@ -12,8 +12,16 @@ from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy,
 from launcher.plan.policy import workers_for
 
 # Imports `module`, then looks up `attr`: run in a subprocess so the launcher stays clean.
+# Django's settings come first, on their own (exit 3 when they fail): the before_start steps
+# need them too, so start-up waits for the "settings ok" line before running any.
 IMPORT_CHECK = (
-    "import importlib, sys\n"
+    "import importlib, os, sys\n"
+    "if os.environ.get('DJANGO_SETTINGS_MODULE'):\n"
+    "    try:\n"
+    "        importlib.import_module(os.environ['DJANGO_SETTINGS_MODULE'])\n"
+    "    except BaseException:\n"
+    "        import traceback; traceback.print_exc(); sys.exit(3)\n"
+    "print('settings ok', flush=True)\n"
     "module, _, attr = sys.argv[1].partition(':')\n"
     "obj = importlib.import_module(module)\n"
     "for part in attr.split('.'):\n"
@@ -79,4 +87,5 @@ def build_plan(
         memory_check_interval=p.limits.check_interval,
         graceful_timeout=float(p.graceful_timeout),
         build_argv=BACKENDS[p.server],
+        origins={k[0]: (o.file, o.line) for k, o in loaded.origins.items() if len(k) == 1},
     )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launcher.errors import ProfileError
 from launcher.plan.schema import Profile, parse_bind
 
 _SECRET = re.compile(
@@ -150,6 +151,13 @@ class LaunchPlan:
     memory_check_interval: float
     graceful_timeout: float
     build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
+    # Where each top-level key was written (file, line): errors found later point there too.
+    origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
+
+    def error(self, key: str, message: str) -> ProfileError:
+        """An error about `key` (found by running something), at the file and line that set it."""
+        file, line = self.origins.get(key, (self.source, None))
+        return ProfileError(file, line, key, message)
 
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""

@@ -34,7 +34,11 @@ class ForkServer:
         env: Mapping[str, str],
         listen_fd: int,
         on_exit: Callable[[], None] = lambda: None,
+        *,
+        quiet: bool = False,
     ) -> None:
+        """`quiet`: a failure to warm up is only reported, not printed with its traceback
+        (at start-up the import check explains it in one line)."""
         assert plan.watch is not None
         self._on_exit = on_exit  # called from the reader thread when a child or the parent ends
         read_fd, write_fd = os.pipe()
@@ -44,6 +48,7 @@ class ForkServer:
             "listen_fd": listen_fd,
             "status_fd": write_fd,
             "roots": [str(r) for r in plan.watch.roots],
+            "quiet": quiet,
         }
         command = plan.server_command()
         self.proc = subprocess.Popen(

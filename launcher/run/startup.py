@@ -3,11 +3,11 @@
 Everything that can fail on bad input happens before the first server process starts, so a
 failure leaves nothing half-started behind. The app's import check runs in the background
 while the before_start steps (migrate, collectstatic) run: it is the slowest check, and the
-steps do not need its answer.
+steps do not need its answer. In dev the warm parent imports Django beside them too.
 
 A stop signal during start-up is noted, never raised: an exception thrown into the middle of
 `subprocess.Popen` would leave its freshly forked child owned by nobody. The handler ends the
-groups start-up owns (step, import check), and start-up looks at the note after each wait.
+groups start-up owns (step, import check, warm parent); start-up reads the note after each wait.
 """
 
 from __future__ import annotations
@@ -48,9 +48,20 @@ def run_plan(
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
     check: ImportCheck | None = None
+    supervisor: Supervisor | None = None
     try:
         check = ImportCheck(plan, child_env(env), signals)
         listeners = _open_listeners(plan, env)
+        # The supervisor queues onto the same list: a signal from here on is not lost.
+        supervisor = Supervisor(
+            plan, env, listeners, directory, control_server, replan=replan,
+            pending_signals=signals.received,
+        )
+        check.wait_settings()
+        signals.raise_if_stopping()
+        warming = supervisor.start_warming()  # dev: imports Django while the steps run
+        if warming is not None:
+            signals.own(warming)
         for step in plan.steps:
             proc = start_step(step, child_env(env))
             with signals.owning(proc.pid):
@@ -65,15 +76,14 @@ def run_plan(
                 )
         check.raise_if_failed()
         signals.raise_if_stopping()
-        # The supervisor queues onto the same list: a signal from here on is not lost.
-        supervisor = Supervisor(
-            plan, env, listeners, directory, control_server, replan=replan,
-            pending_signals=signals.received,
-        )
+        if warming is not None:
+            signals.disown(warming)
         return supervisor.run()
     finally:
         if check is not None:
             check.cancel()
+        if supervisor is not None:
+            supervisor.abandon()
         for sock in listeners:
             if sock.family == socket.AF_UNIX and plan.bind.is_unix:
                 with contextlib.suppress(OSError):
@@ -135,9 +145,12 @@ class StartupSignals:
 
 
 class ImportCheck:
-    """Import the app in a throwaway process: a missing module is one line, not a traceback."""
+    """Import the settings, then the app, in a throwaway process: a missing module is one
+    line naming its key, not a traceback."""
 
-    def __init__(self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals) -> None:
+    def __init__(
+        self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals | None = None
+    ) -> None:
         self.plan = plan
         self.signals = signals
         command: Command = plan.checks[0]
@@ -145,22 +158,36 @@ class ImportCheck:
             list(command.argv),
             cwd=command.cwd,
             env=command.full_env(env),
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
         )
-        self.signals.own(self.popen.pid)
+        if signals is not None:
+            signals.own(self.popen.pid)
+
+    def wait_settings(self) -> None:
+        """Until the settings have imported (a few tens of ms): the steps need them too."""
+        assert self.popen.stdout is not None
+        if self.popen.stdout.readline().strip() != "settings ok":
+            self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
         _, stderr = self.popen.communicate()
-        self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
-        if self.popen.returncode != 0:
-            lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-            raise LaunchError(
-                f"{self.plan.source}: key 'app': cannot load '{self.plan.profile.app}' "
-                f"(from {self.plan.cwd}): {lines[-1] if lines else 'import failed'}"
+        if self.signals is not None:
+            self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
+        if self.popen.returncode == 0:
+            return
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        cause = lines[-1] if lines else f"exit code {self.popen.returncode}"
+        if self.popen.returncode == 3:
+            settings = self.plan.profile.settings
+            raise self.plan.error(
+                "settings", f"cannot import '{settings}' (from {self.plan.cwd}): {cause}"
             )
+        raise self.plan.error(
+            "app", f"cannot load '{self.plan.profile.app}' (from {self.plan.cwd}): {cause}"
+        )
 
     def cancel(self) -> None:
         """End it if it still runs (start-up was stopped or failed before its answer)."""
@@ -169,7 +196,8 @@ class ImportCheck:
                 os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
             self.popen.communicate(timeout=5)
-        self.signals.disown(self.popen.pid)
+        if self.signals is not None:
+            self.signals.disown(self.popen.pid)
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

@@ -125,6 +125,8 @@ class Supervisor:
         self._reaper: Reaper | None = None
         self._control = self.control_server
         self._forkserver: ForkServer | None = None
+        self._warming: ForkServer | None = None  # started before run(), not yet waited on
+        self._watching = False
         self._old_forkservers: list[ForkServer] = []
 
     # ----- life cycle -------------------------------------------------------------------------
@@ -138,13 +140,30 @@ class Supervisor:
         finally:
             self._shutdown()
 
+    def start_warming(self) -> int | None:
+        """Dev: watch, and start the warm parent now, so it imports Django while the
+        before_start steps run. Returns its pid (it leads its own group), else None."""
+        if self.plan.watch is None or self._watching:
+            return None
+        # Watch before the parent imports anything: an edit made during start-up still counts.
+        start_watcher(self.plan.watch, self._on_change)
+        self._watching = True
+        if self.plan.backend != "uvicorn":
+            return None
+        self._warming = self._new_forkserver(quiet=True)
+        return self._warming.pid
+
+    def abandon(self) -> None:
+        """Start-up failed before `run()`: end the warm parent started for it."""
+        if self._warming is not None:
+            self._warming.stop()
+            self._warming = None
+
     def _serve(self) -> int:
         if self._stop_requested_now():
             self.log("stopped while starting")
             return 0
-        if self.plan.watch is not None:
-            # Watch before the first server starts: an edit made during start-up still counts.
-            start_watcher(self.plan.watch, self._on_change)
+        self.start_warming()  # when run() is called without it
         if self.plan.watch is not None and self.plan.backend == "uvicorn":
             outcome = self._warm_forkserver()
             if not outcome.ok:
@@ -250,7 +269,7 @@ class Supervisor:
         for gen in gens:
             self._stop_generation(gen, fast=True)
         self.current, self.retiring = None, []
-        for forkserver in (self._forkserver, *self._old_forkservers):
+        for forkserver in (self._forkserver, self._warming, *self._old_forkservers):
             if forkserver is not None:
                 forkserver.stop()
         for conn in self._pending_replies:
@@ -316,11 +335,14 @@ class Supervisor:
             return None, outcome
         return gen, outcome
 
+    def _new_forkserver(self, *, quiet: bool = False) -> ForkServer:
+        fd = self.listeners[0].fileno()
+        return ForkServer(self.plan, self.child_env, fd, on_exit=self._wake, quiet=quiet)
+
     def _warm_forkserver(self) -> Outcome:
-        """Start a warm dev parent; it replaces the current one once a child of it serves."""
-        forkserver = ForkServer(
-            self.plan, self.child_env, self.listeners[0].fileno(), on_exit=self._wake
-        )
+        """A warm dev parent (the one started early, if any); it replaces the current one once
+        a child of it serves."""
+        forkserver, self._warming = self._warming or self._new_forkserver(), None
         assert self._reaper is not None
         self._reaper.guard(forkserver.pid)
         outcome = forkserver.wait_warm(self.plan.probe.startup_timeout, self._waiting)

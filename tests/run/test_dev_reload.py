@@ -149,7 +149,7 @@ def test_gunicorn_dev_profile_reloads_on_edit(env: Env, launch: list[Launch]) ->
     views = project / "demo_site" / "demo_site" / "views.py"
     set_message(views, "gunicorn dev edit")
     assert wait_message(port, "gunicorn dev edit", timeout=30) == []
-    assert reloads(item) == 1
+    assert reloads(item) == 1, item.output
     assert item.stop() == 0
 
 
