@@ -446,9 +446,10 @@ def _operations(section: dict[str, Any], overhead: dict[str, Any] | None) -> lis
         lines += [
             "### Start -> first 200",
             "",
-            "Seconds from starting the process to the first 200 from `/healthz`. `launch` first",
-            "runs its before_start steps (migrate, collectstatic) one after the other, with the",
-            "app's import check in a subprocess beside them; the 'no before_start' variant is the",
+            "Seconds from starting the process to the first 200 from `/healthz`. Once the",
+            "settings import, `launch` runs its before_start steps (migrate, collectstatic) one",
+            "after the other, with the app's import check (and in dev the warm parent that",
+            "imports Django) in subprocesses beside them; the 'no before_start' variant is the",
             "same profile with `before_start: []`, where only the import check comes first.",
             "",
             *_table(
