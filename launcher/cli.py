@@ -93,7 +93,7 @@ def _dispatch(argv: list[str], env: dict[str, str]) -> int:
         return 0
     if args.command in ("status", "reload", "stop"):
         return _remote(args, env)
-    plan = _plan(args, cwd, env)
+    plan = _plan(args, cwd, env, defer_env=args.command == "systemd-unit")
     if args.command == "show":
         return _show(plan, as_json=args.json)
     if args.command == "check":
@@ -108,13 +108,15 @@ def _dispatch(argv: list[str], env: dict[str, str]) -> int:
     return _run(plan, env, replan=lambda: _plan(args, cwd, env))
 
 
-def _plan(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> LaunchPlan:
+def _plan(
+    args: argparse.Namespace, cwd: Path, env: Mapping[str, str], *, defer_env: bool = False
+) -> LaunchPlan:
     name = args.config or args.profile
     if not name:
         raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
     overrides = {"bind": args.bind} if args.bind else None
-    loaded = load_profile(name, cwd=cwd, env=env, overrides=overrides)
-    return build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env)
+    loaded = load_profile(name, cwd=cwd, env=env, overrides=overrides, defer_env=defer_env)
+    return build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env, cwd=cwd)
 
 
 def _launch_argv(args: argparse.Namespace) -> list[str]:
@@ -150,6 +152,10 @@ def _show(plan: LaunchPlan, *, as_json: bool) -> int:
                     "source": str(plan.source),
                     "resolved": resolved,
                     "workers": plan.workers,
+                    "app": plan.app,
+                    "app_source": plan.app_source,
+                    "interface": plan.interface,
+                    "project": str(plan.project.root) if plan.project else None,
                     "cwd": str(plan.cwd),
                     "env": plan.masked_env(),
                     "argv": list(command.argv),
@@ -167,6 +173,9 @@ def _show(plan: LaunchPlan, *, as_json: bool) -> int:
         f"backend:  {plan.backend}"
         + (f" ({plan.profile.worker_class} workers)" if plan.backend == "gunicorn" else "")
     )
+    for line in _detected(plan):
+        print(f"# {line}")
+    print(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
     print(f"bind:     {plan.bind}")
     print(f"workers:  {plan.workers}")
     print(f"cwd:      {plan.cwd}")
@@ -188,6 +197,11 @@ def _show(plan: LaunchPlan, *, as_json: bool) -> int:
     print("# equivalent command (secrets appear as $NAME: export them first)")
     print(command.shell_line())
     return 0
+
+
+def _detected(plan: LaunchPlan) -> list[str]:
+    """What was found in the project, and from which file."""
+    return plan.project.describe() if plan.project else []
 
 
 def _watch_json(plan: LaunchPlan) -> dict[str, Any] | None:
@@ -212,10 +226,16 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     print(f"ok    {plan.bind} is free")
     from launcher.run.startup import ImportCheck
 
-    ImportCheck(plan, child_env(env)).raise_if_failed()
-    if plan.profile.settings:
-        print(f"ok    settings {plan.profile.settings} import")
-    print(f"ok    app {plan.profile.app} imports")
+    check = ImportCheck(plan, child_env(env))
+    check.raise_if_failed()
+    for line in _detected(plan):
+        print(f"      {line}")
+    if plan.env.get("DJANGO_SETTINGS_MODULE"):
+        print(f"ok    settings {plan.env['DJANGO_SETTINGS_MODULE']} import")
+    print(f"ok    app {plan.app or '(built from the settings)'} loads as {plan.interface.upper()}"
+          + (f" ({check.serves})" if check.serves else ""))
+    for warning in check.warnings:
+        print(f"warn  {warning}")
     for command in plan.checks[1:]:
         label = "django " + " ".join(
             command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]

@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "demo_site"  # where `launch NAME` runs: the demo is found as any project would be
 PYTHON = sys.executable
 
 
@@ -75,7 +76,7 @@ class Launch:
     args: list[str]
     env: dict[str, str]
     log: Path
-    cwd: Path = ROOT
+    cwd: Path = DEMO
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Launch:
@@ -180,15 +181,19 @@ def launch(env: Env, tmp_path: Path) -> Iterator[list[Launch]]:
             item.stop()
 
 
-def start(started: list[Launch], env: Env, *args: str, **extra_env: str) -> Launch:
+def start(
+    started: list[Launch], env: Env, *args: str, cwd: Path = DEMO, **extra_env: str
+) -> Launch:
+    """`launch ARGS` run from `cwd` (the demo site unless a test runs another project)."""
     log = env.tmp / f"launch-{len(started)}.log"
-    item = Launch(list(args), env.vars(**extra_env), log).start()
+    item = Launch(list(args), env.vars(**extra_env), log, cwd).start()
     started.append(item)
     return item
 
 
 def copy_demo(tmp: Path) -> Path:
-    """A private copy of the demo site and configs, for tests that edit code."""
+    """A private copy of the demo site and configs, for tests that edit code; launch it with
+    `cwd=project / "demo_site"`, as the project is found from where launch runs."""
     target = tmp / "project"
     shutil.copytree(ROOT / "demo_site", target / "demo_site",
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", "staticfiles"))

@@ -63,7 +63,7 @@ def test_unknown_profile_lists_where_it_looked(env: Env) -> None:
 
 @pytest.mark.parametrize("command", [(), ("show",), ("check",)])
 def test_near_miss_profile_name_suggests(env: Env, command: tuple[str, ...]) -> None:
-    line = error_line(*cli(env, *command, "prod-wsgj", cwd=ROOT))
+    line = error_line(*cli(env, *command, "prod-wsgj", cwd=DEMO))
     assert "unknown profile 'prod-wsgj' (did you mean 'prod-wsgi'?)" in line
 
 
@@ -124,7 +124,7 @@ def test_invalid_yaml_names_the_line(env: Env) -> None:
 
 
 def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
-    line = error_line(*cli(env, "prod-wsgi", "--bind", "foo", cwd=ROOT))
+    line = error_line(*cli(env, "prod-wsgi", "--bind", "foo", cwd=DEMO))
     assert "key '--bind'" in line
     assert "'foo' is not HOST:PORT or unix:/PATH" in line
 
@@ -194,10 +194,11 @@ def test_settings_that_do_not_import(
 
 def test_check_command_reports_each_check(env: Env) -> None:
     port = free_port()
-    code, output = cli(env, "check", "dev", "--bind", f"127.0.0.1:{port}", cwd=ROOT)
+    code, output = cli(env, "check", "dev", "--bind", f"127.0.0.1:{port}", cwd=DEMO)
     assert code == 0, output
     assert "ok    settings demo_site.settings import" in output
-    assert "ok    app demo_site.asgi:application imports" in output
+    assert "ok    app demo_site.asgi:application loads as ASGI" in output
+    assert "settings  demo_site.settings  (from manage.py:12)" in output  # what was detected
     assert "ok    django check" in output
 
 
@@ -227,7 +228,7 @@ def test_port_in_use_starts_nothing(env: Env) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        code, output = cli(env, "prod-wsgi", "--bind", f"127.0.0.1:{port}", cwd=ROOT,
+        code, output = cli(env, "prod-wsgi", "--bind", f"127.0.0.1:{port}", cwd=DEMO,
                            WEB_CONCURRENCY="2")
     line = error_line(code, output)
     assert f"port {port} on 127.0.0.1 is already in use" in line

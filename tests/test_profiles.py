@@ -172,7 +172,7 @@ def test_sigterm_while_the_server_starts_is_a_clean_stop(env: Env, launch: list[
     path.write_text(CUSTOM + f"bind: 127.0.0.1:{port}\nhealth:\n  path: /never\n")
     item = start(launch, env, str(path))
     item.wait_for("Booting worker", timeout=STARTUP)
-    item.wait_for('"GET /never', timeout=STARTUP)  # the startup probe is running
+    time.sleep(1.0)  # the startup probe is running (its requests are kept out of the logs)
     code = item.stop()
     assert "server failed to start" not in item.output
     assert code == 0

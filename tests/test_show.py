@@ -23,11 +23,18 @@ DEMO = ROOT / "demo_site"
 
 def show(env: Env, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [PYTHON, "-m", "launcher", "show", *args], cwd=ROOT, env=env.vars(**extra),
+        [PYTHON, "-m", "launcher", "show", *args], cwd=DEMO, env=env.vars(**extra),
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def with_secret(env: Env, name: str) -> str:
+    """The shipped profile `name`, passing the site's secret key from the environment."""
+    path = env.tmp / f"{name}-secret.yaml"
+    path.write_text(f"extends: {name}\nenv:\n  DJANGO_SECRET_KEY: ${{DJANGO_SECRET_KEY}}\n")
+    return str(path)
 
 
 def django(env: Env, *args: str) -> None:
@@ -66,7 +73,8 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 )
 def test_the_equivalent_command_runs_by_hand(env: Env, name: str, api: str, kind: str) -> None:
     port = free_port()
-    out = show(env, name, "--bind", f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
+    profile = name if name == "dev" else with_secret(env, name)
+    out = show(env, profile, "--bind", f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
                DJANGO_SECRET_KEY=SECRET).stdout
     lines = out.rstrip("\n").splitlines()
     assert lines[-2].startswith("# equivalent command")
@@ -93,7 +101,7 @@ def test_the_equivalent_command_runs_by_hand(env: Env, name: str, api: str, kind
             stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
-        wait_http(port, "/healthz", timeout=60)
+        wait_http(port, "/__launcher__/health", timeout=60)
         status, body, _ = get(port, api)
         assert status == 200, body[:500]
         assert json.loads(body)["kind"] == kind
@@ -109,16 +117,19 @@ def test_the_equivalent_command_runs_by_hand(env: Env, name: str, api: str, kind
 
 def test_show_json(env: Env) -> None:
     port = free_port()
-    data = json.loads(show(env, "prod-asgi", "--json", "--bind", f"127.0.0.1:{port}",
+    profile = with_secret(env, "prod-asgi")
+    data = json.loads(show(env, profile, "--json", "--bind", f"127.0.0.1:{port}",
                            WEB_CONCURRENCY="2", DJANGO_SECRET_KEY=SECRET).stdout)
     argv = data["argv"]
-    assert argv[1:4] == ["-m", "gunicorn", "demo_site.asgi:application"]
+    assert argv[1:4] == ["-m", "gunicorn", "launcher.child.app:asgi"]
+    assert (data["app"], data["interface"]) == ("demo_site.asgi:application", "asgi")
+    assert data["project"] == str(DEMO)
     assert argv[argv.index("--worker-class") + 1] == "launcher.workers.UvicornWorker"
     assert argv[argv.index("--bind") + 1] == f"127.0.0.1:{port}"
     assert argv[argv.index("--workers") + 1] == "2"
     assert "--no-control-socket" in argv
-    assert data["profile"] == "prod-asgi"
-    assert data["source"] == str(ROOT / "configs" / "prod-asgi.yaml")
+    assert data["profile"] == "prod-asgi-secret"
+    assert data["source"] == profile
     assert data["cwd"] == str(DEMO)
     assert data["workers"] == 2
     assert json.loads(data["env"]["LAUNCHER_UVICORN_CONFIG"]) == {"lifespan": "off"}
@@ -128,14 +139,14 @@ def test_show_json(env: Env) -> None:
     assert data["watch"] is None
     assert SECRET not in json.dumps(data)
     # the JSON's command is the line the text form prints last
-    text = show(env, "prod-asgi", "--bind", f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
+    text = show(env, profile, "--bind", f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
                 DJANGO_SECRET_KEY=SECRET).stdout
     assert text.rstrip("\n").splitlines()[-1] == data["command"]
 
 
 @pytest.mark.parametrize("args", [("prod-wsgi",), ("prod-wsgi", "--json"), ("prod-asgi",)])
 def test_show_never_prints_the_secret(env: Env, args: tuple[str, ...]) -> None:
-    result = show(env, *args, DJANGO_SECRET_KEY="supersecret")
+    result = show(env, with_secret(env, args[0]), *args[1:], DJANGO_SECRET_KEY="supersecret")
     output = result.stdout + result.stderr
     assert "supersecret" not in output
     assert "DJANGO_SECRET_KEY" in output  # it is there, masked

@@ -1,65 +1,106 @@
-"""Profile -> LaunchPlan: resolve paths, worker counts and commands, with no side effects."""
+"""Profile -> LaunchPlan: find the project, resolve paths, worker counts and commands, with no
+side effects."""
 
 from __future__ import annotations
 
 import os
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 
+from launcher import wire
+from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
 from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
+from launcher.plan.project import Found, Project, discover, find_root
+from launcher.plan.schema import Profile
 
-# Imports `module`, then looks up `attr`: run in a subprocess so the launcher stays clean.
-# Django's settings come first, on their own (exit 3 when they fail): the before_start steps
-# need them too, so start-up waits for the "settings ok" line before running any.
-IMPORT_CHECK = (
-    "import importlib, os, sys\n"
-    "if os.environ.get('DJANGO_SETTINGS_MODULE'):\n"
-    "    try:\n"
-    "        importlib.import_module(os.environ['DJANGO_SETTINGS_MODULE'])\n"
-    "    except BaseException:\n"
-    "        import traceback; traceback.print_exc(); sys.exit(3)\n"
-    "print('settings ok', flush=True)\n"
-    "module, _, attr = sys.argv[1].partition(':')\n"
-    "obj = importlib.import_module(module)\n"
-    "for part in attr.split('.'):\n"
-    "    obj = getattr(obj, part)\n"
-)
+ASGI_WORKERS = ("uvicorn", "asgi")
+
+
+def interface_of(profile: Profile) -> str:
+    """Which callable the server wants: uvicorn and the ASGI workers want ASGI."""
+    if profile.server == "uvicorn" or profile.worker_class in ASGI_WORKERS:
+        return "asgi"
+    if "." in profile.worker_class:  # a worker class by import string
+        lowered = profile.worker_class.lower()
+        return "asgi" if "uvicorn" in lowered or "asgi" in lowered else "wsgi"
+    return "wsgi"
 
 
 def build_plan(
-    loaded: LoadedProfile, *, python: str, cpus: int, env: Mapping[str, str]
+    loaded: LoadedProfile,
+    *,
+    python: str,
+    cpus: int,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
 ) -> LaunchPlan:
-    """Decide everything about a launch up front; `env` is the caller's environment."""
+    """Decide everything about a launch up front.
+
+    `env` is the caller's environment and `cwd` where `launch` was run: without `chdir:`, the
+    project is the one around `cwd` (the nearest manage.py at or above it).
+    """
     p = loaded.profile
-    cwd = (loaded.base_dir(("chdir",)) / p.chdir).resolve()
+    project = _project(loaded, cwd or Path.cwd(), env)
+    if project is not None and ("chdir",) not in loaded.origins:
+        workdir = project.root
+    else:
+        workdir = (loaded.base_dir(("chdir",)) / p.chdir).resolve()
+    interface = interface_of(p)
+    app = Found(p.app, "the profile's app") if p.app else _detected_app(project, interface)
+    settings = project.settings.value if project and project.settings else p.settings
+    if app is None and project is None:
+        raise ProfileError(
+            loaded.path,
+            None,
+            "app",
+            f"no Django project found at or above {cwd or Path.cwd()} (no manage.py): run launch "
+            "inside your project, or set app: (and chdir:) in the profile",
+        )
+    if app is None and not settings:
+        raise ProfileError(
+            loaded.path,
+            None,
+            "settings",
+            f"cannot tell the settings module of {workdir}: neither manage.py nor wsgi.py/asgi.py "
+            "sets DJANGO_SETTINGS_MODULE; set settings: in the profile or $DJANGO_SETTINGS_MODULE",
+        )
     workers = 1 if p.reload else workers_for(cpus) if p.workers == "auto" else int(p.workers)
 
     child_env: dict[str, str] = {}
-    if p.settings:
-        child_env["DJANGO_SETTINGS_MODULE"] = p.settings
+    if settings:
+        child_env["DJANGO_SETTINGS_MODULE"] = settings
     if p.pythonpath:
         paths = [str((loaded.base_dir(("pythonpath",)) / d).resolve()) for d in p.pythonpath]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
         child_env["PYTHONPATH"] = os.pathsep.join(paths)
+    child_env.update(_wrapper_env(loaded, p, app.value if app else "", interface, workdir))
     child_env.update(p.env)
     child_env.update(EXTRA_ENV[p.server](p))
 
     def step(spec: str | tuple[str, ...]) -> Command:
-        argv = (python, "-m", "django", *shlex.split(spec)) if isinstance(spec, str) else spec
-        return Command(argv=tuple(argv), cwd=cwd, env=child_env)
+        if isinstance(spec, str):
+            argv: tuple[str, ...] = (python, "-m", wire.MANAGE_MODULE, *shlex.split(spec))
+        else:
+            argv = tuple(spec)
+        return Command(argv=argv, cwd=workdir, env=child_env)
 
-    checks = [Command((python, "-c", IMPORT_CHECK, p.app), cwd=cwd, env=child_env)]
-    if p.settings:
+    bind = Bind.parse(p.bind)
+    check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
+    if bind.host:
+        check_argv += ["--host", bind.host]
+    checks = [Command(tuple(check_argv), cwd=workdir, env=child_env)]
+    if settings:
         checks.append(step("check --deploy --fail-level ERROR" if p.check_deploy else "check"))
 
     watch = None
     if p.reload:
         base = loaded.base_dir(("watch", "roots"))
-        roots = tuple((base / r).resolve() for r in p.watch.roots) or (cwd, loaded.path.parent)
+        roots = tuple((base / r).resolve() for r in p.watch.roots) or (workdir, loaded.path.parent)
         watch = WatchSet(
             roots=roots,
             include=p.watch.include,
@@ -73,14 +114,14 @@ def build_plan(
         source=loaded.path,
         profile=p,
         backend=p.server,
-        bind=Bind.parse(p.bind),
+        bind=bind,
         workers=workers,
-        cwd=cwd,
+        cwd=workdir,
         env=child_env,
         python=python,
         steps=tuple(step(s) for s in p.before_start),
         checks=tuple(checks),
-        probe=Probe(**p.health.model_dump()),
+        probe=_probe(p),
         restart=RestartPolicy(**p.restart.model_dump()),
         watch=watch,
         max_worker_memory=int(p.limits.max_worker_memory) if p.limits.max_worker_memory else None,
@@ -88,4 +129,60 @@ def build_plan(
         graceful_timeout=float(p.graceful_timeout),
         build_argv=BACKENDS[p.server],
         origins={k[0]: (o.file, o.line) for k, o in loaded.origins.items() if len(k) == 1},
+        project=project,
+        interface=interface,
+        app=app.value if app else "",
+        app_source=app.source if app else "built by the launcher from the settings",
+        server_app=f"{wire.APP_MODULE}:{interface}",
+        deferred_env=loaded.deferred,
     )
+
+
+def _detected_app(project: Project | None, interface: str) -> Found | None:
+    if project is None:
+        return None
+    return project.asgi_app if interface == "asgi" else project.wsgi_app
+
+
+def _project(loaded: LoadedProfile, cwd: Path, env: Mapping[str, str]) -> Project | None:
+    """The project around `chdir:` when the profile sets it, else around where launch runs."""
+    if ("chdir",) in loaded.origins:
+        start = (loaded.base_dir(("chdir",)) / loaded.profile.chdir).resolve()
+    else:
+        start = cwd.resolve()
+    root = find_root(start)
+    if root is None:
+        return None
+    return discover(
+        root,
+        dev=loaded.profile.reload,
+        env_settings=env.get("DJANGO_SETTINGS_MODULE") or None,
+        profile_settings=loaded.profile.settings,
+    )
+
+
+def _wrapper_env(
+    loaded: LoadedProfile, p: Profile, app: str, interface: str, workdir: Path
+) -> dict[str, str]:
+    """What launcher.child.app reads inside the server (see launcher/wire.py)."""
+    static = "off" if not p.static.serve else "dev" if p.reload else "prod"
+    root_base = loaded.base_dir(("static", "root")) if p.static.root else workdir
+    env = {
+        wire.APP_ENV: app,
+        wire.INTERFACE_ENV: interface,
+        wire.STATIC_ENV: static,
+        wire.STATIC_ROOT_ENV: str((root_base / (p.static.root or "staticfiles")).resolve()),
+    }
+    if p.warm_urls:
+        env[wire.WARM_URLS_ENV] = "1"
+    if p.health.path:
+        env[wire.PROBE_PATH_ENV] = p.health.path.partition("?")[0]
+    return env
+
+
+def _probe(p: Profile) -> Probe:
+    health = p.health.model_dump()
+    if p.health.path is None:
+        health["path"] = wire.PROBE_PATH + (f"?{wire.PROBE_DEEP_QUERY}" if p.health.deep else "")
+    health.pop("deep")
+    return Probe(**health, own=p.health.path is None)

@@ -43,6 +43,8 @@ class LoadedProfile:
     path: Path
     profile: Profile
     origins: Mapping[KeyPath, Origin]
+    # Variables an `env:` value needs that were not set (only when loaded with `defer_env`).
+    deferred: tuple[str, ...] = ()
 
     def base_dir(self, key: KeyPath) -> Path:
         """Relative paths resolve against the directory of the file that wrote them."""
@@ -113,15 +115,23 @@ def load_profile(
     cwd: Path,
     env: Mapping[str, str],
     overrides: Mapping[str, Any] | None = None,
+    defer_env: bool = False,
 ) -> LoadedProfile:
-    """Find, read, merge, interpolate and validate a profile."""
+    """Find, read, merge, interpolate and validate a profile.
+
+    `defer_env`: an unset variable in an `env:` value is no error, it stays `${NAME}` and is
+    listed in `deferred` (a systemd unit is rendered where its secrets are not set).
+    """
     path = find_profile(name, cwd, env)
     data, origins = _read_with_extends(path, env, chain=())
-    data = _interpolate(data, origins, env, ())
+    deferred: list[str] = []
+    data = _interpolate(data, origins, env, (), deferred if defer_env else None)
     for key, value in (overrides or {}).items():
         data[key] = value
     profile = _validate(data, origins, path, overrides or {})
-    return LoadedProfile(name=path.stem, path=path, profile=profile, origins=origins)
+    return LoadedProfile(
+        name=path.stem, path=path, profile=profile, origins=origins, deferred=tuple(deferred)
+    )
 
 
 def _read_with_extends(
@@ -140,12 +150,17 @@ def _read_with_extends(
         parent_path = (path.parent / parent_ref).resolve()
     else:
         # A name: beside this file first, then where `launch NAME` looks (shipped ones included).
+        # A file never extends itself: a project's configs/dev.yaml saying `extends: dev`
+        # means the next dev.yaml in that order, the shipped one.
         candidates = [
             d / f"{parent_ref}{suffix}"
             for d in (path.parent, *config_dirs(path.parent, env))
             for suffix in (".yaml", ".yml")
         ]
-        parent_path = next((c for c in candidates if c.is_file()), candidates[0])
+        parent_path = next(
+            (c for c in candidates if c.is_file() and c.resolve() != path.resolve()),
+            candidates[0],
+        )
     if not parent_path.is_file():
         raise ProfileError(
             path,
@@ -221,13 +236,22 @@ def _construct(
 
 
 def _interpolate(
-    value: Any, origins: Mapping[KeyPath, Origin], env: Mapping[str, str], key_path: KeyPath
+    value: Any,
+    origins: Mapping[KeyPath, Origin],
+    env: Mapping[str, str],
+    key_path: KeyPath,
+    deferred: list[str] | None = None,
 ) -> Any:
     """Expand ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, origins, env, (*key_path, k)) for k, v in value.items()}
+        return {
+            k: _interpolate(v, origins, env, (*key_path, k), deferred) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, origins, env, (*key_path, str(i))) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, origins, env, (*key_path, str(i)), deferred)
+            for i, v in enumerate(value)
+        ]
     if not isinstance(value, str):
         return value
 
@@ -239,6 +263,9 @@ def _interpolate(
             return env[name]
         if default is not None:
             return default
+        if deferred is not None and key_path[:1] == ("env",):
+            deferred.append(name)
+            return f"${{{name}}}"
         origin = origins.get(key_path)
         raise ProfileError(
             origin.file if origin else None,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.errors import ProfileError
+from launcher.plan.project import Project
 from launcher.plan.schema import Profile, parse_bind
 
 _SECRET = re.compile(
@@ -103,6 +104,8 @@ class Probe:
     startup_timeout: float
     failure_threshold: int
     expected_status: int
+    # True: the launcher's own answer inside the worker (launcher.child.probe), not a site URL.
+    own: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,14 @@ class LaunchPlan:
     build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
     # Where each top-level key was written (file, line): errors found later point there too.
     origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
+    # The Django project found around the working directory, and what it said.
+    project: Project | None = None
+    interface: str = "wsgi"  # what the server calls: "wsgi" or "asgi"
+    app: str = ""  # the project's own app (module:attr); "" = built from the settings
+    app_source: str = ""  # where `app` came from, for show and check
+    server_app: str = ""  # what the server loads: the launcher's wrapper around `app`
+    # Variables `env:` needs that were not set when the plan was made (systemd-unit only).
+    deferred_env: tuple[str, ...] = ()
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""

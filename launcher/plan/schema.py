@@ -60,10 +60,16 @@ class UvicornSettings(Strict):
 
 
 class Health(Strict):
-    """An HTTP probe of the running site; works on TCP and unix binds."""
+    """An HTTP probe of the running site; works on TCP and unix binds.
+
+    Without a `path`, the launcher's own code answers the probe inside the worker, before
+    Django's URL routing and host checks: it works on any project as it is. A `path` probes
+    a URL of the site through Django instead.
+    """
 
     enabled: bool = True
-    path: str = "/healthz"
+    path: str | None = None
+    deep: bool = False
     host: str = "localhost"
     interval: float = Field(default=5.0, gt=0)
     timeout: float = Field(default=2.0, gt=0)
@@ -73,8 +79,8 @@ class Health(Strict):
 
     @field_validator("path")
     @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
             raise ValueError("must start with '/'")
         return value
 
@@ -93,6 +99,15 @@ class Limits(Strict):
 
     max_worker_memory: ByteSize | None = None
     check_interval: float = Field(default=2.0, gt=0)
+
+
+class Static(Strict):
+    """Static files for projects that do not serve them (no whitenoise in MIDDLEWARE):
+    STATIC_ROOT after `collectstatic` in prod, what `runserver` serves (plus media) in dev."""
+
+    serve: bool = True
+    # STATIC_ROOT when the settings set none (relative to the project); default: staticfiles/
+    root: str | None = None
 
 
 class Watch(Strict):
@@ -126,7 +141,7 @@ class Profile(Strict):
     """A whole launch profile, after `extends:` and `${VAR}` are resolved."""
 
     description: str = ""
-    app: str
+    app: str | None = None
     settings: str | None = None
     server: Literal["gunicorn", "uvicorn"] = "gunicorn"
     worker_class: str = "sync"
@@ -153,13 +168,16 @@ class Profile(Strict):
     wrap: tuple[str, ...] = ()
     uvicorn: UvicornSettings = UvicornSettings()
     health: Health = Health()
+    static: Static = Static()
     restart: Restart = Restart()
     limits: Limits = Limits()
     watch: Watch = Watch()
 
     @field_validator("app")
     @classmethod
-    def _app_ref(cls, value: str) -> str:
+    def _app_ref(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         module, sep, attr = value.partition(":")
         if (
             not sep

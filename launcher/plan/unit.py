@@ -54,6 +54,7 @@ def render_unit(
         "#   systemctl daemon-reload && systemctl enable --now launcher-" + plan.name,
         "# Secrets (DJANGO_SECRET_KEY, ...) go in the optional EnvironmentFile below.",
         "# `launch status|reload|stop` from a shell: LAUNCH_RUN_DIR=/run/<unit name>",
+        *_needed_env(plan),
         "",
         "[Unit]",
         f"Description=launcher: {_escape_specifiers(description)}",
@@ -69,6 +70,7 @@ def render_unit(
         f"WorkingDirectory={_escape_specifiers(cwd)}",
         # A bare profile name resolves the same way as it did here, whatever the working dir.
         _environment("LAUNCH_CONFIG_DIR", str(plan.source.parent)),
+        *_settings_environment(plan),
         "Environment=LAUNCH_RUN_DIR=%t/%N",
         "Environment=PYTHONUNBUFFERED=1",
         # A watchdog abort (SIGABRT) then leaves every thread's traceback in the journal.
@@ -97,6 +99,22 @@ def render_unit(
         "",
     ]
     return "\n".join(lines)
+
+
+def _needed_env(plan: LaunchPlan) -> list[str]:
+    """The variables the profile reads that were not set here: the EnvironmentFile's job."""
+    if not plan.deferred_env:
+        return []
+    names = ", ".join(sorted(set(plan.deferred_env)))
+    return [f"# The profile needs, in /etc/launcher/launcher-{plan.name}.env: {names}"]
+
+
+def _settings_environment(plan: LaunchPlan) -> list[str]:
+    """Settings that came from this shell's $DJANGO_SETTINGS_MODULE: the unit has no shell."""
+    project = plan.project
+    if project and project.settings and project.settings.source.startswith("$"):
+        return [_environment("DJANGO_SETTINGS_MODULE", project.settings.value)]
+    return []
 
 
 def _hardening(plan: LaunchPlan, *, user: str | None) -> list[str]:

@@ -43,7 +43,7 @@ class ForkServer:
         self._on_exit = on_exit  # called from the reader thread when a child or the parent ends
         read_fd, write_fd = os.pipe()
         spec = {
-            "app": plan.profile.app,
+            "app": plan.server_app,
             "kwargs": server_kwargs(plan),
             "listen_fd": listen_fd,
             "status_fd": write_fd,

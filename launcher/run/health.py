@@ -42,6 +42,32 @@ def probe_once(target: Bind, probe: Probe, *, any_status: bool = False) -> tuple
     if response.status != probe.expected_status and not any_status:
         return (
             False,
-            f"GET {probe.path} answered {response.status}, expected {probe.expected_status}",
+            f"GET {probe.path} answered {response.status}, expected {probe.expected_status}"
+            + _hint(probe, response),
         )
     return True, f"GET {probe.path} answered {response.status}"
+
+
+def _hint(probe: Probe, response: http.client.HTTPResponse) -> str:
+    """What to change, in the profile's words, for the answers a real project gives."""
+    status = response.status
+    if probe.own:
+        return ": the launcher's own probe failed inside the worker (see the server log)"
+    if status in (301, 302, 307, 308):
+        location = response.getheader("Location") or "?"
+        return (
+            f" (a redirect to {location}): set health.path to the URL it redirects to, "
+            "or remove health.path to use the launcher's own probe"
+        )
+    if status == 400:
+        return (
+            f": Django rejected Host '{probe.host}' (not in ALLOWED_HOSTS): add it to "
+            "ALLOWED_HOSTS, set health.host to an allowed name, or remove health.path to use "
+            "the launcher's own probe"
+        )
+    if status == 404:
+        return (
+            f": the site has no URL {probe.path}: set health.path to one it answers, or remove "
+            "health.path to use the launcher's own probe"
+        )
+    return ""

@@ -13,6 +13,7 @@ groups start-up owns (step, import check, warm parent); start-up reads the note 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -21,6 +22,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
+from typing import Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import Command, LaunchPlan
@@ -75,6 +77,8 @@ def run_plan(
                     code=1,
                 )
         check.raise_if_failed()
+        for warning in check.warnings:
+            supervisor.log(f"warning: {warning}")
         signals.raise_if_stopping()
         if warming is not None:
             signals.disown(warming)
@@ -145,22 +149,25 @@ class StartupSignals:
 
 
 class ImportCheck:
-    """Import the settings, then the app, in a throwaway process: a missing module is one
-    line naming its key, not a traceback."""
+    """Import the settings, then build the app as a server would, in a throwaway process
+    (launcher.child.check): a broken project is one line naming its key, not a traceback."""
 
     def __init__(
         self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals | None = None
     ) -> None:
         self.plan = plan
         self.signals = signals
+        self.warnings: list[str] = []
+        self.serves = ""
         command: Command = plan.checks[0]
         self.popen = subprocess.Popen(
             list(command.argv),
             cwd=command.cwd,
             env=command.full_env(env),
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream, read through one buffer
             text=True,
+            errors="replace",
             start_new_session=True,
         )
         if signals is not None:
@@ -169,25 +176,46 @@ class ImportCheck:
     def wait_settings(self) -> None:
         """Until the settings have imported (a few tens of ms): the steps need them too."""
         assert self.popen.stdout is not None
-        if self.popen.stdout.readline().strip() != "settings ok":
-            self.raise_if_failed()
+        for line in self.popen.stdout:
+            item = _parse(line)
+            if "warn" in item:
+                self.warnings.append(str(item["warn"]))
+            elif item.get("settings") == "ok":
+                return
+            elif "error" in item:
+                self._raise(item["error"])
+        self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
-        _, stderr = self.popen.communicate()
+        assert self.popen.stdout is not None
+        output = self.popen.stdout.read()
+        self.popen.wait()
         if self.signals is not None:
             self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
+        for line in output.splitlines():
+            item = _parse(line)
+            if "warn" in item:
+                self.warnings.append(str(item["warn"]))
+            elif "error" in item:
+                self._raise(item["error"])
+            elif item.get("app") == "ok":
+                self.serves = str(item.get("serves", ""))
         if self.popen.returncode == 0:
             return
-        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _parse(ln)]
         cause = lines[-1] if lines else f"exit code {self.popen.returncode}"
-        if self.popen.returncode == 3:
-            settings = self.plan.profile.settings
-            raise self.plan.error(
-                "settings", f"cannot import '{settings}' (from {self.plan.cwd}): {cause}"
-            )
-        raise self.plan.error(
-            "app", f"cannot load '{self.plan.profile.app}' (from {self.plan.cwd}): {cause}"
-        )
+        raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
+
+    def _raise(self, error: Mapping[str, str]) -> None:
+        key, message = str(error.get("key", "app")), str(error.get("message", ""))
+        project = self.plan.project
+        if key == "settings" and project and project.settings and not self.plan.profile.settings:
+            # The project chose these settings, not the profile: point at the project's file.
+            found = project.settings
+            raise LaunchError(f"{message}", f"settings {found.value}, from {found.source}")
+        if key == "app" and not self.plan.profile.app:
+            raise LaunchError(message, f"app {self.plan.app_source}, from {self.plan.cwd}")
+        raise self.plan.error(key, f"{message} (from {self.plan.cwd})")
 
     def cancel(self) -> None:
         """End it if it still runs (start-up was stopped or failed before its answer)."""
@@ -196,8 +224,19 @@ class ImportCheck:
                 os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
             self.popen.communicate(timeout=5)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
         if self.signals is not None:
             self.signals.disown(self.popen.pid)
+
+
+def _parse(line: str) -> dict[str, Any]:
+    """One line of the app check's output (anything else the project printed is ignored)."""
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return {}
+    return item if isinstance(item, dict) else {}
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

@@ -34,9 +34,13 @@ def plan_from(tmp_path: Path, *parts: str, cpus: int = 2, env: dict[str, str] | 
     return build_plan(loaded, python="python", cpus=cpus, env={})
 
 
+DEMO = Path(__file__).resolve().parents[2] / "demo_site"
+
+
 def shipped(name: str, tmp_path: Path, env: dict[str, str] | None = None) -> LaunchPlan:
-    loaded = load_profile(name, cwd=tmp_path, env=env or {})
-    return build_plan(loaded, python="python", cpus=2, env={})
+    """A shipped profile as `launch NAME` run in the demo site sees it."""
+    loaded = load_profile(name, cwd=DEMO, env=env or {})
+    return build_plan(loaded, python="python", cpus=2, env={}, cwd=DEMO)
 
 
 def gunicorn_args(argv: tuple[str, ...]):
@@ -75,7 +79,9 @@ UVICORN = """\
 def test_gunicorn_prod_wsgi_argv(tmp_path: Path) -> None:
     plan = shipped("prod-wsgi", tmp_path, {"WEB_CONCURRENCY": "2"})
     argv = plan.server_command().argv
-    assert argv[:4] == ("python", "-m", "gunicorn", "demo_site.wsgi:application")
+    assert argv[:4] == ("python", "-m", "gunicorn", "launcher.child.app:wsgi")
+    assert plan.env["LAUNCHER_APP"] == "demo_site.wsgi:application"
+    assert "--config" not in argv  # the URLconf warm-up lives in the app wrapper now
     args = gunicorn_args(argv)
     assert args.bind == ["127.0.0.1:8000"]
     assert (args.workers, args.worker_class, args.threads) == (2, "gthread", 4)
@@ -215,16 +221,24 @@ def test_uvicorn_dev_argv(tmp_path: Path) -> None:
     plan = shipped("dev", tmp_path)
     root = Path(__file__).resolve().parents[2]
     argv = plan.server_command().argv
-    assert argv[:4] == ("python", "-m", "uvicorn", "demo_site.asgi:application")
+    assert argv[:4] == ("python", "-m", "uvicorn", "launcher.child.app:asgi")
     params = uvicorn_params(argv)
     assert (params["host"], params["port"]) == ("127.0.0.1", 8000)
     assert params["lifespan"] == "off"
     assert params["reload"] is True
-    assert set(params["reload_dirs"]) == {str(root / "demo_site"), str(root / "configs")}
+    assert set(params["reload_dirs"]) == {str(root / "demo_site"), str(root / "demo_site/configs")}
     assert params["workers"] == 1  # explicit, so $WEB_CONCURRENCY cannot change it
     assert params["timeout_graceful_shutdown"] == 2
     assert plan.workers == 1
-    assert plan.env == {"DJANGO_SETTINGS_MODULE": "demo_site.settings", "DJANGO_DEBUG": "1"}
+    assert plan.env == {
+        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+        "DJANGO_DEBUG": "1",  # from demo_site/configs/dev.yaml, layered on the shipped dev
+        "LAUNCHER_APP": "demo_site.asgi:application",
+        "LAUNCHER_INTERFACE": "asgi",
+        "LAUNCHER_STATIC": "dev",
+        "LAUNCHER_STATIC_ROOT": str(root / "demo_site" / "staticfiles"),
+        "LAUNCHER_WARM_URLS": "1",
+    }
     assert not plan.probe.enabled
 
 
@@ -274,7 +288,7 @@ def test_uvicorn_settings_become_flags(tmp_path: Path) -> None:
     expected = {
         "host": "::1", "port": 8124, "workers": 3, "limit_max_requests": 100, "backlog": 128,
         "timeout_keep_alive": 9, "log_level": "trace", "access_log": False, "lifespan": "on",
-        "http": "h11", "ws": "none", "interface": "asgi3", "proxy_headers": False,
+        "http": "h11", "ws": "none", "interface": "auto", "proxy_headers": False,
         "server_header": False, "date_header": False, "forwarded_allow_ips": "*",
         "root_path": "/sub", "limit_concurrency": 10, "ws_max_size": 1024,
         "ws_ping_interval": 5.0, "h11_max_incomplete_event_size": 4096,
@@ -306,12 +320,14 @@ def test_steps_and_checks(tmp_path: Path) -> None:
           - [sh, -c, "echo 'a b'"]
     """)
     assert [s.argv for s in plan.steps] == [
-        ("python", "-m", "django", "migrate", "--noinput"),
+        ("python", "-m", "launcher.child.manage", "migrate", "--noinput"),
         ("sh", "-c", "echo 'a b'"),
     ]
     assert all(s.env["DJANGO_SETTINGS_MODULE"] == "demo_site.settings" for s in plan.steps)
-    assert plan.checks[0].argv[:2] == ("python", "-c")
-    assert plan.checks[0].argv[-1] == "demo_site.wsgi:application"
+    assert plan.checks[0].argv[:5] == (
+        "python", "-m", "launcher.child.check", "--interface", "wsgi"
+    )
+    assert plan.env["LAUNCHER_APP"] == "demo_site.wsgi:application"
     assert plan.checks[1].argv[3:] == ("check", "--deploy", "--fail-level", "ERROR")
 
 
@@ -374,8 +390,12 @@ def test_masked_env(tmp_path: Path) -> None:
     assert plan.env["DJANGO_SECRET_KEY"] == "supersecret-value"  # masking is for display only
 
 
-def test_shipped_prod_secret_key_from_the_environment_is_masked(tmp_path: Path) -> None:
-    plan = shipped("prod-wsgi", tmp_path, {"DJANGO_SECRET_KEY": "from-env-secret"})
+def test_a_secret_key_from_the_environment_is_masked(tmp_path: Path) -> None:
+    plan = plan_from(
+        tmp_path, "extends: prod-wsgi\nchdir: " + str(DEMO) + "\n",
+        "env:\n  DJANGO_SECRET_KEY: ${DJANGO_SECRET_KEY}\n",
+        env={"DJANGO_SECRET_KEY": "from-env-secret"},
+    )
     assert plan.env["DJANGO_SECRET_KEY"] == "from-env-secret"
     assert plan.masked_env()["DJANGO_SECRET_KEY"] == MASK
     assert "from-env-secret" not in plan.server_command().shell_line()

@@ -132,16 +132,18 @@ def test_shipped_prod_asgi_extends_prod_wsgi(tmp_path: Path) -> None:
     loaded = load_profile("prod-asgi", cwd=tmp_path, env={})
     asgi = loaded.profile
     assert loaded.path == SHIPPED_CONFIGS / "prod-asgi.yaml"
-    assert asgi.app == "demo_site.asgi:application"
+    assert asgi.app is None and asgi.chdir == "."  # the project is found where launch runs
     assert (asgi.worker_class, asgi.threads) == ("uvicorn", 1)
     # inherited from prod-wsgi
     assert asgi.before_start == wsgi.before_start
     assert (asgi.timeout, asgi.max_requests, asgi.check_deploy) == (30, 2000, True)
     assert asgi.env == wsgi.env
     assert asgi.uvicorn.lifespan == "off"
-    # chdir written in prod-wsgi.yaml, relative to configs/
-    plan = build_plan(loaded, python="python", cpus=2, env={})
+    # run inside the demo site (a subdirectory of it, even): that project, its ASGI app
+    plan = build_plan(loaded, python="python", cpus=2, env={}, cwd=ROOT / "demo_site" / "polls")
     assert plan.cwd == ROOT / "demo_site"
+    assert (plan.app, plan.interface) == ("demo_site.asgi:application", "asgi")
+    assert plan.env["DJANGO_SETTINGS_MODULE"] == "demo_site.settings"
 
 
 # ----- ${VAR}, ${VAR:-default}, $$ ----------------------------------------------------------
@@ -364,9 +366,12 @@ def test_a_profile_must_be_a_mapping(tmp_path: Path) -> None:
     assert "must be a mapping" in err.render()
 
 
-def test_missing_required_app_names_the_key(tmp_path: Path) -> None:
-    err = profile_error(write(tmp_path, "p.yaml", "workers: 2\n"))
-    assert err.key == "app"
+def test_no_project_and_no_app_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yaml", "workers: 2\n")
+    with pytest.raises(ProfileError) as info:
+        build_plan(load(path), python="python", cpus=1, env={}, cwd=tmp_path)
+    assert info.value.key == "app"
+    assert f"no Django project found at or above {tmp_path} (no manage.py)" in str(info.value)
 
 
 def test_unterminated_quote_names_a_line_of_the_file(tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def wait_message(port: int, text: str, timeout: float = 15) -> list[str]:
 def dev(env: Env, launch: list[Launch]) -> tuple[Launch, int, Path]:
     project = copy_demo(env.tmp)
     port = free_port()
-    item = start(launch, env, str(project / "configs" / "dev.yaml"), "--bind", f"127.0.0.1:{port}")
+    item = start(launch, env, str(project / "configs" / "dev.yaml"), "--bind", f"127.0.0.1:{port}",
+                 cwd=project / "demo_site", DJANGO_DEBUG="1")
     item.wait_for("[launch] serving", timeout=60)
     return item, port, project
 
@@ -143,7 +144,7 @@ def test_gunicorn_dev_profile_reloads_on_edit(env: Env, launch: list[Launch]) ->
         "worker_class: sync\n"
     )
     port = free_port()
-    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}")
+    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}", cwd=project / "demo_site")
     item.wait_for("[launch] serving", timeout=60)
     assert "Using worker: sync" in item.output and "--reload" not in item.output
     views = project / "demo_site" / "demo_site" / "views.py"

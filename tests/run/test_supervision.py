@@ -246,7 +246,8 @@ def test_broken_deploy_is_refused_and_a_fix_goes_live(env: Env, launch: list[Lau
     project = copy_demo(env.tmp)
     views = project / "demo_site" / "demo_site" / "views.py"
     item = start(launch, env, str(project / "configs" / "prod-wsgi.yaml"),
-                 "--bind", f"127.0.0.1:{(port := free_port())}", WEB_CONCURRENCY="2")
+                 "--bind", f"127.0.0.1:{(port := free_port())}", WEB_CONCURRENCY="2",
+                 cwd=project / "demo_site")
     item.wait_for("[launch] serving", timeout=60)
     original = views.read_text()
     with Load(port) as load:
@@ -284,7 +285,7 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
     project = copy_demo(env.tmp)
     profile = project / "configs" / "prod-wsgi.yaml"
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{(port := free_port())}",
-                 WEB_CONCURRENCY="2")
+                 WEB_CONCURRENCY="2", cwd=project / "demo_site")
     item.wait_for("[launch] serving", timeout=60)
     assert len(wait_workers(env, "prod-wsgi", 2)) == 2
     original = profile.read_text()

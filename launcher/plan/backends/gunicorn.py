@@ -10,7 +10,6 @@ from launcher.plan.schema import Profile
 
 UVICORN_WORKER = "launcher.workers.UvicornWorker"
 UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
-HOOKS = "launcher.gunicorn_hooks"  # post_worker_init: import the URLconf at boot
 # The uvicorn worker takes these from gunicorn's own settings, so they are not passed twice.
 _FROM_GUNICORN = {"forwarded_allow_ips"}
 
@@ -35,7 +34,7 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
         plan.python,
         "-m",
         "gunicorn",
-        p.app,
+        plan.server_app,
         *(arg for bind in binds for arg in ("--bind", bind)),
         "--workers",
         str(plan.workers),
@@ -60,8 +59,6 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
         out += ["--backlog", str(p.backlog)]
     if p.preload_app:
         out.append("--preload")
-    if p.warm_urls and p.settings:
-        out += ["--config", f"python:{HOOKS}"]
     if p.reload and not isinstance(listen, tuple):
         out.append("--reload")  # what a person would type; under `launch` the launcher reloads
     if p.worker_class == "asgi":

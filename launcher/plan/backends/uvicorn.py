@@ -15,11 +15,15 @@ _DEFAULTS = UvicornSettings()
 
 
 def config_kwargs(settings: UvicornSettings) -> dict[str, Any]:
-    """uvicorn.Config keyword arguments that differ from uvicorn's defaults (lifespan always)."""
+    """uvicorn.Config keyword arguments that differ from uvicorn's defaults (lifespan always).
+
+    `interface` stays uvicorn's `auto`: the server always runs the launcher's ASGI wrapper,
+    which adapts a WSGI app itself (launcher.child.app).
+    """
     kwargs = {
         name: value
         for name, value in settings.model_dump().items()
-        if value != getattr(_DEFAULTS, name) and name != "lifespan"
+        if value != getattr(_DEFAULTS, name) and name not in ("lifespan", "interface")
     }
     return {"lifespan": settings.lifespan, **kwargs}
 
@@ -48,7 +52,7 @@ def extra_env(profile: Profile) -> dict[str, str]:
 def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     """The uvicorn command line; fds are inherited sockets (uvicorn serves only the first)."""
     p = plan.profile
-    out = [plan.python, "-m", "uvicorn", p.app]
+    out = [plan.python, "-m", "uvicorn", plan.server_app]
     if isinstance(listen, tuple):
         out += ["--fd", str(listen[0])]
     elif listen.is_unix:

@@ -1,0 +1,132 @@
+"""The app check: import the settings and build the app as a server would, in a throwaway process.
+
+Run as `python -m launcher.child.check --interface wsgi|asgi [--host HOST]` with the plan's
+environment. It prints one JSON object per line on stdout: `{"settings": "ok"}` as soon as the
+settings import (start-up waits for it before running steps), `{"warn": TEXT}` for what will
+misbehave, then `{"app": "ok", ...}` or `{"error": {"key": KEY, "message": TEXT}}` (exit 2).
+Messages name the file and setting to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from launcher import wire
+
+
+class Failed(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def emit(**item: Any) -> None:
+    print(json.dumps(item), flush=True)
+
+
+def cause(exc: BaseException) -> str:
+    """One line: the exception, and where it was raised in the project's code."""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "site-packages" not in f.filename and not f.filename.startswith("<")
+    ]
+    project = [f for f in frames if not f.filename.startswith(str(Path(__file__).parents[1]))]
+    if project:
+        last = project[-1]
+        text += f" ({last.filename}, line {last.lineno})"
+    return text
+
+
+def check_settings(name: str) -> ModuleType:
+    try:
+        module = importlib.import_module(name)
+    except BaseException as exc:
+        raise Failed("settings", f"cannot import '{name}': {cause(exc)}") from None
+    file = getattr(module, "__file__", None) or name
+    if hasattr(module, "__path__") and not any(n.isupper() for n in vars(module)):
+        subs = sorted(m.name for m in pkgutil.iter_modules(module.__path__))
+        listed = ", ".join(f"{name}.{s}" for s in subs) or "none"
+        raise Failed(
+            "settings",
+            f"'{name}' is a package that sets nothing ({file}); name one of its modules "
+            f"in settings: or $DJANGO_SETTINGS_MODULE: {listed}",
+        )
+    if not getattr(module, "SECRET_KEY", ""):
+        raise Failed(
+            "settings",
+            f"SECRET_KEY is not set by '{name}' ({file}): set it there, for example from an "
+            "environment variable the profile's env: or the unit's EnvironmentFile provides",
+        )
+    return module
+
+
+def check_hosts(module: ModuleType, host: str | None) -> None:
+    """ALLOWED_HOSTS that reject every request, or the site's own loopback address."""
+    from django.http.request import validate_host
+
+    debug = bool(getattr(module, "DEBUG", False))
+    allowed = list(getattr(module, "ALLOWED_HOSTS", []) or [])
+    file = getattr(module, "__file__", None) or module.__name__
+    if not allowed and not debug:
+        raise Failed(
+            "settings",
+            f"ALLOWED_HOSTS is empty and DEBUG is off in '{module.__name__}' ({file}): Django "
+            "answers every request with 400; set ALLOWED_HOSTS to the site's host names",
+        )
+    if debug and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # what Django allows then
+    if host in ("127.0.0.1", "::1", "localhost"):
+        names = ["localhost", "127.0.0.1", "[::1]"]
+        if not any(validate_host(n, allowed) for n in names):
+            emit(
+                warn=f"ALLOWED_HOSTS {allowed} in {file} rejects localhost and 127.0.0.1: "
+                "requests to this loopback bind answer 400 unless a proxy sends an allowed Host"
+            )
+
+
+def check_app(interface: str) -> str:
+    from launcher.child import app
+
+    try:
+        built = app.build_wsgi() if interface == "wsgi" else app.build_asgi()
+    except app.AppError as exc:
+        raise Failed(exc.key, str(exc)) from None
+    except BaseException as exc:
+        ref = os.environ.get(wire.APP_ENV) or "the app built from the settings"
+        raise Failed("app", f"cannot load '{ref}': {cause(exc)}") from None
+    inner = type(built.app)
+    return f"{inner.__module__}.{inner.__qualname__}"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="launcher.child.check")
+    parser.add_argument("--interface", choices=("wsgi", "asgi"), required=True)
+    parser.add_argument("--host")
+    args = parser.parse_args(argv)
+    try:
+        settings_name = os.environ.get("DJANGO_SETTINGS_MODULE")
+        if settings_name:
+            check_hosts(check_settings(settings_name), args.host)
+        emit(settings="ok")
+        emit(app="ok", serves=check_app(args.interface))
+    except Failed as exc:
+        emit(error={"key": exc.key, "message": str(exc)})
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

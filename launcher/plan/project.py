@@ -1,0 +1,203 @@
+"""Find the Django project `launch` runs in, and what its own files say about how to run it.
+
+A project says which settings it wants in `manage.py` (for `runserver`, i.e. dev) and in
+`wsgi.py`/`asgi.py` (for servers, i.e. prod): a CMS-style project names `mysite.settings.dev`
+in one and `mysite.settings.production` in the other. Both are read with `ast`, never imported:
+this is the pure layer, and a project's modules may do anything at import.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
+MAX_SOURCE = 1 << 20  # bytes: a manage.py or settings file larger than this is not read
+MAX_STAR_DEPTH = 8  # `from .base import *` chains followed when reading a setting
+
+
+@dataclass(frozen=True)
+class Found:
+    """A value and where it was found, e.g. ('mysite.settings.dev', 'manage.py:9')."""
+
+    value: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Django project: its root (the directory of manage.py) and what its files say."""
+
+    root: Path
+    settings: Found | None
+    wsgi_app: Found | None
+    asgi_app: Found | None
+
+    def describe(self) -> list[str]:
+        """Lines for `launch show` and `launch check`: what was detected, and from where."""
+        lines = [f"project   {self.root}"]
+        if self.settings:
+            lines.append(f"settings  {self.settings.value}  (from {self.settings.source})")
+        for kind, found in (("wsgi", self.wsgi_app), ("asgi", self.asgi_app)):
+            if found:
+                lines.append(f"{kind} app  {found.value}  (from {found.source})")
+            else:
+                lines.append(f"{kind} app  none in the project: the launcher builds it from settings")
+        return lines
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding a manage.py."""
+    for directory in (start, *start.parents):
+        if (directory / "manage.py").is_file():
+            return directory
+    return None
+
+
+def discover(
+    root: Path, *, dev: bool, env_settings: str | None, profile_settings: str | None
+) -> Project:
+    """What the project's own files say: settings by precedence, then its WSGI and ASGI apps.
+
+    Settings: the profile's `settings:`, else $DJANGO_SETTINGS_MODULE, else manage.py's
+    `setdefault` in dev or the wsgi.py/asgi.py `setdefault` in prod (each falling back to the
+    other).
+    """
+    from_manage = _setdefault(root / "manage.py", root)
+    package = _package_of(from_manage.value) if from_manage else None
+    entries = _entry_modules(root, package)
+    from_entries = next(
+        (found for path in entries.values() if (found := _setdefault(path, root))), None
+    )
+    settings: Found | None
+    if profile_settings:
+        settings = Found(profile_settings, "the profile's settings")
+    elif env_settings:
+        settings = Found(env_settings, f"${SETTINGS_ENV}")
+    elif dev:
+        settings = from_manage or from_entries
+    else:
+        settings = from_entries or from_manage
+    if settings and not entries:
+        entries = _entry_modules(root, _package_of(settings.value))
+    apps: dict[str, Found | None] = {}
+    for kind, setting in (("wsgi", "WSGI_APPLICATION"), ("asgi", "ASGI_APPLICATION")):
+        named = _read_setting(root, settings.value, setting) if settings else None
+        if named and _module_file(root, named.value.rpartition(".")[0]):
+            module, _, attr = named.value.rpartition(".")
+            apps[kind] = Found(f"{module}:{attr}", named.source)
+        elif kind in entries and _assigns(entries[kind], "application"):
+            path = entries[kind]
+            module = ".".join(path.relative_to(root).with_suffix("").parts)
+            apps[kind] = Found(f"{module}:application", _relative(path, root))
+        else:
+            apps[kind] = None
+    return Project(root, settings, apps["wsgi"], apps["asgi"])
+
+
+def _package_of(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _entry_modules(root: Path, package: str | None) -> dict[str, Path]:
+    """wsgi.py and asgi.py of the project package (or of the only package that has them)."""
+    packages = [root / package] if package else sorted(p for p in root.iterdir() if p.is_dir())
+    found: dict[str, Path] = {}
+    for directory in packages:
+        for kind in ("wsgi", "asgi"):
+            path = directory / f"{kind}.py"
+            if path.is_file():
+                found.setdefault(kind, path)
+    return found
+
+
+def _parse(path: Path) -> ast.Module | None:
+    try:
+        if path.stat().st_size > MAX_SOURCE:
+            return None
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None  # the import check reports a broken file, with its line
+
+
+def _setdefault(path: Path, root: Path) -> Found | None:
+    """`os.environ.setdefault("DJANGO_SETTINGS_MODULE", "x")` in `path`, with its line."""
+    tree = _parse(path) if path.is_file() else None
+    for node in ast.walk(tree) if tree else ():
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setdefault"
+            and len(node.args) == 2
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+            and node.args[0].value == SETTINGS_ENV  # type: ignore[attr-defined]
+        ):
+            return Found(node.args[1].value, f"{_relative(path, root)}:{node.lineno}")  # type: ignore[attr-defined]
+    return None
+
+
+def _assigns(path: Path, name: str) -> bool:
+    tree = _parse(path)
+    return tree is not None and any(
+        isinstance(node, ast.Assign | ast.AnnAssign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in _targets(node))
+        for node in tree.body
+    )
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return list(node.targets) if isinstance(node, ast.Assign) else [node.target]
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    """The file of a module inside the project (a module or a package's __init__)."""
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        return None
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_setting(root: Path, module: str, name: str, depth: int = 0) -> Found | None:
+    """A string constant assigned to `name` at the top of a settings module, following
+    `from x import *` into the project's own modules (a settings package's base.py)."""
+    path = _module_file(root, module)
+    tree = _parse(path) if path and depth <= MAX_STAR_DEPTH else None
+    if tree is None or path is None:
+        return None
+    found: Found | None = None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            target = _absolute(module, path, node)
+            inner = _read_setting(root, target, name, depth + 1) if target else None
+            found = inner or found
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            value = node.value
+            if any(isinstance(t, ast.Name) and t.id == name for t in _targets(node)):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found = Found(value.value, f"{_relative(path, root)}:{node.lineno}")
+                else:
+                    found = None  # computed: leave it to Django at run time
+    return found
+
+
+def _absolute(module: str, path: Path, node: ast.ImportFrom) -> str | None:
+    if not node.level:
+        return node.module
+    package = module.split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    if node.level > 1:
+        package = package[: -(node.level - 1)] or []
+    parts = [*package, *([node.module] if node.module else [])]
+    return ".".join(parts) if parts else None
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

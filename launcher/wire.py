@@ -1,0 +1,32 @@
+"""The protocol between the supervisor and the code running inside server processes.
+
+Named constants only: environment variable names the plan sets and `launcher.child` reads,
+and the launcher's own probe. Both sides import this module; it imports nothing.
+"""
+
+from __future__ import annotations
+
+# The project's own app as `module:attribute`; empty: build it from the settings.
+APP_ENV = "LAUNCHER_APP"
+# "wsgi" or "asgi": which callable the server wants (an ASGI server may get a WSGI app).
+INTERFACE_ENV = "LAUNCHER_INTERFACE"
+# "prod": serve STATIC_ROOT (after collectstatic); "dev": as runserver, plus media; "off".
+STATIC_ENV = "LAUNCHER_STATIC"
+# Where collectstatic puts files when the settings name no STATIC_ROOT.
+STATIC_ROOT_ENV = "LAUNCHER_STATIC_ROOT"
+# "1": import the URLconf (every view) when the app loads, so a generation holds its own code.
+WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
+
+# The launcher's own health answer, given inside the worker before Django's URL routing and
+# host checks: it proves the app imported and the worker answers. `?deep=1` also asks every
+# database for `SELECT 1`.
+PROBE_PATH = "/__launcher__/health"
+PROBE_DEEP_QUERY = "deep=1"
+PROBE_USER_AGENT = "launcher-probe"
+# The site URL the probe asks instead (`health.path`), so its requests stay out of the logs.
+PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
+
+# The app check (`python -m launcher.child.check`) prints one JSON object per line.
+CHECK_MODULE = "launcher.child.check"
+MANAGE_MODULE = "launcher.child.manage"
+APP_MODULE = "launcher.child.app"

@@ -1,0 +1,97 @@
+"""Real Django projects generated in a temp dir, as users have them (nothing added for us).
+
+- `startproject`: `django-admin startproject mysite` exactly as Django 5.2 writes it.
+- `cms`: the layout a popular CMS's `start` command writes: a settings *package*
+  (`base`/`dev`/`production`, an empty `__init__.py`), manage.py naming `.dev`, wsgi.py naming
+  `.production`, no asgi.py, no `/healthz`, no whitenoise, ManifestStaticFilesStorage, a home
+  page with its own static CSS, and production reading SECRET_KEY and ALLOWED_HOSTS from the
+  environment.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+KINDS = ("startproject", "cms")
+HOME_TEXT = "Welcome to mysite"
+
+
+def generate(kind: str, parent: Path) -> Path:
+    """A new project `mysite` under `parent`; returns its root (the directory of manage.py)."""
+    root = parent / kind
+    root.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(root)],
+        check=True, capture_output=True, timeout=60,
+    )
+    if kind == "cms":
+        _to_settings_package(root)
+    return root
+
+
+def _to_settings_package(root: Path) -> None:
+    package = root / "mysite"
+    original = (package / "settings.py").read_text()
+    (package / "settings.py").unlink()
+    (package / "asgi.py").unlink()
+    settings = package / "settings"
+    settings.mkdir()
+    (settings / "__init__.py").write_text("")
+    base = (
+        original.replace(
+            "BASE_DIR = Path(__file__).resolve().parent.parent",
+            "BASE_DIR = Path(__file__).resolve().parent.parent.parent",
+        )
+        .split("# SECURITY WARNING: keep the secret key")[0]
+        + original.split("# Application definition")[1].join(["# Application definition", ""])
+    )
+    base = base.replace("'DIRS': [],", "'DIRS': [BASE_DIR / 'mysite' / 'templates'],")
+    base += textwrap.dedent(
+        """
+        STATICFILES_DIRS = [BASE_DIR / "mysite" / "static"]
+        STORAGES = {
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {
+                "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+            },
+        }
+        """
+    )
+    (settings / "base.py").write_text(base)
+    (settings / "dev.py").write_text(
+        "from .base import *  # noqa\n\nDEBUG = True\n"
+        'SECRET_KEY = "django-insecure-dev-only-key-for-the-generated-project"\n'
+        'ALLOWED_HOSTS = ["*"]\n'
+    )
+    (settings / "production.py").write_text(
+        "import os\n\nfrom .base import *  # noqa\n\nDEBUG = False\n"
+        'SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")\n'
+        'ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h]\n'
+    )
+    for name, module in (("manage.py", "dev"), ("mysite/wsgi.py", "production")):
+        path = root / name
+        path.write_text(path.read_text().replace("'mysite.settings'", f"'mysite.settings.{module}'"))
+    (package / "templates").mkdir()
+    (package / "templates" / "home.html").write_text(
+        "{% load static %}<html><head>"
+        '<link rel="stylesheet" href="{% static \'css/site.css\' %}"></head>'
+        f"<body><h1>{HOME_TEXT}</h1></body></html>\n"
+    )
+    (package / "static" / "css").mkdir(parents=True)
+    (package / "static" / "css" / "site.css").write_text("h1 { color: teal; }\n")
+    urls = package / "urls.py"
+    urls.write_text(
+        urls.read_text()
+        .replace(
+            "from django.urls import path",
+            "from django.urls import path\nfrom django.views.generic import TemplateView",
+        )
+        .replace(
+            "path('admin/', admin.site.urls),",
+            "path('admin/', admin.site.urls),\n"
+            "    path('', TemplateView.as_view(template_name='home.html')),",
+        )
+    )

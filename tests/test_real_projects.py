@@ -1,0 +1,136 @@
+"""`cd mysite && launch PROFILE` on real projects generated in a temp dir, with no profile
+written and no project file changed: the project's page, the admin's CSS, healthy, clean stop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env, Launch, free_port, get, start
+from tests.projects import HOME_TEXT, KINDS, generate
+
+SECRETS = {
+    "DJANGO_SECRET_KEY": "generated-project-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+}
+
+
+def wait_ok(item: Launch, port: int, path: str = "/", timeout: float = 60.0) -> float:
+    """Seconds until `path` answers 200."""
+    started = time.monotonic()
+    deadline = started + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        assert item.proc is not None
+        if item.proc.poll() is not None:
+            raise AssertionError(f"launcher exited {item.proc.returncode}:\n{item.output}")
+        try:
+            status, _, _ = get(port, path, timeout=2)
+            if status == 200:
+                return time.monotonic() - started
+            last = status
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"{path} not 200 within {timeout}s ({last}):\n{item.output[-3000:]}")
+
+
+def stylesheets(html: bytes) -> list[str]:
+    return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
+
+
+def status_json(env: Env, name: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "status", name, "--json"],
+        env=env.vars(), capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("profile", ["dev", "prod-wsgi", "prod-asgi"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_launch_runs_a_generated_project_as_it_is(
+    env: Env, launch: list[Launch], kind: str, profile: str
+) -> None:
+    project = generate(kind, env.tmp)
+    before = {p: p.read_bytes() for p in project.rglob("*.py")}
+    port = free_port()
+    item = start(launch, env, profile, "--bind", f"127.0.0.1:{port}", cwd=project, **SECRETS)
+    elapsed = wait_ok(item, port)
+    assert elapsed < 30, item.output
+
+    status, body, _ = get(port, "/")
+    assert status == 200
+    if kind == "cms":
+        assert HOME_TEXT.encode() in body
+        [site_css] = stylesheets(body)
+        status, css, _ = get(port, site_css)
+        assert (status, css) == (200, b"h1 { color: teal; }\n")
+    else:
+        assert b"The install worked successfully!" in body  # startproject's page (DEBUG on)
+
+    status, login, _ = get(port, "/admin/login/")
+    assert status == 200
+    admin_css = [href for href in stylesheets(login) if "admin/css" in href]
+    assert admin_css, login[:500]
+    for href in admin_css:
+        status, css, response = get(port, href)
+        assert status == 200 and len(css) > 100, (href, status)
+        assert response.getheader("Content-Type", "").startswith("text/css")
+
+    if profile != "dev":
+        assert status_json(env, profile)["health"] == "healthy"
+    # Settings as the project says: manage.py for dev, wsgi.py for prod.
+    expected = {"cms": {"dev": "mysite.settings.dev"}, "startproject": {}}[kind].get(
+        profile, "mysite.settings.production" if kind == "cms" else "mysite.settings"
+    )
+    assert f"settings  {expected}" in _show(env, profile, project)
+    assert item.stop() == 0
+    assert "Traceback" not in item.output
+    assert {p: p.read_bytes() for p in project.rglob("*.py")} == before  # nothing changed
+
+
+def _show(env: Env, profile: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "show", profile],
+        cwd=cwd, env=env.vars(**SECRETS), capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_launch_from_a_subdirectory_finds_the_project(env: Env, launch: list[Launch]) -> None:
+    project = generate("cms", env.tmp)
+    port = free_port()
+    item = start(
+        launch, env, "prod-asgi", "--bind", f"127.0.0.1:{port}", cwd=project / "mysite" / "static",
+        **SECRETS,
+    )
+    wait_ok(item, port)
+    assert HOME_TEXT.encode() in get(port, "/")[1]
+    assert item.stop() == 0
+
+
+def test_a_user_profile_extends_the_shipped_one_of_the_same_name(
+    env: Env, launch: list[Launch]
+) -> None:
+    """A project's configs/dev.yaml saying `extends: dev` layers on the shipped dev."""
+    project = generate("startproject", env.tmp)
+    (project / "configs").mkdir()
+    (project / "configs" / "dev.yaml").write_text("extends: dev\nenv:\n  GREETING: layered\n")
+    out = _show(env, "dev", project)
+    assert f"profile dev from {project / 'configs' / 'dev.yaml'}" in out
+    assert "env:      GREETING=layered" in out
+    assert "reload: true" in out  # from the shipped dev
+    port = free_port()
+    item = start(launch, env, "dev", "--bind", f"127.0.0.1:{port}", cwd=project)
+    wait_ok(item, port)
+    assert item.stop() == 0
