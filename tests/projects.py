@@ -73,7 +73,8 @@ def _to_settings_package(root: Path) -> None:
     )
     for name, module in (("manage.py", "dev"), ("mysite/wsgi.py", "production")):
         path = root / name
-        path.write_text(path.read_text().replace("'mysite.settings'", f"'mysite.settings.{module}'"))
+        text = path.read_text().replace("'mysite.settings'", f"'mysite.settings.{module}'")
+        path.write_text(text)
     (package / "templates").mkdir()
     (package / "templates" / "home.html").write_text(
         "{% load static %}<html><head>"

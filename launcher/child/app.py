@@ -39,7 +39,7 @@ def is_asgi(app: Any) -> bool:
     """An ASGI 3 callable (Django's ASGIHandler, Channels' routers, Starlette apps)."""
     if inspect.iscoroutinefunction(app):
         return True
-    return inspect.iscoroutinefunction(getattr(app, "__call__", None))
+    return inspect.iscoroutinefunction(type(app).__call__) if callable(app) else False
 
 
 def apply_setting_defaults() -> None:

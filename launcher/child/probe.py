@@ -32,7 +32,8 @@ class QuietProbes(logging.Filter):
             return False
         request = getattr(record, "request", None)  # django.request's records carry it
         meta = getattr(request, "META", None)
-        return not (isinstance(meta, Mapping) and meta.get("HTTP_USER_AGENT") == wire.PROBE_USER_AGENT)
+        agent = meta.get("HTTP_USER_AGENT") if isinstance(meta, Mapping) else None
+        return agent != wire.PROBE_USER_AGENT
 
 
 def quiet_access_logs() -> None:

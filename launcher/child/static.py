@@ -75,7 +75,9 @@ async def serve_collected(index: Any, scope: dict[str, Any], send: Any) -> bool:
         {
             "type": "http.response.start",
             "status": int(response.status),
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
+            "headers": [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
+            ],
         }
     )
     if response.file is None:

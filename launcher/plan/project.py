@@ -43,7 +43,7 @@ class Project:
             if found:
                 lines.append(f"{kind} app  {found.value}  (from {found.source})")
             else:
-                lines.append(f"{kind} app  none in the project: the launcher builds it from settings")
+                lines.append(f"{kind} app  none in the project: built from the settings")
         return lines
 
 

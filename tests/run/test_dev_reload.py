@@ -144,7 +144,8 @@ def test_gunicorn_dev_profile_reloads_on_edit(env: Env, launch: list[Launch]) ->
         "worker_class: sync\n"
     )
     port = free_port()
-    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}", cwd=project / "demo_site")
+    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}",
+                 cwd=project / "demo_site")
     item.wait_for("[launch] serving", timeout=60)
     assert "Using worker: sync" in item.output and "--reload" not in item.output
     views = project / "demo_site" / "demo_site" / "views.py"

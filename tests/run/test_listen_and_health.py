@@ -32,7 +32,7 @@ def test_socket_activation_reaches_gunicorn(env: Env, launch: list[Launch]) -> N
     log = env.tmp / "activated.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-c", ACTIVATE, str(port), "prod-wsgi"], cwd=ROOT,
+            [sys.executable, "-c", ACTIVATE, str(port), "prod-wsgi"], cwd=ROOT / "demo_site",
             env=env.vars(WEB_CONCURRENCY="2"), stdout=fh, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -81,14 +81,14 @@ def test_unhealthy_server_is_restarted_after_the_threshold(env: Env, launch: lis
     profile.write_text(
         f"extends: {ROOT / 'configs' / 'prod-wsgi.yaml'}\n"
         "workers: 1\n"
-        "health: {interval: 0.2, failure_threshold: 3, startup_timeout: 20}\n"
+        "health: {deep: true, interval: 0.2, failure_threshold: 3, startup_timeout: 20}\n"
         "restart: {backoff_initial: 0.2}\n"
     )
     port = free_port()
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}")
     item.wait_for("[launch] serving", timeout=60)
     first_pid = json.loads(get(port, "/api/sync/")[1])["pid"]
-    # Break the database for real: /healthz answers 503 while it is gone.
+    # Break the database for real: the deep probe answers 503 while it is gone.
     hidden = db.with_suffix(".hidden")
     os.rename(db, hidden)
     db.mkdir()

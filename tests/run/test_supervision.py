@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import ROOT, Env, Launch, copy_demo, free_port, get, start, wait_http
+from tests.conftest import DEMO, ROOT, Env, Launch, copy_demo, free_port, get, start, wait_http
 
 
 @dataclass
@@ -84,7 +84,7 @@ def launch_prod(launch: list[Launch], env: Env, profile: str = "prod-asgi", **ex
 
 def status_json(env: Env, name: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "launcher", "status", name, "--json"],
-                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=ROOT)
+                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=DEMO)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -220,7 +220,8 @@ def crash_profile(tmp: Path, extra: str = "") -> Path:
 
 def test_crashing_app_backs_off_then_gives_up(env: Env, launch: list[Launch]) -> None:
     profile = crash_profile(env.tmp)
-    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{free_port()}", CRASH="1")
+    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{free_port()}", cwd=env.tmp,
+                 CRASH="1")
     code = item.wait(timeout=60)
     out = item.output
     assert code == 1, out
@@ -254,7 +255,7 @@ def test_broken_deploy_is_refused_and_a_fix_goes_live(env: Env, launch: list[Lau
         views.write_text(original + "\nraise RuntimeError('broken deploy')\n")
         reload = subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
                                 env=env.vars(), capture_output=True, text=True, timeout=120,
-                                cwd=ROOT)
+                                cwd=DEMO)
         time.sleep(0.5)
     assert reload.returncode == 1
     assert "reload failed, still serving the previous code" in reload.stderr
@@ -265,7 +266,7 @@ def test_broken_deploy_is_refused_and_a_fix_goes_live(env: Env, launch: list[Lau
 
     views.write_text(original.replace('"hello from sync"', '"hello from the fix"'))
     fixed = subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
-                           env=env.vars(), capture_output=True, text=True, timeout=120, cwd=ROOT)
+                           env=env.vars(), capture_output=True, text=True, timeout=120, cwd=DEMO)
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(get(port, "/api/sync/")[1])["message"] == "hello from the fix"
     assert item.stop() == 0
@@ -294,7 +295,7 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
         profile.write_text(text)
         return subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
                               env=env.vars(), capture_output=True, text=True, timeout=120,
-                              cwd=ROOT)
+                              cwd=DEMO)
 
     three = original.replace("workers: ${WEB_CONCURRENCY:-auto}", "workers: 3")
     done = reload_with(three)
@@ -303,7 +304,8 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
     # A profile that does not validate is refused with its file, line and key; 3 workers serve.
     broken = reload_with(three.replace("workers: 3", "workers: many"))
     assert broken.returncode == 1
-    assert "prod-wsgi.yaml:7" in broken.stderr and "workers" in broken.stderr, broken.stderr
+    line = 1 + three.splitlines().index("workers: 3")
+    assert f"prod-wsgi.yaml:{line}" in broken.stderr and "workers" in broken.stderr, broken.stderr
     assert "Traceback" not in broken.stderr + item.output
     # Another server needs a new launcher, not a reload.
     moved = reload_with(three.replace("server: gunicorn", "server: uvicorn"))
@@ -352,7 +354,7 @@ def test_stale_control_socket_is_detected(env: Env, launch: list[Launch]) -> Non
     item.proc.kill()
     item.wait(10)
     out = subprocess.run([sys.executable, "-m", "launcher", "status", "prod-wsgi"],
-                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=ROOT)
+                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=DEMO)
     assert out.returncode == 2
     assert "stale control socket" in out.stderr
     run_dir = Path(env.vars()["LAUNCH_RUN_DIR"])

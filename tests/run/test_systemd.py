@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from launcher.run.systemd import Notifier, child_env
-from tests.conftest import PYTHON, ROOT, Env, Launch, free_port, get, start
+from tests.conftest import DEMO, PYTHON, ROOT, Env, Launch, free_port, get, start
 
 SECRET = "test-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-not-for-real-sites"
 
@@ -499,7 +499,7 @@ def systemd_analyze() -> str:
     return tool
 
 
-def render(env: Env, *args: str, cwd: Path = ROOT) -> str:
+def render(env: Env, *args: str, cwd: Path = DEMO) -> str:
     result = subprocess.run(
         [PYTHON, "-m", "launcher", "systemd-unit", *args],
         cwd=cwd,
@@ -566,7 +566,7 @@ def test_systemd_unit_for_prod_asgi_passes_verify(env: Env, tmp_path: Path):
 
     shown = subprocess.run(
         [PYTHON, "-m", "launcher", "show", "prod-asgi", "--json"],
-        cwd=ROOT,
+        cwd=DEMO,
         env=env.vars(),
         capture_output=True,
         text=True,
