@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,30 +10,10 @@ from pathlib import Path
 from launcher.errors import ProfileError
 from launcher.plan.schema import Profile, parse_bind
 
-_SECRET = re.compile(
-    r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|DSN|LICENSE_KEY", re.I
-)
-_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.S)
-MASK = "***"
-
-
-def is_secret(name: str) -> bool:
-    """Environment names that hold secrets by convention (SECRET_KEY, DB_PASSWORD, ...)."""
-    return bool(_SECRET.search(name))
-
-
-def mask_value(name: str, value: str) -> str:
-    """Hide secret values, and passwords inside URLs such as DATABASE_URL."""
-    if is_secret(name):
-        return MASK
-    match = _URL.match(value)
-    if not match or "@" not in match["netloc"]:
-        return value
-    userinfo, _, host = match["netloc"].rpartition("@")  # the password may itself hold '@'
-    if ":" not in userinfo:
-        return value
-    user = userinfo.split(":", 1)[0]
-    return f"{match['scheme']}{user}:{MASK}@{host}{match['rest']}"
+# The masking rule lives in plan/secrets.py; MASK and is_secret are re-exported from here.
+from launcher.plan.secrets import MASK as MASK
+from launcher.plan.secrets import Masker, mask_value
+from launcher.plan.secrets import is_secret as is_secret
 
 
 @dataclass(frozen=True)
@@ -166,3 +145,7 @@ class LaunchPlan:
 
     def masked_env(self) -> dict[str, str]:
         return {name: mask_value(name, value) for name, value in self.env.items()}
+
+    def masker(self, env: Mapping[str, str]) -> Masker:
+        """The masking rule, knowing this plan's secrets and those of the caller's `env`."""
+        return Masker.of(env, self.env)

@@ -95,6 +95,8 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.env)
+        # Every line logged, state written and reply sent passes through the masking rule.
+        self.masker = self.plan.masker(self.env)
         # Only the supervisor talks to systemd: children must not see NOTIFY_SOCKET & co.
         self.child_env = child_env(self.env)
         self.health = Health()
@@ -576,6 +578,7 @@ class Supervisor:
         if plan == self.plan:
             return Outcome(True, ""), False
         self.plan = plan
+        self.masker = self.masker + plan.masker(self.env)  # old messages may name old secrets
         self.log(f"profile read again: {plan.source}")
         return Outcome(True, "profile changed"), True
 
@@ -708,7 +711,7 @@ class Supervisor:
             control.reply(conn, self.status(with_workers=True))
         elif command == "reload":
             outcome = self._reload("launch reload", preflight=True)
-            control.reply(conn, {"ok": outcome.ok, "message": outcome.message})
+            control.reply(conn, {"ok": outcome.ok, "message": self.masker.text(outcome.message)})
         elif command == "stop":
             control.reply(conn, {"ok": True, "message": "stopping"})
             self._signals.append(signal.SIGTERM)
@@ -735,7 +738,7 @@ class Supervisor:
         }
         if with_workers:
             status["workers"] = control.describe_workers(gen.server.workers()) if gen else []
-        return status
+        return self.masker.data(status)
 
     def _status_line(self) -> str:
         gen = self.current
@@ -756,7 +759,7 @@ class Supervisor:
             self._written_state = state
 
     def log(self, message: str) -> None:
-        self.out(f"[launch] {message}")
+        self.out(f"[launch] {self.masker.text(message)}")
 
 
 def _describe_exit(code: int) -> str:
