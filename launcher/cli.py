@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -128,7 +129,8 @@ def _plan(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> Launch
         raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
     overrides = {"bind": args.bind} if args.bind else None
     loaded = load_profile(name, cwd=cwd, env=env, overrides=overrides)
-    return build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env)
+    plan = build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env)
+    return dataclasses.replace(plan, overridden=frozenset(overrides or {}))
 
 
 def _launch_argv(args: argparse.Namespace) -> list[str]:
@@ -247,7 +249,10 @@ def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
 def _check_port(plan: LaunchPlan) -> None:
     from launcher.run.sockets import bind_listener
 
-    sock = bind_listener(plan.bind, 1)
+    try:
+        sock = bind_listener(plan.bind, 1)
+    except LaunchError as exc:
+        raise plan.error("bind", exc.render()) from None
     sock.close()
     if plan.bind.is_unix:
         Path(str(plan.bind.path)).unlink(missing_ok=True)

@@ -132,9 +132,13 @@ class LaunchPlan:
     build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
     # Where each top-level key was written (file, line): errors found later point there too.
     origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
+    # Top-level keys given on the command line (`--bind`): errors about them name the option.
+    overridden: frozenset[str] = frozenset()
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
+        if key in self.overridden:
+            return ProfileError(None, None, f"--{key}", message)
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
 

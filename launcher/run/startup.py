@@ -203,4 +203,9 @@ class ImportCheck:
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:
     """systemd's sockets when activated, else bind the plan's address now."""
     inherited = inherited_listeners(env, os.getpid())
-    return inherited or [bind_listener(plan.bind, plan.profile.backlog)]
+    if inherited:
+        return inherited
+    try:
+        return [bind_listener(plan.bind, plan.profile.backlog)]
+    except LaunchError as exc:  # port taken, path missing: point at where the bind was set
+        raise plan.error("bind", exc.render()) from None
