@@ -130,7 +130,8 @@ class LaunchPlan:
     memory_check_interval: float
     graceful_timeout: float
     build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
-    # Where each top-level key was written (file, line): errors found later point there too.
+    # Where each key was written (file, line), by dotted path ('bind', 'before_start.0'):
+    # errors found later point there too.
     origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
     # Top-level keys given on the command line (`--bind`): errors about them name the option.
     overridden: frozenset[str] = frozenset()
@@ -141,6 +142,11 @@ class LaunchPlan:
             return ProfileError(None, None, f"--{key}", message)
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
+
+    def step_label(self, index: int) -> str:
+        """A before_start step as the profile writes it (`migrate --noinput`, or an argv)."""
+        spec = self.profile.before_start[index]
+        return spec if isinstance(spec, str) else shlex.join(spec)
 
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""
