@@ -24,6 +24,7 @@ from types import FrameType
 from launcher.errors import LaunchError
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import control
+from launcher.run.diagnose import explain
 from launcher.run.process import end_step, start_step
 from launcher.run.sockets import bind_listener, inherited_listeners
 from launcher.run.supervisor import HANDLED_SIGNALS, Supervisor
@@ -201,8 +202,7 @@ class ImportCheck:
             self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
         if self.popen.returncode == 0:
             return
-        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        cause = lines[-1] if lines else f"exit code {self.popen.returncode}"
+        cause = explain(stderr, self.popen.returncode, self.plan.cwd)
         if self.popen.returncode == 3:
             settings = self.plan.profile.settings
             raise self.plan.error(

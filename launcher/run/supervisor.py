@@ -27,6 +27,7 @@ from launcher.errors import LauncherError
 from launcher.plan.model import Bind, LaunchPlan
 from launcher.plan.policy import is_flapping, next_backoff
 from launcher.run import control
+from launcher.run.diagnose import explain
 from launcher.run.forkserver import ForkServer, touches_warm_parent
 from launcher.run.health import probe_once
 from launcher.run.process import Reaper, ServerProcess
@@ -617,8 +618,8 @@ class Supervisor:
             if self._stop_requested_now():
                 return Outcome(False, "stop requested")
             if proc.returncode != 0:
-                lines = [ln for ln in (stderr or stdout).splitlines() if ln.strip()]
-                return Outcome(False, lines[-1].strip() if lines else f"exit {proc.returncode}")
+                output = f"{stdout or ''}\n{stderr or ''}"
+                return Outcome(False, explain(output, proc.returncode, self.plan.cwd))
         return Outcome(True, "checks passed")
 
     def _communicate(self, proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
