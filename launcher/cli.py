@@ -13,9 +13,12 @@ launch list                    the profiles the lookup can see
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +31,7 @@ from launcher.errors import LauncherError, LaunchError
 from launcher.plan.build import build_plan
 from launcher.plan.loader import list_profiles, load_profile
 from launcher.plan.model import LaunchPlan
+from launcher.plan.secrets import Masker
 from launcher.run.systemd import child_env
 
 COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run")
@@ -36,13 +40,23 @@ COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list",
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ)
+    # Errors are masked with what is known when they happen: the environment, then the plan.
+    masker = [Masker.of(env)]
     try:
-        return _dispatch(args, env)
+        code = _dispatch(args, env, masker)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
+        return code
     except LauncherError as exc:
-        print(f"launch: error: {exc.render()}", file=sys.stderr)
+        print(f"launch: error: {masker[-1].text(exc.render())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`launch show NAME | head -1`): stop quietly, as `cat` would.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(argv: list[str], env: dict[str, str]) -> int:
+def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int:
     bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
     if bare_profile or (argv and argv[0] in ("--config", "--bind")):
         argv = ["run", *argv]
@@ -92,12 +106,13 @@ def _dispatch(argv: list[str], env: dict[str, str]) -> int:
             print(f"{name:<20} {path}")
         return 0
     if args.command in ("status", "reload", "stop"):
-        return _remote(args, env)
+        return _remote(args, env, masker[-1])
     plan = _plan(args, cwd, env, defer_env=args.command == "systemd-unit")
+    masker.append(plan.masker(env))
     if args.command == "show":
-        return _show(plan, as_json=args.json)
+        return _show(plan, masker[-1], as_json=args.json)
     if args.command == "check":
-        return _check(plan, env)
+        return _check(plan, env, masker[-1])
     if args.command == "systemd-unit":
         from launcher.plan.unit import render_unit
 
@@ -116,7 +131,8 @@ def _plan(
         raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
     overrides = {"bind": args.bind} if args.bind else None
     loaded = load_profile(name, cwd=cwd, env=env, overrides=overrides, defer_env=defer_env)
-    return build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env, cwd=cwd)
+    plan = build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env, cwd=cwd)
+    return dataclasses.replace(plan, overridden=frozenset(overrides or {}))
 
 
 def _launch_argv(args: argparse.Namespace) -> list[str]:
@@ -140,62 +156,55 @@ def _run(plan: LaunchPlan, env: Mapping[str, str], replan: Callable[[], LaunchPl
 # ----- show and check -----------------------------------------------------------------------
 
 
-def _show(plan: LaunchPlan, *, as_json: bool) -> int:
+def _show(plan: LaunchPlan, masker: Masker, *, as_json: bool) -> int:
+    """Everything printed goes through `masker`: env values by name, and any secret inside
+    another value (a URL's password, a token interpolated into a step's argv)."""
     command = plan.server_command()
     resolved = plan.profile.model_dump(mode="json")
     resolved["env"] = plan.masked_env()
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "profile": plan.name,
-                    "source": str(plan.source),
-                    "resolved": resolved,
-                    "workers": plan.workers,
-                    "app": plan.app,
-                    "app_source": plan.app_source,
-                    "interface": plan.interface,
-                    "project": str(plan.project.root) if plan.project else None,
-                    "cwd": str(plan.cwd),
-                    "env": plan.masked_env(),
-                    "argv": list(command.argv),
-                    "command": command.shell_line(),
-                    "watch": _watch_json(plan),
-                },
-                indent=2,
-            )
-        )
+        data = {
+            "profile": plan.name,
+            "source": str(plan.source),
+            "resolved": resolved,
+            "workers": plan.workers,
+            "app": plan.app,
+            "app_source": plan.app_source,
+            "interface": plan.interface,
+            "project": str(plan.project.root) if plan.project else None,
+            "cwd": str(plan.cwd),
+            "env": plan.masked_env(),
+            "argv": list(command.argv),
+            "command": command.shell_line(),
+            "watch": _watch_json(plan),
+        }
+        print(json.dumps(masker.data(data), indent=2))
         return 0
-    print(f"# profile {plan.name} from {plan.source}")
+    lines = [f"# profile {plan.name} from {plan.source}"]
     if plan.profile.description:
-        print(f"# {plan.profile.description}")
-    print(
+        lines.append(f"# {plan.profile.description}")
+    lines.append(
         f"backend:  {plan.backend}"
         + (f" ({plan.profile.worker_class} workers)" if plan.backend == "gunicorn" else "")
     )
-    for line in _detected(plan):
-        print(f"# {line}")
-    print(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
-    print(f"bind:     {plan.bind}")
-    print(f"workers:  {plan.workers}")
-    print(f"cwd:      {plan.cwd}")
-    for name, value in plan.masked_env().items():
-        print(f"env:      {name}={value}")
-    for step in plan.steps:
-        print(f"before:   {shlex.join(step.argv)}")
+    lines += [f"# {line}" for line in _detected(plan)]
+    lines.append(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
+    lines += [f"bind:     {plan.bind}", f"workers:  {plan.workers}", f"cwd:      {plan.cwd}"]
+    lines += [f"env:      {name}={value}" for name, value in plan.masked_env().items()]
+    lines += [f"before:   {shlex.join(step.argv)}" for step in plan.steps]
     if plan.probe.enabled:
-        print(
+        lines.append(
             f"health:   GET {plan.probe.path} every {plan.probe.interval:g}s "
             f"(Host: {plan.probe.host}, expect {plan.probe.expected_status})"
         )
     if plan.watch:
-        print(f"watch:    {', '.join(map(str, plan.watch.roots))}")
-        print(f"  include {' '.join(plan.watch.include)}")
-        print(f"  exclude {' '.join(plan.watch.exclude)}")
-    print("\n# resolved profile")
-    print(_yaml_dump(resolved))
-    print("# equivalent command (secrets appear as $NAME: export them first)")
-    print(command.shell_line())
+        lines.append(f"watch:    {', '.join(map(str, plan.watch.roots))}")
+        lines.append(f"  include {' '.join(plan.watch.include)}")
+        lines.append(f"  exclude {' '.join(plan.watch.exclude)}")
+    lines += ["", "# resolved profile", _yaml_dump(resolved)]
+    lines.append("# equivalent command (secrets appear as $NAME: export them first)")
+    lines.append(command.shell_line())
+    print(masker.text("\n".join(lines)))
     return 0
 
 
@@ -220,7 +229,7 @@ def _yaml_dump(data: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False).rstrip()
 
 
-def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
+def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     print(f"ok    profile {plan.name} ({plan.source}) is valid")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
@@ -247,7 +256,7 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
             capture_output=True,
             text=True,
         )
-        report = (result.stderr + result.stdout).strip()
+        report = masker.text((result.stderr + result.stdout).strip())
         if result.returncode != 0:
             raise LaunchError(f"{label} failed:\n{report}", code=1)
         print(f"ok    {label}")
@@ -259,7 +268,10 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
 def _check_port(plan: LaunchPlan) -> None:
     from launcher.run.sockets import bind_listener
 
-    sock = bind_listener(plan.bind, 1)
+    try:
+        sock = bind_listener(plan.bind, 1)
+    except LaunchError as exc:
+        raise plan.error("bind", exc.render()) from None
     sock.close()
     if plan.bind.is_unix:
         Path(str(plan.bind.path)).unlink(missing_ok=True)
@@ -268,18 +280,19 @@ def _check_port(plan: LaunchPlan) -> None:
 # ----- talking to a running instance --------------------------------------------------------
 
 
-def _remote(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _remote(args: argparse.Namespace, env: Mapping[str, str], masker: Masker) -> int:
     from launcher.run import control
 
     directory = control.run_dir(env)
     name = args.profile or _only_running(directory)
     timeout = args.timeout
     if args.command == "status":
-        status = control.request(directory, name, {"command": "status"}, timeout)
+        status = masker.data(control.request(directory, name, {"command": "status"}, timeout))
         print(json.dumps(status, indent=2) if args.json else _format_status(status))
         return 0
     answer = control.request(directory, name, {"command": args.command}, timeout)
-    print(answer.get("message", ""), file=sys.stdout if answer.get("ok") else sys.stderr)
+    message = masker.text(str(answer.get("message", "")))
+    print(message, file=sys.stdout if answer.get("ok") else sys.stderr)
     if args.command == "stop" and answer.get("ok"):
         _wait_gone(control.socket_path(directory, name), timeout)
     return 0 if answer.get("ok") else 1

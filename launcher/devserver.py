@@ -75,8 +75,11 @@ def _project_files(roots: list[Path]) -> list[str]:
 def _serve_commands(spec: dict[str, Any], status_fd: int) -> int:
     selector = selectors.DefaultSelector()
     selector.register(sys.stdin, selectors.EVENT_READ)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    while True:
+    # The handler only notes the stop: raising SystemExit from it could land anywhere, even in
+    # the interpreter's exit (a second TERM during atexit prints "Exception ignored in ...").
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    while not stopping:
         for _key, _ in selector.select(timeout=0.1):
             line = sys.stdin.readline()
             if not line:  # the supervisor is gone
@@ -88,6 +91,7 @@ def _serve_commands(spec: dict[str, Any], status_fd: int) -> int:
                     os._exit(_child(spec, status_fd))
                 _say(status_fd, f"forked {pid}")
         _reap(status_fd)
+    return 0
 
 
 def _reap(status_fd: int) -> None:

@@ -128,7 +128,7 @@ def build_plan(
         memory_check_interval=p.limits.check_interval,
         graceful_timeout=float(p.graceful_timeout),
         build_argv=BACKENDS[p.server],
-        origins={k[0]: (o.file, o.line) for k, o in loaded.origins.items() if len(k) == 1},
+        origins={".".join(k): (o.file, o.line) for k, o in loaded.origins.items()},
         project=project,
         interface=interface,
         app=app.value if app else "",

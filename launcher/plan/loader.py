@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from launcher.errors import ProfileError
 from launcher.plan.schema import Profile
+from launcher.plan.secrets import Masker, is_secret
 
 RESERVED_NAMES = frozenset(
     {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list"}
@@ -292,8 +293,11 @@ def _validate(
         if error["type"] != "missing":
             loc = _trim_to_known(loc, data)
         key = ".".join(loc)
+        # The profile's own secrets (env values) never reach the message, whatever key failed.
+        masker = Masker.of(data.get("env") if isinstance(data.get("env"), dict) else {})
         if loc and loc[0] in overrides:
-            raise ProfileError(None, None, f"--{loc[0]}", _message(error, loc)) from None
+            message = masker.text(_message(error, loc))
+            raise ProfileError(None, None, f"--{loc[0]}", message) from None
         origin = origins.get(loc)
         while origin is None and loc:
             loc = loc[:-1]
@@ -302,7 +306,7 @@ def _validate(
             origin.file if origin else path,
             origin.line if origin else None,
             key,
-            _message(error, tuple(key.split("."))),
+            masker.text(_message(error, tuple(key.split(".")))),
         ) from None
 
 
@@ -330,6 +334,9 @@ def _message(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
     given = error.get("input")
     text = str(error["msg"])
     text = text.removeprefix("Value error, ")
+    if any(is_secret(part) for part in loc):
+        # Never echo what a secret-named key holds: not even a number given for a string.
+        return f"{text} (value not shown: '{loc[-1]}' names a secret)"
     if isinstance(given, str | int | float | bool) and not isinstance(given, dict):
         return f"{text} (got {given!r})"
     return text

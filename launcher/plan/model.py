@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,30 +11,10 @@ from launcher.errors import ProfileError
 from launcher.plan.project import Project
 from launcher.plan.schema import Profile, parse_bind
 
-_SECRET = re.compile(
-    r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|DSN|LICENSE_KEY", re.I
-)
-_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.S)
-MASK = "***"
-
-
-def is_secret(name: str) -> bool:
-    """Environment names that hold secrets by convention (SECRET_KEY, DB_PASSWORD, ...)."""
-    return bool(_SECRET.search(name))
-
-
-def mask_value(name: str, value: str) -> str:
-    """Hide secret values, and passwords inside URLs such as DATABASE_URL."""
-    if is_secret(name):
-        return MASK
-    match = _URL.match(value)
-    if not match or "@" not in match["netloc"]:
-        return value
-    userinfo, _, host = match["netloc"].rpartition("@")  # the password may itself hold '@'
-    if ":" not in userinfo:
-        return value
-    user = userinfo.split(":", 1)[0]
-    return f"{match['scheme']}{user}:{MASK}@{host}{match['rest']}"
+# The masking rule lives in plan/secrets.py; MASK and is_secret are re-exported from here.
+from launcher.plan.secrets import MASK as MASK
+from launcher.plan.secrets import Masker, mask_value
+from launcher.plan.secrets import is_secret as is_secret
 
 
 @dataclass(frozen=True)
@@ -154,7 +133,8 @@ class LaunchPlan:
     memory_check_interval: float
     graceful_timeout: float
     build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
-    # Where each top-level key was written (file, line): errors found later point there too.
+    # Where each key was written (file, line), by dotted path ('bind', 'before_start.0'):
+    # errors found later point there too.
     origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
     # The Django project found around the working directory, and what it said.
     project: Project | None = None
@@ -164,11 +144,20 @@ class LaunchPlan:
     server_app: str = ""  # what the server loads: the launcher's wrapper around `app`
     # Variables `env:` needs that were not set when the plan was made (systemd-unit only).
     deferred_env: tuple[str, ...] = ()
+    # Top-level keys given on the command line (`--bind`): errors about them name the option.
+    overridden: frozenset[str] = frozenset()
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
+        if key in self.overridden:
+            return ProfileError(None, None, f"--{key}", message)
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
+
+    def step_label(self, index: int) -> str:
+        """A before_start step as the profile writes it (`migrate --noinput`, or an argv)."""
+        spec = self.profile.before_start[index]
+        return spec if isinstance(spec, str) else shlex.join(spec)
 
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""
@@ -177,3 +166,7 @@ class LaunchPlan:
 
     def masked_env(self) -> dict[str, str]:
         return {name: mask_value(name, value) for name, value in self.env.items()}
+
+    def masker(self, env: Mapping[str, str]) -> Masker:
+        """The masking rule, knowing this plan's secrets and those of the caller's `env`."""
+        return Masker.of(env, self.env)

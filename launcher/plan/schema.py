@@ -165,6 +165,9 @@ class Profile(Strict):
     reload: bool = False
     check_deploy: bool = False
     before_start: tuple[str | tuple[str, ...], ...] = ()
+    # Seconds each before_start step may run; a hung one is ended (TERM, then KILL) and the
+    # launch fails naming it. A week at most: a larger number is a mistake, not a wish.
+    step_timeout: float = Field(default=600.0, gt=0, le=7 * 86400)
     wrap: tuple[str, ...] = ()
     uvicorn: UvicornSettings = UvicornSettings()
     health: Health = Health()

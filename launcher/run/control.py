@@ -30,10 +30,22 @@ def run_dir(env: Mapping[str, str]) -> Path:
     return Path(tempfile.gettempdir()) / f"launcher-{os.getuid()}"
 
 
+# sun_path holds 108 bytes on Linux, the final NUL included.
+MAX_SOCKET_PATH = 107
+
+
 def ensure_run_dir(path: Path) -> Path:
     """Create the run dir 0700, and refuse one that someone else could read or own."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat()
+    except OSError as exc:
+        raise LaunchError(
+            f"cannot create the run directory {path}: {exc.strerror or exc}",
+            "set LAUNCH_RUN_DIR to a directory you can create",
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise LaunchError(f"the run directory {path} is not a directory", "set LAUNCH_RUN_DIR")
     if info.st_uid != os.getuid():
         raise LaunchError(f"run directory {path} belongs to another user", "set LAUNCH_RUN_DIR")
     if stat.S_IMODE(info.st_mode) & 0o077:
@@ -46,7 +58,29 @@ def state_path(directory: Path, name: str) -> Path:
 
 
 def socket_path(directory: Path, name: str) -> Path:
-    return directory / f"{name}.sock"
+    """The control socket's path; refused when too long for a unix socket."""
+    path = directory / f"{name}.sock"
+    size = len(os.fsencode(str(path)))
+    if size > MAX_SOCKET_PATH:
+        raise LaunchError(
+            f"the control socket {path} would be {size} bytes long, more than a unix socket "
+            f"path holds ({MAX_SOCKET_PATH})",
+            "set LAUNCH_RUN_DIR to a shorter directory",
+        )
+    return path
+
+
+def _denied(path: Path) -> LaunchError:
+    """The instance belongs to another user: its socket or run dir is not ours to open."""
+    owner = ""
+    with contextlib.suppress(OSError, KeyError):
+        import pwd
+
+        owner = f", owned by {pwd.getpwuid(path.stat().st_uid).pw_name}"
+    return LaunchError(
+        f"permission denied on {path}{owner}",
+        "the launcher there runs as another user: run this command as that user",
+    )
 
 
 def write_state(directory: Path, name: str, state: Mapping[str, Any]) -> None:
@@ -67,7 +101,13 @@ def read_state(directory: Path, name: str) -> dict[str, Any] | None:
 
 
 def running_names(directory: Path) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.sock")) if directory.is_dir() else []
+    try:
+        names = [e.name for e in os.scandir(directory)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except PermissionError:
+        raise _denied(directory) from None
+    return sorted(n.removesuffix(".sock") for n in names if n.endswith(".sock"))
 
 
 class ControlServer:
@@ -129,12 +169,19 @@ def request(
 ) -> dict[str, Any]:
     """Send one command to a running supervisor and wait for its answer."""
     path = socket_path(directory, name)
-    if not path.exists():
+    try:
+        present = path.exists()
+    except PermissionError:
+        raise _denied(directory) from None
+    if not present:
         raise LaunchError(f"profile '{name}' is not running", f"no control socket in {directory}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(str(path))
+    except PermissionError:
+        sock.close()
+        raise _denied(path) from None
     except (ConnectionRefusedError, FileNotFoundError):
         sock.close()
         state = read_state(directory, name) or {}

@@ -169,3 +169,14 @@ def start_step(command: Command, base_env: Mapping[str, str]) -> subprocess.Pope
     return subprocess.Popen(
         list(command.argv), cwd=command.cwd, env=command.full_env(base_env), start_new_session=True
     )
+
+
+def end_step(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """End a step's whole group: SIGTERM, `grace` seconds to exit, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # what is left of the group: the step's children
+    proc.wait()

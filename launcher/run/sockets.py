@@ -79,7 +79,7 @@ def _bind_tcp(bind: Bind) -> socket.socket:
                 f"port {bind.port} on {bind.host} is already in use",
                 "stop whatever holds it, or pass --bind HOST:PORT",
             ) from None
-        raise LaunchError(f"cannot bind {bind}: {exc.strerror}") from None
+        raise LaunchError(f"cannot bind {bind}: {exc.strerror or exc}") from None
     return sock
 
 
@@ -98,7 +98,7 @@ def _bind_unix(bind: Bind) -> socket.socket:
         sock.bind(str(path))
     except OSError as exc:
         sock.close()
-        raise LaunchError(f"cannot bind {bind}: {exc.strerror}") from None
+        raise LaunchError(f"cannot bind {bind}: {exc.strerror or exc}") from None
     return sock
 
 

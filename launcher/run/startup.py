@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -27,7 +26,8 @@ from typing import Any
 from launcher.errors import LaunchError
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import control
-from launcher.run.process import start_step
+from launcher.run.diagnose import explain
+from launcher.run.process import end_step, start_step
 from launcher.run.sockets import bind_listener, inherited_listeners
 from launcher.run.supervisor import HANDLED_SIGNALS, Supervisor
 from launcher.run.systemd import child_env
@@ -64,18 +64,25 @@ def run_plan(
         warming = supervisor.start_warming()  # dev: imports Django while the steps run
         if warming is not None:
             signals.own(warming)
-        for step in plan.steps:
-            proc = start_step(step, child_env(env))
+        for index, step in enumerate(plan.steps):
+            try:
+                proc = start_step(step, child_env(env))
+            except OSError as exc:  # not found, not executable: the profile names it wrong
+                reason = exc.strerror or str(exc)
+                raise _step_failure(plan, index, f"cannot run the step ({reason})", 2) from None
             with signals.owning(proc.pid):
-                code = proc.wait()
+                code = _wait_step(proc, plan.profile.step_timeout)
             signals.raise_if_stopping()
+            if code is None:
+                raise _step_failure(
+                    plan,
+                    index,
+                    f"before_start step did not finish within step_timeout "
+                    f"({plan.profile.step_timeout:g}s) and was ended",
+                )
             if code != 0:
                 check.raise_if_failed()  # a broken app explains a failed migrate best
-                raise LaunchError(
-                    f"before_start step failed with exit code {code}: {shlex.join(step.argv[1:])}",
-                    "fix it and launch again; the server was not started",
-                    code=1,
-                )
+                raise _step_failure(plan, index, f"before_start step failed with exit code {code}")
         check.raise_if_failed()
         for warning in check.warnings:
             supervisor.log(f"warning: {warning}")
@@ -95,6 +102,23 @@ def run_plan(
             sock.close()
         control_server.close()
         signals.restore()
+
+
+def _wait_step(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The step's exit code, or None when it outlived `timeout` (it is ended then)."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        end_step(proc, KILL_AFTER)
+        return None
+
+
+def _step_failure(plan: LaunchPlan, index: int, message: str, code: int = 1) -> LaunchError:
+    """One line: the step's file:line and key, what happened, and the step as written."""
+    where = plan.error(f"before_start.{index}", f"{message}: {plan.step_label(index)}")
+    return LaunchError(
+        where.render(), "fix it and launch again; the server was not started", code=code
+    )
 
 
 class StartupSignals:
@@ -202,8 +226,8 @@ class ImportCheck:
                 self.serves = str(item.get("serves", ""))
         if self.popen.returncode == 0:
             return
-        lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _parse(ln)]
-        cause = lines[-1] if lines else f"exit code {self.popen.returncode}"
+        rest = "\n".join(ln for ln in output.splitlines() if not _parse(ln))
+        cause = explain(rest, self.popen.returncode, self.plan.cwd)
         raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
 
     def _raise(self, error: Mapping[str, str]) -> None:
@@ -242,4 +266,9 @@ def _parse(line: str) -> dict[str, Any]:
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:
     """systemd's sockets when activated, else bind the plan's address now."""
     inherited = inherited_listeners(env, os.getpid())
-    return inherited or [bind_listener(plan.bind, plan.profile.backlog)]
+    if inherited:
+        return inherited
+    try:
+        return [bind_listener(plan.bind, plan.profile.backlog)]
+    except LaunchError as exc:  # port taken, path missing: point at where the bind was set
+        raise plan.error("bind", exc.render()) from None

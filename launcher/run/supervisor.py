@@ -27,6 +27,7 @@ from launcher.errors import LauncherError
 from launcher.plan.model import Bind, LaunchPlan
 from launcher.plan.policy import is_flapping, next_backoff
 from launcher.run import control
+from launcher.run.diagnose import explain
 from launcher.run.forkserver import ForkServer, touches_warm_parent
 from launcher.run.health import probe_once
 from launcher.run.process import Reaper, ServerProcess
@@ -95,6 +96,8 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.env)
+        # Every line logged, state written and reply sent passes through the masking rule.
+        self.masker = self.plan.masker(self.env)
         # Only the supervisor talks to systemd: children must not see NOTIFY_SOCKET & co.
         self.child_env = child_env(self.env)
         self.health = Health()
@@ -576,6 +579,7 @@ class Supervisor:
         if plan == self.plan:
             return Outcome(True, ""), False
         self.plan = plan
+        self.masker = self.masker + plan.masker(self.env)  # old messages may name old secrets
         self.log(f"profile read again: {plan.source}")
         return Outcome(True, "profile changed"), True
 
@@ -614,8 +618,8 @@ class Supervisor:
             if self._stop_requested_now():
                 return Outcome(False, "stop requested")
             if proc.returncode != 0:
-                lines = [ln for ln in (stderr or stdout).splitlines() if ln.strip()]
-                return Outcome(False, lines[-1].strip() if lines else f"exit {proc.returncode}")
+                output = f"{stdout or ''}\n{stderr or ''}"
+                return Outcome(False, explain(output, proc.returncode, self.plan.cwd))
         return Outcome(True, "checks passed")
 
     def _communicate(self, proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
@@ -708,7 +712,7 @@ class Supervisor:
             control.reply(conn, self.status(with_workers=True))
         elif command == "reload":
             outcome = self._reload("launch reload", preflight=True)
-            control.reply(conn, {"ok": outcome.ok, "message": outcome.message})
+            control.reply(conn, {"ok": outcome.ok, "message": self.masker.text(outcome.message)})
         elif command == "stop":
             control.reply(conn, {"ok": True, "message": "stopping"})
             self._signals.append(signal.SIGTERM)
@@ -735,7 +739,7 @@ class Supervisor:
         }
         if with_workers:
             status["workers"] = control.describe_workers(gen.server.workers()) if gen else []
-        return status
+        return self.masker.data(status)
 
     def _status_line(self) -> str:
         gen = self.current
@@ -756,7 +760,7 @@ class Supervisor:
             self._written_state = state
 
     def log(self, message: str) -> None:
-        self.out(f"[launch] {message}")
+        self.out(f"[launch] {self.masker.text(message)}")
 
 
 def _describe_exit(code: int) -> str:

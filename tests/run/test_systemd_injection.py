@@ -1,0 +1,96 @@
+"""`launch systemd-unit` with hostile values: nothing a profile or an option holds can start a
+directive of its own in the unit (a newline, a NUL, a trailing backslash are refused)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PYTHON, ROOT, Env
+from tests.run.test_systemd import directives, verify
+
+INJECTED = "ExecStartPre=/bin/touch /tmp/PWNED"
+BASE = (
+    f"app: demo_site.wsgi:application\nsettings: demo_site.settings\nchdir: {ROOT / 'demo_site'}\n"
+)
+
+
+def unit_cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "launcher", "systemd-unit", *args], cwd=ROOT,
+                          env=env.vars(), capture_output=True, text=True, timeout=60)
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""  # no unit at all, so nothing to install by mistake
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("launch: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("yaml_line", "key", "line"),
+    [
+        ('chdir: "/x\\nExecStartPre=/bin/touch /tmp/PWNED"', "key 'chdir'", 4),
+        ('chdir: "/x\\rExecStartPre=/bin/touch /tmp/PWNED"', "key 'chdir'", 4),
+        ('chdir: "/srv/site\\\\"', "key 'chdir'", 4),  # a trailing backslash joins the next line
+        ('description: "site \\0 x"', "key 'description'", 4),
+        ('description: "site \\e[31m red"', "key 'description'", 4),
+    ],
+)
+def test_hostile_profile_values_are_refused(
+    env: Env, tmp_path: Path, yaml_line: str, key: str, line: int
+) -> None:
+    base = BASE.replace(f"chdir: {ROOT / 'demo_site'}\n", "") if "chdir" in yaml_line else BASE
+    profile = tmp_path / "hostile.yaml"
+    profile.write_text(base + "\n" * (line - 1 - base.count("\n")) + yaml_line + "\n")
+    result = unit_cli(env, str(profile))
+    assert_refused(result, f"{profile}:{line}", key, "systemd unit")
+    assert INJECTED not in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--user", "--group"])
+def test_hostile_user_and_group_are_refused(env: Env, option: str) -> None:
+    result = unit_cli(env, "prod-wsgi", option, "www-data\n" + INJECTED)
+    assert_refused(result, f"key '{option}'", "'\\n'")
+
+
+def test_hostile_unix_bind_is_refused(env: Env) -> None:
+    result = unit_cli(env, "prod-wsgi", "--bind", "unix:/run/x.sock\n" + INJECTED)
+    assert_refused(result, "'\\n'", "systemd unit")
+
+
+def test_hostile_profile_file_name_is_refused(env: Env, tmp_path: Path) -> None:
+    profile = tmp_path / "site\nExecStartPre=touch PWNED.yaml"  # a file name holds no '/'
+    profile.write_text(BASE)
+    result = unit_cli(env, str(profile))
+    assert_refused(result, "'\\n'", "systemd unit")
+
+
+def test_a_multi_line_description_is_flattened_onto_one_line(env: Env, tmp_path: Path) -> None:
+    """Plain whitespace, newlines included, is folded (YAML's `>` leaves one): no directive."""
+    profile = tmp_path / "folded.yaml"
+    profile.write_text(BASE + f'description: "my site\\n{INJECTED}\\n"\n')
+    result = unit_cli(env, str(profile))
+    assert result.returncode == 0, result.stderr
+    keys = directives(result.stdout)
+    assert "Service.ExecStartPre" not in keys
+    assert keys["Unit.Description"] == [f"launcher: folded (my site {INJECTED})"]
+    unit = tmp_path / "launcher-folded.service"
+    unit.write_text(result.stdout)
+    verify(unit)
+
+
+def test_the_injection_would_have_worked(tmp_path: Path) -> None:
+    """The guard matters: systemd-analyze accepts a unit where a newline started a directive."""
+    unit = tmp_path / "launcher-demo.service"
+    unit.write_text(
+        "[Unit]\nDescription=demo\n[Service]\nType=simple\nExecStart=/bin/true\n"
+        f"WorkingDirectory=/x\n{INJECTED}\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    assert directives(unit.read_text())["Service.ExecStartPre"] == ["/bin/touch /tmp/PWNED"]
+    verify(unit)

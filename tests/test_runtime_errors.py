@@ -1,0 +1,130 @@
+"""Faults of the environment at run time, each one line and exit 2, never a traceback: a run
+directory that cannot be created or is too long for a socket, an instance of another user, a
+port taken at start (naming where `bind` was set), a reader that closes the pipe."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Env, Launch, free_port, start
+from tests.test_bad_input import error_line
+
+SITE = (
+    f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"
+    "app: demo_site.wsgi:application\n"
+)
+
+
+def cli(env: Env, *args: str, prefix: tuple[str, ...] = (), **extra: str) -> tuple[int, str]:
+    result = subprocess.run([*prefix, sys.executable, "-m", "launcher", *args], cwd=ROOT,
+                            env=env.vars(**extra), capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stdout + result.stderr
+
+
+def site(env: Env, port: int) -> Path:
+    path = env.tmp / "site.yaml"
+    path.write_text(SITE + f"bind: 127.0.0.1:{port}\nworkers: 1\n")  # bind is on line 4
+    return path
+
+
+def test_run_dir_under_a_file(env: Env) -> None:
+    (env.tmp / "a-file").write_text("")
+    run_dir = env.tmp / "a-file" / "run"
+    code, output = cli(env, str(site(env, free_port())), LAUNCH_RUN_DIR=str(run_dir))
+    line = error_line(code, output)
+    assert f"cannot create the run directory {run_dir}: Not a directory" in line
+    assert "LAUNCH_RUN_DIR" in line
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_run_dir_too_long_for_a_unix_socket(env: Env, command: str) -> None:
+    run_dir = env.tmp / ("d" * 120)
+    args = (str(site(env, free_port())),) if command == "run" else ("status", "site")
+    code, output = cli(env, *args, LAUNCH_RUN_DIR=str(run_dir))
+    line = error_line(code, output)
+    assert f"{run_dir}/site.sock" in line
+    assert "more than a unix socket path holds (107)" in line
+    assert "shorter" in line and "LAUNCH_RUN_DIR" in line
+
+
+def test_port_taken_at_start_names_the_file_line_and_key(env: Env) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        path = site(env, port)
+        from_file = error_line(*cli(env, str(path)))
+        checked = error_line(*cli(env, "check", str(path)))
+        from_flag = error_line(*cli(env, str(path), "--bind", f"127.0.0.1:{port}"))
+    for line in (from_file, checked):
+        assert f"{path}:4: key 'bind': port {port} on 127.0.0.1 is already in use" in line
+    assert f"key '--bind': port {port} on 127.0.0.1 is already in use" in from_flag
+    assert str(path) not in from_flag
+
+
+def test_a_closed_pipe_ends_show_quietly(env: Env) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        result = subprocess.run([sys.executable, "-m", "launcher", "show", "prod-wsgi"],
+                                cwd=ROOT, env=env.vars(), stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141  # 128 + SIGPIPE, as a program killed by it reports
+    shell = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m launcher show prod-wsgi | head -1"],
+        cwd=ROOT, env=env.vars(), capture_output=True, text=True, timeout=60,
+    )
+    assert shell.stdout.startswith("# profile prod-wsgi from ")
+    assert shell.stderr == ""
+
+
+# ----- an instance that belongs to another user -------------------------------------------
+
+
+def as_nobody() -> tuple[str, ...]:
+    if os.getuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as another user")
+    return ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+@pytest.fixture
+def shared_run_dir() -> Iterator[Path]:
+    """A run dir another user can reach the inside of (pytest's tmp root is owner-only)."""
+    path = Path(tempfile.mkdtemp(prefix="launch-run-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_status_and_stop_of_another_users_instance(
+    env: Env, launch: list[Launch], shared_run_dir: Path
+) -> None:
+    nobody = as_nobody()
+    item = start(launch, env, str(site(env, free_port())), LAUNCH_RUN_DIR=str(shared_run_dir))
+    item.wait_for("[launch] serving", timeout=60)
+    run = {"LAUNCH_RUN_DIR": str(shared_run_dir)}
+
+    # The run dir is 0700: not even the names of what runs there can be read.
+    for args in (("status",), ("status", "site"), ("stop", "site")):
+        line = error_line(*cli(env, *args, prefix=nobody, **run))
+        assert f"permission denied on {shared_run_dir}, owned by root" in line, line
+        assert "runs as another user" in line
+    # A dir others may enter, but the socket is the owner's (0600).
+    shared_run_dir.chmod(0o711)
+    for args in (("status", "site", "--json"), ("reload", "site"), ("stop", "site")):
+        line = error_line(*cli(env, *args, prefix=nobody, **run))
+        assert f"permission denied on {shared_run_dir / 'site.sock'}, owned by root" in line
+    code, output = cli(env, "status", "site", **run)
+    assert code == 0 and "health      healthy" in output, output  # untouched, still serving
+    assert item.stop() == 0

@@ -1,0 +1,73 @@
+"""before_start steps that hang, fail or cannot start: one line naming the step as the profile
+writes it, with its file:line and key, and nothing left running."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import PYTHON, Env, free_port
+from tests.test_bad_input import error_line
+from tests.test_runtime_errors import SITE, cli
+
+SLEEPER = f"[{PYTHON}, -c, 'import time; time.sleep(60)']"
+# Ignores SIGTERM, and leaves a child of its own: only the group's SIGKILL ends both.
+STUBBORN = (
+    f"[{PYTHON}, -c, 'import signal, subprocess, sys, time; "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "subprocess.Popen([sys.executable, \"-c\", \"import time; time.sleep(60)\"]); "
+    "time.sleep(60)']"
+)
+
+
+def steps_profile(env: Env, *steps: str, extra: str = "") -> str:
+    path = env.tmp / "steps.yaml"
+    # lines 1-3: SITE; 4: bind; 5: extra (or blank); 6: before_start; 7...: the steps
+    body = "".join(f"  - {s}\n" for s in steps)
+    path.write_text(SITE + f"bind: 127.0.0.1:{free_port()}\n{extra}\nbefore_start:\n{body}")
+    return str(path)
+
+
+@pytest.mark.parametrize(("step", "grace"), [(SLEEPER, 0.0), (STUBBORN, 5.0)])
+def test_a_hung_step_is_ended_at_step_timeout(env: Env, step: str, grace: float) -> None:
+    path = steps_profile(env, "check", step, extra="step_timeout: 1.5")
+    started = time.monotonic()
+    line = error_line(*cli(env, path), expect_code=1)
+    elapsed = time.monotonic() - started
+    assert f"{path}:8: key 'before_start.1': " in line
+    assert "did not finish within step_timeout (1.5s)" in line
+    assert "time.sleep(60)" in line  # the step as written
+    assert "the server was not started" in line
+    # The first step's time, then 1.5 s, then (for a step ignoring TERM) the grace before KILL.
+    assert 1.5 + grace <= elapsed < 1.5 + grace + 15, elapsed
+    # The env fixture checks that neither the step nor its child is left.
+
+
+def test_step_timeout_defaults_to_ten_minutes(env: Env) -> None:
+    path = steps_profile(env, "check")
+    code, output = cli(env, "show", path, "--json")
+    assert code == 0, output
+    assert json.loads(output)["resolved"]["step_timeout"] == 600
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1e308", "soon"])
+def test_bad_step_timeout_names_its_line(env: Env, value: str) -> None:
+    path = steps_profile(env, "check", extra=f"step_timeout: {value}")
+    line = error_line(*cli(env, "show", path))
+    assert f"{path}:5: key 'step_timeout'" in line
+
+
+def test_a_failing_list_step_is_shown_as_written(env: Env) -> None:
+    path = steps_profile(env, "check", "[/bin/sh, -c, 'exit 3']")
+    line = error_line(*cli(env, path), expect_code=1)
+    assert f"{path}:8: key 'before_start.1': before_start step failed with exit code 3: " in line
+    assert "/bin/sh -c 'exit 3'" in line  # the command itself, not only its arguments
+
+
+def test_a_step_that_cannot_start_is_bad_input(env: Env) -> None:
+    path = steps_profile(env, "[./no-such-tool, --all]")
+    line = error_line(*cli(env, path))
+    assert f"{path}:7: key 'before_start.0': cannot run the step (No such file" in line
+    assert "./no-such-tool --all" in line
