@@ -208,6 +208,9 @@ def _yaml_dump(data: Mapping[str, Any]) -> str:
 
 def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     print(f"ok    profile {plan.name} ({plan.source}) is valid")
+    plan.check_wrapper()
+    if plan.wrapper.argv:
+        print(f"ok    wrap {plan.wrapper.argv[0]}")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
     from launcher.run.startup import ImportCheck
@@ -216,6 +219,8 @@ def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     if plan.profile.settings:
         print(f"ok    settings {plan.profile.settings} import")
     print(f"ok    app {plan.profile.app} imports")
+    if plan.backend == "gunicorn":
+        print(f"ok    worker class {plan.profile.worker_class} imports")
     for command in plan.checks[1:]:
         label = "django " + " ".join(
             command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]

@@ -4,11 +4,17 @@ gunicorn can only take a worker class by name, and uvicorn-worker reads its uvic
 the class attribute ``CONFIG_KWARGS``. Rather than have users write a subclass per setting
 (the usual ``lifespan = "off"`` file for Django), this one class takes its kwargs from the
 environment the launcher sets: ``LAUNCHER_UVICORN_CONFIG`` holds them as JSON.
+
+A worker class the profile names by import path runs as ``ProjectWorker``: the class named in
+``LAUNCHER_WORKER_CLASS``, and for a uvicorn-worker subclass, one more subclass whose
+CONFIG_KWARGS are the profile's uvicorn settings (lifespan off) under the user's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import json
 import os
 import socket
@@ -21,6 +27,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
 CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
+WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
 # Seconds an idle connection gets, once a drain starts, to send one more request: it is answered
 # with `Connection: close` instead of being closed under the client's next request.
 IDLE_GRACE = 1.0
@@ -110,3 +117,25 @@ class UvicornWorker(_BaseUvicornWorker):
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+def __getattr__(name: str) -> Any:
+    """`launcher.workers.ProjectWorker`: built when gunicorn loads it, from the environment."""
+    if name == "ProjectWorker":
+        return project_worker(os.environ[WORKER_CLASS_ENV])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def project_worker(path: str) -> type:
+    """The user's class at `pkg.mod.Class`; a uvicorn-worker subclass keeps its own
+    CONFIG_KWARGS and gets the profile's (lifespan off for Django) where it sets nothing."""
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, _BaseUvicornWorker)):
+        return cls
+    if issubclass(cls, UvicornWorker):  # already reads the profile's settings itself
+        return cls
+    from_profile = json.loads(os.environ.get(CONFIG_ENV) or "{}")
+    kwargs = {**from_profile, **cls.CONFIG_KWARGS}
+    return type(cls.__name__, (cls,), {"CONFIG_KWARGS": kwargs, "__module__": cls.__module__})

@@ -7,13 +7,17 @@ import shlex
 from collections.abc import Mapping
 
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
+from launcher.plan.backends.gunicorn import worker_class_to_check
 from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
+from launcher.plan.wrapper import resolve_wrapper
 
 # Imports `module`, then looks up `attr`: run in a subprocess so the launcher stays clean.
 # Django's settings come first, on their own (exit 3 when they fail): the before_start steps
 # need them too, so start-up waits for the "settings ok" line before running any.
+# Under gunicorn, the worker class (a gunicorn name or `pkg.mod.Class`) must then import and be
+# a gunicorn worker (exit 4 otherwise): gunicorn itself would say so only in a master traceback.
 IMPORT_CHECK = (
     "import importlib, os, sys\n"
     "if os.environ.get('DJANGO_SETTINGS_MODULE'):\n"
@@ -26,6 +30,18 @@ IMPORT_CHECK = (
     "obj = importlib.import_module(module)\n"
     "for part in attr.split('.'):\n"
     "    obj = getattr(obj, part)\n"
+    "if len(sys.argv) > 2:\n"
+    "    try:\n"
+    "        from gunicorn.workers import SUPPORTED_WORKERS\n"
+    "        from gunicorn.workers.base import Worker\n"
+    "        path = SUPPORTED_WORKERS.get(sys.argv[2], sys.argv[2])\n"
+    "        module, _, name = path.rpartition('.')\n"
+    "        cls = getattr(importlib.import_module(module), name)\n"
+    "        if not (isinstance(cls, type) and issubclass(cls, Worker)):\n"
+    "            raise TypeError(f'{path} is {cls!r}, not a gunicorn worker class "
+    "(a subclass of gunicorn.workers.base.Worker)')\n"
+    "    except BaseException:\n"
+    "        import traceback; traceback.print_exc(); sys.exit(4)\n"
 )
 
 
@@ -52,7 +68,8 @@ def build_plan(
         argv = (python, "-m", "django", *shlex.split(spec)) if isinstance(spec, str) else spec
         return Command(argv=tuple(argv), cwd=cwd, env=child_env)
 
-    checks = [Command((python, "-c", IMPORT_CHECK, p.app), cwd=cwd, env=child_env)]
+    worker = (worker_class_to_check(p),) if p.server == "gunicorn" else ()
+    checks = [Command((python, "-c", IMPORT_CHECK, p.app, *worker), cwd=cwd, env=child_env)]
     if p.settings:
         checks.append(step("check --deploy --fail-level ERROR" if p.check_deploy else "check"))
 
@@ -88,4 +105,5 @@ def build_plan(
         graceful_timeout=float(p.graceful_timeout),
         build_argv=BACKENDS[p.server],
         origins={k[0]: (o.file, o.line) for k, o in loaded.origins.items() if len(k) == 1},
+        wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=cwd),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from launcher.errors import ProfileError
 from launcher.plan.schema import Profile, parse_bind
+from launcher.plan.wrapper import Wrapper
 
 _SECRET = re.compile(
     r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|DSN|LICENSE_KEY", re.I
@@ -153,16 +154,22 @@ class LaunchPlan:
     build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
     # Where each top-level key was written (file, line): errors found later point there too.
     origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
+    wrapper: Wrapper = field(default_factory=Wrapper)  # `wrap:`, its command found
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
 
+    def check_wrapper(self) -> None:
+        """Raise when the `wrap:` command cannot run: before anything starts, not after."""
+        if self.wrapper.problem:
+            raise self.error("wrap", self.wrapper.problem)
+
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""
         argv = self.build_argv(self, self.bind if listen is None else listen)
-        return Command(argv=(*self.profile.wrap, *argv), cwd=self.cwd, env=self.env)
+        return Command(argv=(*self.wrapper.argv, *argv), cwd=self.cwd, env=self.env)
 
     def masked_env(self) -> dict[str, str]:
         return {name: mask_value(name, value) for name, value in self.env.items()}

@@ -43,6 +43,7 @@ def run_plan(
 
     `replan` reads the profile again: reloads apply the profile as it reads then.
     """
+    plan.check_wrapper()
     signals = StartupSignals()
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
@@ -184,6 +185,11 @@ class ImportCheck:
             settings = self.plan.profile.settings
             raise self.plan.error(
                 "settings", f"cannot import '{settings}' (from {self.plan.cwd}): {cause}"
+            )
+        if self.popen.returncode == 4:
+            worker_class = self.plan.profile.worker_class
+            raise self.plan.error(
+                "worker_class", f"cannot use '{worker_class}' (from {self.plan.cwd}): {cause}"
             )
         raise self.plan.error(
             "app", f"cannot load '{self.plan.profile.app}' (from {self.plan.cwd}): {cause}"

@@ -6,10 +6,14 @@ import json
 
 from launcher.plan.backends.uvicorn import config_kwargs
 from launcher.plan.model import LaunchPlan, Listen
-from launcher.plan.schema import Profile
+from launcher.plan.schema import WORKER_CLASSES, Profile
 
 UVICORN_WORKER = "launcher.workers.UvicornWorker"
 UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
+# A worker class given as an import path runs through this one, which loads the class named in
+# PROJECT_WORKER_ENV (and gives a uvicorn-worker subclass the profile's uvicorn settings).
+PROJECT_WORKER = "launcher.workers.ProjectWorker"
+PROJECT_WORKER_ENV = "LAUNCHER_WORKER_CLASS"
 HOOKS = "launcher.gunicorn_hooks"  # post_worker_init: import the URLconf at boot
 # The uvicorn worker takes these from gunicorn's own settings, so they are not passed twice.
 _FROM_GUNICORN = {"forwarded_allow_ips"}
@@ -20,16 +24,34 @@ def worker_kwargs(profile: Profile) -> dict[str, object]:
     return {k: v for k, v in config_kwargs(profile.uvicorn).items() if k not in _FROM_GUNICORN}
 
 
+def is_import_path(worker_class: str) -> bool:
+    """A user's own class (`pkg.mod.Class` or `pkg.mod:Class`), not a name gunicorn knows."""
+    return worker_class not in WORKER_CLASSES
+
+
+def worker_class_to_check(profile: Profile) -> str:
+    """What the import check loads: a gunicorn name, or `pkg.mod.Class` (never the `:` form)."""
+    if profile.worker_class == "uvicorn":
+        return UVICORN_WORKER
+    return profile.worker_class.replace(":", ".")
+
+
 def extra_env(profile: Profile) -> dict[str, str]:
-    if profile.worker_class != "uvicorn":
-        return {}
-    return {UVICORN_CONFIG_ENV: json.dumps(worker_kwargs(profile), separators=(",", ":"))}
+    kwargs = json.dumps(worker_kwargs(profile), separators=(",", ":"))
+    if profile.worker_class == "uvicorn":
+        return {UVICORN_CONFIG_ENV: kwargs}
+    if is_import_path(profile.worker_class):
+        return {PROJECT_WORKER_ENV: worker_class_to_check(profile), UVICORN_CONFIG_ENV: kwargs}
+    return {}
 
 
 def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     """The gunicorn command line; fds are inherited sockets, one `--bind fd://N` each."""
     p = plan.profile
-    kind = UVICORN_WORKER if p.worker_class == "uvicorn" else p.worker_class
+    if p.worker_class == "uvicorn":
+        kind = UVICORN_WORKER
+    else:
+        kind = PROJECT_WORKER if is_import_path(p.worker_class) else p.worker_class
     binds = [f"fd://{fd}" for fd in listen] if isinstance(listen, tuple) else [str(listen)]
     out = [
         plan.python,
@@ -61,7 +83,9 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     if p.preload_app:
         out.append("--preload")
     if p.warm_urls and p.settings:
-        out += ["--config", f"python:{HOOKS}"]
+        # `-c`, not `--config`: opentelemetry-instrument's argparse takes `--config` anywhere
+        # in the line for an abbreviation of its own --configurator/--config_file and exits.
+        out += ["-c", f"python:{HOOKS}"]
     if p.reload and not isinstance(listen, tuple):
         out.append("--reload")  # what a person would type; under `launch` the launcher reloads
     if p.worker_class == "asgi":
