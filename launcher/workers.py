@@ -8,6 +8,9 @@ environment the launcher sets: ``LAUNCHER_UVICORN_CONFIG`` holds them as JSON.
 A worker class the profile names by import path runs as ``ProjectWorker``: the class named in
 ``LAUNCHER_WORKER_CLASS``, and for a uvicorn-worker subclass, one more subclass whose
 CONFIG_KWARGS are the profile's uvicorn settings (lifespan off) under the user's own.
+
+``TornadoWorker`` is gunicorn's, running the WSGI app in a thread pool beside tornado's loop.
+Both are built on first use (module ``__getattr__``): tornado is not a dependency.
 """
 
 from __future__ import annotations
@@ -120,10 +123,38 @@ class UvicornWorker(_BaseUvicornWorker):
 
 
 def __getattr__(name: str) -> Any:
-    """`launcher.workers.ProjectWorker`: built when gunicorn loads it, from the environment."""
+    """`ProjectWorker` and `TornadoWorker`, built when gunicorn loads them."""
     if name == "ProjectWorker":
         return project_worker(os.environ[WORKER_CLASS_ENV])
+    if name == "TornadoWorker":
+        return tornado_worker()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def tornado_worker() -> type:
+    """gunicorn's tornado worker, with the WSGI app run in a pool of `threads` threads.
+
+    gunicorn's own calls the app on the event loop's thread, where Django refuses the ORM
+    ("You cannot call this from an async context") and async views (AsyncToSync in a loop's
+    thread). tornado 6.3+ runs a WSGI app on an executor; in its threads neither applies.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gunicorn.workers.gtornado import TornadoWorker as _BaseTornadoWorker
+    from tornado.wsgi import WSGIContainer
+
+    class TornadoWorker(_BaseTornadoWorker):
+        def load_wsgi(self) -> None:
+            super().load_wsgi()
+            pool = ThreadPoolExecutor(self.cfg.threads, thread_name_prefix="wsgi")
+            try:
+                self.wsgi = WSGIContainer(self.wsgi, executor=pool)
+            except TypeError as exc:  # tornado < 6.3 has no executor
+                raise RuntimeError("the tornado worker needs tornado 6.3 or newer") from exc
+
+    TornadoWorker.__module__ = __name__
+    return TornadoWorker
 
 
 @functools.cache

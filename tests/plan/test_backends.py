@@ -218,13 +218,17 @@ def test_wrap_prefixes_the_server(tmp_path: Path) -> None:
     assert plan.server_command().argv[:5] == (nice, "-n", "5", "python", "-m")
 
 
-@pytest.mark.parametrize("name", ["tornado", "gevent_wsgi", "gevent_pywsgi", "gthread"])
-def test_gunicorn_builtin_workers_go_by_name(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "runs"),
+    [("gevent_wsgi", "gevent_wsgi"), ("gevent_pywsgi", "gevent_pywsgi"), ("gthread", "gthread"),
+     ("tornado", "launcher.workers.TornadoWorker")],  # gunicorn's, the app off the loop thread
+)
+def test_gunicorn_builtin_workers_go_by_name(tmp_path: Path, name: str, runs: str) -> None:
     plan = plan_from(tmp_path, GUNICORN, f"worker_class: {name}\n")
     argv = plan.server_command().argv
-    assert gunicorn_args(argv).worker_class == name
+    assert gunicorn_args(argv).worker_class == runs
     assert PROJECT_WORKER_ENV not in plan.env and UVICORN_CONFIG_ENV not in plan.env
-    assert plan.checks[0].argv[3:] == ("demo_site.wsgi:application", name)
+    assert plan.checks[0].argv[3:] == ("demo_site.wsgi:application", runs)
 
 
 @pytest.mark.parametrize("spelling", ["mysite.workers.MyWorker", "mysite.workers:MyWorker"])

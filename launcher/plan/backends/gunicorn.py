@@ -9,6 +9,7 @@ from launcher.plan.model import LaunchPlan, Listen
 from launcher.plan.schema import WORKER_CLASSES, Profile
 
 UVICORN_WORKER = "launcher.workers.UvicornWorker"
+TORNADO_WORKER = "launcher.workers.TornadoWorker"  # gunicorn's, with the app off the loop thread
 UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 # A worker class given as an import path runs through this one, which loads the class named in
 # PROJECT_WORKER_ENV (and gives a uvicorn-worker subclass the profile's uvicorn settings).
@@ -33,6 +34,8 @@ def worker_class_to_check(profile: Profile) -> str:
     """What the import check loads: a gunicorn name, or `pkg.mod.Class` (never the `:` form)."""
     if profile.worker_class == "uvicorn":
         return UVICORN_WORKER
+    if profile.worker_class == "tornado":
+        return TORNADO_WORKER
     return profile.worker_class.replace(":", ".")
 
 
@@ -48,10 +51,7 @@ def extra_env(profile: Profile) -> dict[str, str]:
 def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     """The gunicorn command line; fds are inherited sockets, one `--bind fd://N` each."""
     p = plan.profile
-    if p.worker_class == "uvicorn":
-        kind = UVICORN_WORKER
-    else:
-        kind = PROJECT_WORKER if is_import_path(p.worker_class) else p.worker_class
+    kind = PROJECT_WORKER if is_import_path(p.worker_class) else worker_class_to_check(p)
     binds = [f"fd://{fd}" for fd in listen] if isinstance(listen, tuple) else [str(listen)]
     out = [
         plan.python,
