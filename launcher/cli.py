@@ -231,6 +231,9 @@ def _yaml_dump(data: Mapping[str, Any]) -> str:
 
 def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     print(f"ok    profile {plan.name} ({plan.source}) is valid")
+    plan.check_wrapper()
+    if plan.wrapper.argv:
+        print(f"ok    wrap {plan.wrapper.argv[0]}")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
     from launcher.run.startup import ImportCheck
@@ -245,6 +248,8 @@ def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
           + (f" ({check.serves})" if check.serves else ""))
     for warning in check.warnings:
         print(f"warn  {warning}")
+    if plan.backend == "gunicorn":
+        print(f"ok    worker class {plan.profile.worker_class} imports")
     for command in plan.checks[1:]:
         label = "django " + " ".join(
             command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]

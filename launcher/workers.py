@@ -4,11 +4,20 @@ gunicorn can only take a worker class by name, and uvicorn-worker reads its uvic
 the class attribute ``CONFIG_KWARGS``. Rather than have users write a subclass per setting
 (the usual ``lifespan = "off"`` file for Django), this one class takes its kwargs from the
 environment the launcher sets: ``LAUNCHER_UVICORN_CONFIG`` holds them as JSON.
+
+A worker class the profile names by import path runs as ``ProjectWorker``: the class named in
+``LAUNCHER_WORKER_CLASS``, and for a uvicorn-worker subclass, one more subclass whose
+CONFIG_KWARGS are the profile's uvicorn settings (lifespan off) under the user's own.
+
+``TornadoWorker`` is gunicorn's, running the WSGI app in a thread pool beside tornado's loop.
+Both are built on first use (module ``__getattr__``): tornado is not a dependency.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import json
 import os
 import socket
@@ -21,6 +30,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
 CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
+WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
 # Seconds an idle connection gets, once a drain starts, to send one more request: it is answered
 # with `Connection: close` instead of being closed under the client's next request.
 IDLE_GRACE = 1.0
@@ -110,3 +120,53 @@ class UvicornWorker(_BaseUvicornWorker):
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+def __getattr__(name: str) -> Any:
+    """`ProjectWorker` and `TornadoWorker`, built when gunicorn loads them."""
+    if name == "ProjectWorker":
+        return project_worker(os.environ[WORKER_CLASS_ENV])
+    if name == "TornadoWorker":
+        return tornado_worker()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def tornado_worker() -> type:
+    """gunicorn's tornado worker, with the WSGI app run in a pool of `threads` threads.
+
+    gunicorn's own calls the app on the event loop's thread, where Django refuses the ORM
+    ("You cannot call this from an async context") and async views (AsyncToSync in a loop's
+    thread). tornado 6.3+ runs a WSGI app on an executor; in its threads neither applies.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gunicorn.workers.gtornado import TornadoWorker as _BaseTornadoWorker
+    from tornado.wsgi import WSGIContainer
+
+    class TornadoWorker(_BaseTornadoWorker):
+        def load_wsgi(self) -> None:
+            super().load_wsgi()
+            pool = ThreadPoolExecutor(self.cfg.threads, thread_name_prefix="wsgi")
+            try:
+                self.wsgi = WSGIContainer(self.wsgi, executor=pool)
+            except TypeError as exc:  # tornado < 6.3 has no executor
+                raise RuntimeError("the tornado worker needs tornado 6.3 or newer") from exc
+
+    TornadoWorker.__module__ = __name__
+    return TornadoWorker
+
+
+@functools.cache
+def project_worker(path: str) -> type:
+    """The user's class at `pkg.mod.Class`; a uvicorn-worker subclass keeps its own
+    CONFIG_KWARGS and gets the profile's (lifespan off for Django) where it sets nothing."""
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, _BaseUvicornWorker)):
+        return cls
+    if issubclass(cls, UvicornWorker):  # already reads the profile's settings itself
+        return cls
+    from_profile = json.loads(os.environ.get(CONFIG_ENV) or "{}")
+    kwargs = {**from_profile, **cls.CONFIG_KWARGS}
+    return type(cls.__name__, (cls,), {"CONFIG_KWARGS": kwargs, "__module__": cls.__module__})

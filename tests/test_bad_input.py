@@ -81,7 +81,7 @@ CASES = {
                            ["did you mean 'path'?"]),
     "wrong-type": (APP + "workers: many\n", 4, "workers", ["'many'", "whole number", "'auto'"]),
     "removed-worker": (APP + "worker_class: eventlet\n", 4, "worker_class",
-                       ["eventlet", "gevent", "gthread"]),
+                       ["eventlet", "gunicorn 26 removed", "gevent", "gthread", "tornado"]),
     "wrong-loglevel": (APP + "loglevel: loud\n", 4, "loglevel", ["'loud'", "'debug'"]),
     "bind-nonsense": (APP + "bind: nonsense\n", 4, "bind",
                       ["'nonsense' is not HOST:PORT or unix:/PATH"]),

@@ -1,9 +1,9 @@
 """The app check: import the settings and build the app as a server would, in a throwaway process.
 
-Run as `python -m launcher.child.check --interface wsgi|asgi [--host HOST]` with the plan's
-environment. It prints one JSON object per line on stdout: `{"settings": "ok"}` as soon as the
-settings import (start-up waits for it before running steps), `{"warn": TEXT}` for what will
-misbehave, then `{"app": "ok", ...}` or `{"error": {"key": KEY, "message": TEXT}}` (exit 2).
+Run as `python -m launcher.child.check --interface wsgi|asgi [--host H] [--worker-class C]`
+with the plan's environment. It prints one JSON object per line on stdout: `{"settings": "ok"}`
+once the settings import (start-up waits for it before running steps), `{"warn": TEXT}` for what
+will misbehave, then `{"app": "ok", ...}` or `{"error": {"key": KEY, "message": TEXT}}` (exit 2).
 Messages name the file and setting to change.
 """
 
@@ -111,17 +111,40 @@ def check_app(interface: str) -> str:
     return f"{inner.__module__}.{inner.__qualname__}"
 
 
+def check_worker_class(path: str) -> None:
+    """A gunicorn name or `pkg.mod.Class` must import and be a gunicorn worker: gunicorn itself
+    would only say so in a master traceback. Built-ins whose library is missing fail here too."""
+    try:
+        from gunicorn.workers import SUPPORTED_WORKERS
+        from gunicorn.workers.base import Worker
+
+        target = SUPPORTED_WORKERS.get(path, path)
+        module, _, name = target.rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        if not (isinstance(cls, type) and issubclass(cls, Worker)):
+            raise TypeError(
+                f"{target} is {cls!r}, not a gunicorn worker class "
+                "(a subclass of gunicorn.workers.base.Worker)"
+            )
+    except BaseException as exc:
+        raise Failed("worker_class", f"cannot use '{path}': {cause(exc)}") from None
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="launcher.child.check")
     parser.add_argument("--interface", choices=("wsgi", "asgi"), required=True)
     parser.add_argument("--host")
+    parser.add_argument("--worker-class")
     args = parser.parse_args(argv)
     try:
         settings_name = os.environ.get("DJANGO_SETTINGS_MODULE")
         if settings_name:
             check_hosts(check_settings(settings_name), args.host)
         emit(settings="ok")
-        emit(app="ok", serves=check_app(args.interface))
+        serves = check_app(args.interface)
+        if args.worker_class:
+            check_worker_class(args.worker_class)
+        emit(app="ok", serves=serves)
     except Failed as exc:
         emit(error={"key": exc.key, "message": str(exc)})
         return 2

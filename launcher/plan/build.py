@@ -11,11 +11,13 @@ from pathlib import Path
 from launcher import wire
 from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
+from launcher.plan.backends.gunicorn import worker_class_to_check
 from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
 from launcher.plan.project import Found, Project, discover, find_root
 from launcher.plan.schema import Profile
+from launcher.plan.wrapper import resolve_wrapper
 
 ASGI_WORKERS = ("uvicorn", "asgi")
 
@@ -91,6 +93,8 @@ def build_plan(
 
     bind = Bind.parse(p.bind)
     check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
+    if p.server == "gunicorn":
+        check_argv += ["--worker-class", worker_class_to_check(p)]
     if bind.host:
         check_argv += ["--host", bind.host]
     checks = [Command(tuple(check_argv), cwd=workdir, env=child_env)]
@@ -135,6 +139,7 @@ def build_plan(
         app_source=app.source if app else "built by the launcher from the settings",
         server_app=f"{wire.APP_MODULE}:{interface}",
         deferred_env=loaded.deferred,
+        wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=workdir),
     )
 
 

@@ -15,6 +15,7 @@ from launcher.plan.schema import Profile, parse_bind
 from launcher.plan.secrets import MASK as MASK
 from launcher.plan.secrets import Masker, mask_value
 from launcher.plan.secrets import is_secret as is_secret
+from launcher.plan.wrapper import Wrapper
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class LaunchPlan:
     deferred_env: tuple[str, ...] = ()
     # Top-level keys given on the command line (`--bind`): errors about them name the option.
     overridden: frozenset[str] = frozenset()
+    wrapper: Wrapper = field(default_factory=Wrapper)  # `wrap:`, its command found
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
@@ -159,10 +161,15 @@ class LaunchPlan:
         spec = self.profile.before_start[index]
         return spec if isinstance(spec, str) else shlex.join(spec)
 
+    def check_wrapper(self) -> None:
+        """Raise when the `wrap:` command cannot run: before anything starts, not after."""
+        if self.wrapper.problem:
+            raise self.error("wrap", self.wrapper.problem)
+
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""
         argv = self.build_argv(self, self.bind if listen is None else listen)
-        return Command(argv=(*self.profile.wrap, *argv), cwd=self.cwd, env=self.env)
+        return Command(argv=(*self.wrapper.argv, *argv), cwd=self.cwd, env=self.env)
 
     def masked_env(self) -> dict[str, str]:
         return {name: mask_value(name, value) for name, value in self.env.items()}

@@ -13,11 +13,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, field_validator
 
-WORKER_CLASSES = ("sync", "gthread", "gevent", "uvicorn", "asgi")
+# gunicorn's own worker names (gunicorn/workers/__init__.py), and the launcher's uvicorn worker.
+# Anything else must be an import path of a gunicorn worker class: `pkg.mod.Class`/`pkg.mod:Class`.
+WORKER_CLASSES = (
+    "sync", "gthread", "gevent", "gevent_wsgi", "gevent_pywsgi", "tornado", "asgi", "uvicorn"
+)
+_EVENTLET = "gunicorn 26 removed the eventlet worker; use 'gevent', 'gthread' or 'tornado'"
 REMOVED_WORKERS = {
-    "eventlet": "gunicorn 23+ removed the eventlet worker; use 'gevent' or 'gthread'",
+    "eventlet": _EVENTLET,
+    "gunicorn.workers.geventlet.EventletWorker": _EVENTLET,
     "uvicorn.workers.UvicornWorker": "use worker_class: uvicorn (the uvicorn-worker package)",
 }
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
 _BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]\s]*):(?P<port>\d+)$")
 
 
@@ -194,10 +201,14 @@ class Profile(Strict):
     @field_validator("worker_class")
     @classmethod
     def _worker_class(cls, value: str) -> str:
-        if value in REMOVED_WORKERS:
-            raise ValueError(f"'{value}' is not available: {REMOVED_WORKERS[value]}")
-        if value not in WORKER_CLASSES:
-            raise ValueError(f"'{value}' is not one of {', '.join(WORKER_CLASSES)}")
+        removed = REMOVED_WORKERS.get(value.replace(":", "."))
+        if removed:
+            raise ValueError(f"'{value}' is not available: {removed}")
+        if value not in WORKER_CLASSES and not _IMPORT_PATH.match(value):
+            raise ValueError(
+                f"'{value}' is not one of {', '.join(WORKER_CLASSES)}, nor the import path of "
+                "a worker class (e.g. mysite.workers.MyUvicornWorker)"
+            )
         return value
 
     @field_validator("workers", mode="before")

@@ -45,6 +45,7 @@ def run_plan(
 
     `replan` reads the profile again: reloads apply the profile as it reads then.
     """
+    plan.check_wrapper()
     signals = StartupSignals()
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)

@@ -562,6 +562,7 @@ class Supervisor:
             return Outcome(True, ""), False
         try:
             plan = self.replan()
+            plan.check_wrapper()
         except LauncherError as exc:
             return Outcome(False, exc.render()), False
         fixed = {
@@ -609,7 +610,7 @@ class Supervisor:
             try:
                 stdout, stderr = self._communicate(proc, self.plan.probe.startup_timeout)
             except subprocess.TimeoutExpired:
-                return Outcome(False, f"check timed out: {command.argv[-1]}")
+                return Outcome(False, f"check timed out: {command.argv[3]}")
             finally:
                 if proc.poll() is None:  # timed out, or a stop was asked for
                     with contextlib.suppress(ProcessLookupError, PermissionError):

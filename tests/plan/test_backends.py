@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import shlex
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -17,7 +19,12 @@ import pytest
 import uvicorn
 from gunicorn.config import Config as GunicornConfig
 
-from launcher.plan.backends.gunicorn import UVICORN_CONFIG_ENV, UVICORN_WORKER
+from launcher.plan.backends.gunicorn import (
+    PROJECT_WORKER,
+    PROJECT_WORKER_ENV,
+    UVICORN_CONFIG_ENV,
+    UVICORN_WORKER,
+)
 from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
 from launcher.plan.model import MASK, Command, LaunchPlan, is_secret, mask_value
@@ -211,7 +218,49 @@ def test_gunicorn_defaults_leave_flags_out(tmp_path: Path) -> None:
 
 def test_wrap_prefixes_the_server(tmp_path: Path) -> None:
     plan = plan_from(tmp_path, GUNICORN, "wrap: [nice, -n, '5']\n")
-    assert plan.server_command().argv[:5] == ("nice", "-n", "5", "python", "-m")
+    nice = shutil.which("nice", path=os.defpath)  # the plan's env has no PATH: exec's default
+    assert nice
+    assert plan.server_command().argv[:5] == (nice, "-n", "5", "python", "-m")
+
+
+@pytest.mark.parametrize(
+    ("name", "runs"),
+    [("gevent_wsgi", "gevent_wsgi"), ("gevent_pywsgi", "gevent_pywsgi"), ("gthread", "gthread"),
+     ("tornado", "launcher.workers.TornadoWorker")],  # gunicorn's, the app off the loop thread
+)
+def test_gunicorn_builtin_workers_go_by_name(tmp_path: Path, name: str, runs: str) -> None:
+    plan = plan_from(tmp_path, GUNICORN, f"worker_class: {name}\n")
+    argv = plan.server_command().argv
+    assert gunicorn_args(argv).worker_class == runs
+    assert PROJECT_WORKER_ENV not in plan.env and UVICORN_CONFIG_ENV not in plan.env
+    assert after(plan.checks[0].argv, "--worker-class") == runs
+
+
+@pytest.mark.parametrize("spelling", ["mysite.workers.MyWorker", "mysite.workers:MyWorker"])
+def test_gunicorn_worker_by_import_path(tmp_path: Path, spelling: str) -> None:
+    """gunicorn runs the launcher's ProjectWorker, which loads the user's class from the env."""
+    plan = plan_from(tmp_path, GUNICORN, f"worker_class: {spelling}\nuvicorn:\n  http: h11\n")
+    argv = plan.server_command().argv
+    assert gunicorn_args(argv).worker_class == PROJECT_WORKER == "launcher.workers.ProjectWorker"
+    assert plan.env[PROJECT_WORKER_ENV] == "mysite.workers.MyWorker"
+    # the profile's uvicorn settings, lifespan off first, go under a uvicorn-worker subclass's own
+    assert json.loads(plan.env[UVICORN_CONFIG_ENV]) == {"lifespan": "off", "http": "h11"}
+    # the import check loads the user's class itself
+    assert after(plan.checks[0].argv, "--worker-class") == "mysite.workers.MyWorker"
+    assert plan.checks[0].env[PROJECT_WORKER_ENV] == "mysite.workers.MyWorker"
+
+
+def test_uvicorn_server_has_no_worker_class_check(tmp_path: Path) -> None:
+    assert "--worker-class" not in plan_from(tmp_path, UVICORN).checks[0].argv
+
+
+def test_no_gunicorn_config_option(tmp_path: Path) -> None:
+    """opentelemetry-instrument reads any `--config` in the line as its own ambiguous option;
+    the URLconf warm-up happens in the app wrapper, so no config module is passed at all."""
+    plan = plan_from(tmp_path, GUNICORN, "settings: demo_site.settings\n")
+    argv = plan.server_command().argv
+    assert not [word for word in argv if word.startswith("--config") or word == "-c"]
+    assert gunicorn_args(argv).config is None or "launcher" not in gunicorn_args(argv).config
 
 
 # ----- uvicorn standalone -------------------------------------------------------------------
@@ -328,6 +377,7 @@ def test_steps_and_checks(tmp_path: Path) -> None:
         "python", "-m", "launcher.child.check", "--interface", "wsgi"
     )
     assert plan.env["LAUNCHER_APP"] == "demo_site.wsgi:application"
+    assert after(plan.checks[0].argv, "--worker-class") == "sync"
     assert plan.checks[1].argv[3:] == ("check", "--deploy", "--fail-level", "ERROR")
 
 

@@ -307,6 +307,11 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
     line = 1 + three.splitlines().index("workers: 3")
     assert f"prod-wsgi.yaml:{line}" in broken.stderr and "workers" in broken.stderr, broken.stderr
     assert "Traceback" not in broken.stderr + item.output
+    # So is a wrapper that cannot be found, before anything new starts.
+    wrapped = reload_with(three + "wrap: [no-such-wrapper, run-program]\n")
+    assert wrapped.returncode == 1
+    assert f"prod-wsgi.yaml:{len(three.splitlines()) + 1}: key 'wrap': command 'no-such-wrapper' " \
+        "not found" in wrapped.stderr, wrapped.stderr
     # Another server needs a new launcher, not a reload.
     moved = reload_with(three.replace("server: gunicorn", "server: uvicorn"))
     assert moved.returncode == 1

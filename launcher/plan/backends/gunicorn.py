@@ -6,10 +6,15 @@ import json
 
 from launcher.plan.backends.uvicorn import config_kwargs
 from launcher.plan.model import LaunchPlan, Listen
-from launcher.plan.schema import Profile
+from launcher.plan.schema import WORKER_CLASSES, Profile
 
 UVICORN_WORKER = "launcher.workers.UvicornWorker"
+TORNADO_WORKER = "launcher.workers.TornadoWorker"  # gunicorn's, with the app off the loop thread
 UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
+# A worker class given as an import path runs through this one, which loads the class named in
+# PROJECT_WORKER_ENV (and gives a uvicorn-worker subclass the profile's uvicorn settings).
+PROJECT_WORKER = "launcher.workers.ProjectWorker"
+PROJECT_WORKER_ENV = "LAUNCHER_WORKER_CLASS"
 # The uvicorn worker takes these from gunicorn's own settings, so they are not passed twice.
 _FROM_GUNICORN = {"forwarded_allow_ips"}
 
@@ -19,16 +24,33 @@ def worker_kwargs(profile: Profile) -> dict[str, object]:
     return {k: v for k, v in config_kwargs(profile.uvicorn).items() if k not in _FROM_GUNICORN}
 
 
+def is_import_path(worker_class: str) -> bool:
+    """A user's own class (`pkg.mod.Class` or `pkg.mod:Class`), not a name gunicorn knows."""
+    return worker_class not in WORKER_CLASSES
+
+
+def worker_class_to_check(profile: Profile) -> str:
+    """What the import check loads: a gunicorn name, or `pkg.mod.Class` (never the `:` form)."""
+    if profile.worker_class == "uvicorn":
+        return UVICORN_WORKER
+    if profile.worker_class == "tornado":
+        return TORNADO_WORKER
+    return profile.worker_class.replace(":", ".")
+
+
 def extra_env(profile: Profile) -> dict[str, str]:
-    if profile.worker_class != "uvicorn":
-        return {}
-    return {UVICORN_CONFIG_ENV: json.dumps(worker_kwargs(profile), separators=(",", ":"))}
+    kwargs = json.dumps(worker_kwargs(profile), separators=(",", ":"))
+    if profile.worker_class == "uvicorn":
+        return {UVICORN_CONFIG_ENV: kwargs}
+    if is_import_path(profile.worker_class):
+        return {PROJECT_WORKER_ENV: worker_class_to_check(profile), UVICORN_CONFIG_ENV: kwargs}
+    return {}
 
 
 def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     """The gunicorn command line; fds are inherited sockets, one `--bind fd://N` each."""
     p = plan.profile
-    kind = UVICORN_WORKER if p.worker_class == "uvicorn" else p.worker_class
+    kind = PROJECT_WORKER if is_import_path(p.worker_class) else worker_class_to_check(p)
     binds = [f"fd://{fd}" for fd in listen] if isinstance(listen, tuple) else [str(listen)]
     out = [
         plan.python,
