@@ -299,7 +299,7 @@ def show(ws: Workspace, profile: Path, port: int, env: dict[str, str]) -> dict[s
     """`launch show PROFILE --bind 127.0.0.1:PORT --json`: the raw command it stands for."""
     out = subprocess.run(
         [LAUNCH, "show", str(profile), "--bind", f"127.0.0.1:{port}", "--json"],
-        cwd=ws.root,
+        cwd=ws.site,  # launch finds the project it runs in
         env=env,
         capture_output=True,
         text=True,
@@ -315,7 +315,7 @@ def launch_server(
     port = free_port()
     env = {**ws.env, **(extra_env or {}), "LAUNCH_RUN_DIR": str(ws.root / "run" / label)}
     argv = [LAUNCH, str(profile), "--bind", f"127.0.0.1:{port}"]
-    return Server(label, "launch", argv, ws.root, env, port, ws.log_path(label))
+    return Server(label, "launch", argv, ws.site, env, port, ws.log_path(label))
 
 
 RELOAD_FLAGS = ("--reload", "--reload-dir")
@@ -329,13 +329,15 @@ def raw_server(
     *,
     drop_reload: bool = False,
 ) -> Server:
-    """The command `launch show` prints, run directly (masked secrets come from our env)."""
+    """The command `launch show` prints, run directly (masked secrets come from our env), with
+    the project's own app in place of the launcher's wrapper: the raw server a user would run."""
     port = free_port()
     env = {**ws.env, **(extra_env or {})}
     info = show(ws, profile, port, env)
     for name, value in info["env"].items():
         env[name] = env[name] if value == "***" else value
-    argv = list(info["argv"])
+    wrapper = f"launcher.child.app:{info['interface']}"
+    argv = [info["app"] if word == wrapper else word for word in info["argv"]]
     if drop_reload:
         argv = [a for a in argv if not a.startswith(RELOAD_FLAGS)]
     return Server(label, "raw", argv, Path(info["cwd"]), env, port, ws.log_path(label))

@@ -244,7 +244,7 @@ def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
         print(f"      {line}")
     if plan.env.get("DJANGO_SETTINGS_MODULE"):
         print(f"ok    settings {plan.env['DJANGO_SETTINGS_MODULE']} import")
-    print(f"ok    app {plan.app or '(built from the settings)'} loads as {plan.interface.upper()}"
+    print(f"ok    app {plan.app or '(built from the settings)'} loads as {check.interface.upper()}"
           + (f" ({check.serves})" if check.serves else ""))
     for warning in check.warnings:
         print(f"warn  {warning}")

@@ -29,6 +29,8 @@ from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
+from launcher.wire import INTERFACE_ENV
+
 CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
 # Seconds an idle connection gets, once a drain starts, to send one more request: it is answered
@@ -157,12 +159,21 @@ def tornado_worker() -> type:
     return TornadoWorker
 
 
+def serves_asgi(cls: Any) -> bool:
+    """A uvicorn worker (any subclass) or gunicorn's own ASGI worker."""
+    from gunicorn.workers.gasgi import ASGIWorker
+
+    return isinstance(cls, type) and issubclass(cls, _BaseUvicornWorker | ASGIWorker)
+
+
 @functools.cache
 def project_worker(path: str) -> type:
     """The user's class at `pkg.mod.Class`; a uvicorn-worker subclass keeps its own
     CONFIG_KWARGS and gets the profile's (lifespan off for Django) where it sets nothing."""
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
+    # The app wrapper serves what this class calls (gunicorn loads the class before the app).
+    os.environ[INTERFACE_ENV] = "asgi" if serves_asgi(cls) else "wsgi"
     if not (isinstance(cls, type) and issubclass(cls, _BaseUvicornWorker)):
         return cls
     if issubclass(cls, UvicornWorker):  # already reads the profile's settings itself

@@ -52,6 +52,8 @@ def _to_settings_package(root: Path) -> None:
     base += textwrap.dedent(
         """
         STATICFILES_DIRS = [BASE_DIR / "mysite" / "static"]
+        MEDIA_ROOT = BASE_DIR / "media"
+        MEDIA_URL = "/media/"
         STORAGES = {
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
             "staticfiles": {

@@ -61,6 +61,9 @@ def test_launch_runs_a_generated_project_as_it_is(
     env: Env, launch: list[Launch], kind: str, profile: str
 ) -> None:
     project = generate(kind, env.tmp)
+    if kind == "cms":  # an upload, as the site's users would have made
+        (project / "media" / "uploads").mkdir(parents=True)
+        (project / "media" / "uploads" / "photo.txt").write_text("an uploaded file\n")
     before = {p: p.read_bytes() for p in project.rglob("*.py")}
     port = free_port()
     item = start(launch, env, profile, "--bind", f"127.0.0.1:{port}", cwd=project, **SECRETS)
@@ -86,6 +89,10 @@ def test_launch_runs_a_generated_project_as_it_is(
         assert status == 200 and len(css) > 100, (href, status)
         assert response.getheader("Content-Type", "").startswith("text/css")
 
+    if kind == "cms":  # media files: served in dev (as a project's static() URLs would), only
+        status, media, _ = get(port, "/media/uploads/photo.txt")
+        expected = (200, b"an uploaded file\n") if profile == "dev" else (404, media)
+        assert (status, media) == expected
     if profile != "dev":
         assert status_json(env, profile)["health"] == "healthy"
     # Settings as the project says: manage.py for dev, wsgi.py for prod.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Env, Launch, free_port, start
+from tests.conftest import DEMO, ROOT, Env, Launch, free_port, start
 from tests.test_bad_input import error_line
 
 SITE = (
@@ -25,7 +25,7 @@ SITE = (
 
 
 def cli(env: Env, *args: str, prefix: tuple[str, ...] = (), **extra: str) -> tuple[int, str]:
-    result = subprocess.run([*prefix, sys.executable, "-m", "launcher", *args], cwd=ROOT,
+    result = subprocess.run([*prefix, sys.executable, "-m", "launcher", *args], cwd=DEMO,
                             env=env.vars(**extra), capture_output=True, text=True, timeout=60)
     return result.returncode, result.stdout + result.stderr
 
@@ -76,7 +76,7 @@ def test_a_closed_pipe_ends_show_quietly(env: Env) -> None:
     os.close(read_end)  # the reader is gone before the first line
     try:
         result = subprocess.run([sys.executable, "-m", "launcher", "show", "prod-wsgi"],
-                                cwd=ROOT, env=env.vars(), stdout=write_end,
+                                cwd=DEMO, env=env.vars(), stdout=write_end,
                                 stderr=subprocess.PIPE, text=True, timeout=60)
     finally:
         os.close(write_end)
@@ -84,7 +84,7 @@ def test_a_closed_pipe_ends_show_quietly(env: Env) -> None:
     assert result.returncode == 141  # 128 + SIGPIPE, as a program killed by it reports
     shell = subprocess.run(
         ["bash", "-c", f"{sys.executable} -m launcher show prod-wsgi | head -1"],
-        cwd=ROOT, env=env.vars(), capture_output=True, text=True, timeout=60,
+        cwd=DEMO, env=env.vars(), capture_output=True, text=True, timeout=60,
     )
     assert shell.stdout.startswith("# profile prod-wsgi from ")
     assert shell.stderr == ""

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, Env, Launch, free_port, start
+from tests.conftest import DEMO, ROOT, Env, Launch, free_port, start
 
 # name -> (value in the profile, the part that must never be printed)
 SECRETS = {
@@ -58,7 +58,7 @@ def profile_text(port: int, *, settings: str = "demo_site.settings",
 
 
 def launch_cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "launcher", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "launcher", *args], cwd=DEMO,
                           env=env.vars(API_TOKEN=FROM_ENV), capture_output=True, text=True,
                           timeout=120)
 

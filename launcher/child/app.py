@@ -42,8 +42,15 @@ def is_asgi(app: Any) -> bool:
     return inspect.iscoroutinefunction(type(app).__call__) if callable(app) else False
 
 
+def is_django() -> bool:
+    """A Django project (settings named); anything else is served as it is."""
+    return bool(os.environ.get("DJANGO_SETTINGS_MODULE"))
+
+
 def apply_setting_defaults() -> None:
     """Fill in what a prod server needs and the settings leave out: STATIC_ROOT."""
+    if not is_django():
+        return
     from django.conf import settings
 
     fallback = os.environ.get(wire.STATIC_ROOT_ENV)
@@ -78,7 +85,7 @@ def load_project_app(interface: str) -> Any:
 def warm_urls() -> None:
     """Import the URLconf (every view) now: a generation serves only its own code, and a
     broken view fails the boot, not a request."""
-    if os.environ.get(wire.WARM_URLS_ENV) == "1" and os.environ.get("DJANGO_SETTINGS_MODULE"):
+    if os.environ.get(wire.WARM_URLS_ENV) == "1" and is_django():
         from django.urls import get_resolver
 
         get_resolver().url_patterns  # noqa: B018 - the import is the point
@@ -93,13 +100,14 @@ def build_wsgi() -> Any:
             "worker_class serves WSGI: use worker_class: uvicorn (or prod-asgi), or a WSGI app",
         )
     warm_urls()
-    mode = os.environ.get(wire.STATIC_ENV, "off")
-    from launcher.child import static
+    mode = os.environ.get(wire.STATIC_ENV, "off") if is_django() else "off"
+    if mode != "off":
+        from launcher.child import static
 
-    if mode == "dev":
-        app = static.wrap_wsgi_dev(app)
-    elif mode == "prod" and not static.project_serves_static():
-        app = static.wrap_wsgi_prod(app)
+        if mode == "dev":
+            app = static.wrap_wsgi_dev(app)
+        elif not static.project_serves_static():
+            app = static.wrap_wsgi_prod(app)
     probe.quiet_access_logs()
     return WSGIApp(app)
 
@@ -111,16 +119,17 @@ def build_asgi() -> Any:
 
         app = WsgiToAsgi(app)  # a WSGI app under an ASGI server: adapt instead of failing
     warm_urls()
-    mode = os.environ.get(wire.STATIC_ENV, "off")
-    from launcher.child import static
-
+    mode = os.environ.get(wire.STATIC_ENV, "off") if is_django() else "off"
     index = None
-    if mode == "dev":
-        app = static.wrap_asgi_dev(app)
-    elif mode == "prod" and not static.project_serves_static():
-        index = static.collected_index()
+    if mode != "off":
+        from launcher.child import static
+
+        if mode == "dev":
+            app = static.wrap_asgi_dev(app)
+        elif not static.project_serves_static():
+            index = static.collected_index()
     probe.quiet_access_logs()
-    return ASGIApp(app, index, answers_lifespan=_lacks_lifespan(app))
+    return ASGIApp(app, index, answers_lifespan=is_django() and _lacks_lifespan(app))
 
 
 def _lacks_lifespan(app: Any) -> bool:
@@ -209,8 +218,12 @@ _built: dict[str, Any] = {}
 
 
 def __getattr__(name: str) -> Any:
-    """`wsgi` and `asgi` are built on first access: a server loads only the one it serves."""
+    """`wsgi` and `asgi` are built on first access: a server loads only the one it serves.
+    `application` is the one $LAUNCHER_INTERFACE names (a project's own worker class sets it
+    when gunicorn loads the class, before the app)."""
     builders = {"wsgi": build_wsgi, "asgi": build_asgi}
+    if name == "application":
+        name = "asgi" if os.environ.get(wire.INTERFACE_ENV) == "asgi" else "wsgi"
     if name not in builders:
         raise AttributeError(name)
     if name not in _built:

@@ -38,12 +38,10 @@ def cause(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
     text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if "site-packages" not in f.filename and not f.filename.startswith("<")
+    here = Path.cwd()  # the project: only its own frames are worth naming
+    project = [
+        f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).is_relative_to(here)
     ]
-    project = [f for f in frames if not f.filename.startswith(str(Path(__file__).parents[1]))]
     if project:
         last = project[-1]
         text += f" ({last.filename}, line {last.lineno})"
@@ -111,14 +109,14 @@ def check_app(interface: str) -> str:
     return f"{inner.__module__}.{inner.__qualname__}"
 
 
-def check_worker_class(path: str) -> None:
+def check_worker_class(path: str) -> type:
     """A gunicorn name or `pkg.mod.Class` must import and be a gunicorn worker: gunicorn itself
     would only say so in a master traceback. Built-ins whose library is missing fail here too."""
     try:
         from gunicorn.workers import SUPPORTED_WORKERS
         from gunicorn.workers.base import Worker
 
-        target = SUPPORTED_WORKERS.get(path, path)
+        target = SUPPORTED_WORKERS.get(path, path.replace(":", "."))
         module, _, name = target.rpartition(".")
         cls = getattr(importlib.import_module(module), name)
         if not (isinstance(cls, type) and issubclass(cls, Worker)):
@@ -128,11 +126,12 @@ def check_worker_class(path: str) -> None:
             )
     except BaseException as exc:
         raise Failed("worker_class", f"cannot use '{path}': {cause(exc)}") from None
+    return cls
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="launcher.child.check")
-    parser.add_argument("--interface", choices=("wsgi", "asgi"), required=True)
+    parser.add_argument("--interface", choices=("wsgi", "asgi", "auto"), required=True)
     parser.add_argument("--host")
     parser.add_argument("--worker-class")
     args = parser.parse_args(argv)
@@ -141,10 +140,14 @@ def main(argv: list[str]) -> int:
         if settings_name:
             check_hosts(check_settings(settings_name), args.host)
         emit(settings="ok")
-        serves = check_app(args.interface)
+        interface = args.interface
         if args.worker_class:
-            check_worker_class(args.worker_class)
-        emit(app="ok", serves=serves)
+            worker = check_worker_class(args.worker_class)
+            if interface == "auto":  # a project's own class: what it calls, it serves
+                from launcher.workers import serves_asgi
+
+                interface = "asgi" if serves_asgi(worker) else "wsgi"
+        emit(app="ok", serves=check_app(interface), interface=interface)
     except Failed as exc:
         emit(error={"key": exc.key, "message": str(exc)})
         return 2

@@ -11,7 +11,7 @@ from pathlib import Path
 from launcher import wire
 from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
-from launcher.plan.backends.gunicorn import worker_class_to_check
+from launcher.plan.backends.gunicorn import is_import_path, worker_class_to_check
 from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
@@ -23,12 +23,12 @@ ASGI_WORKERS = ("uvicorn", "asgi")
 
 
 def interface_of(profile: Profile) -> str:
-    """Which callable the server wants: uvicorn and the ASGI workers want ASGI."""
+    """Which callable the server wants: uvicorn and the ASGI workers want ASGI. A worker class
+    by import path says so itself when gunicorn loads it ("auto", see launcher.workers)."""
     if profile.server == "uvicorn" or profile.worker_class in ASGI_WORKERS:
         return "asgi"
-    if "." in profile.worker_class:  # a worker class by import string
-        lowered = profile.worker_class.lower()
-        return "asgi" if "uvicorn" in lowered or "asgi" in lowered else "wsgi"
+    if is_import_path(profile.worker_class):
+        return "auto"
     return "wsgi"
 
 
@@ -94,7 +94,8 @@ def build_plan(
     bind = Bind.parse(p.bind)
     check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
     if p.server == "gunicorn":
-        check_argv += ["--worker-class", worker_class_to_check(p)]
+        named = p.worker_class if ":" in p.worker_class else worker_class_to_check(p)
+        check_argv += ["--worker-class", named]
     if bind.host:
         check_argv += ["--host", bind.host]
     checks = [Command(tuple(check_argv), cwd=workdir, env=child_env)]
@@ -137,7 +138,7 @@ def build_plan(
         interface=interface,
         app=app.value if app else "",
         app_source=app.source if app else "built by the launcher from the settings",
-        server_app=f"{wire.APP_MODULE}:{interface}",
+        server_app=f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}",
         deferred_env=loaded.deferred,
         wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=workdir),
     )

@@ -131,7 +131,7 @@ def check_unit_values(
     profile_values = [
         ("description", " ".join(plan.profile.description.split())),  # rendered on one line
         ("chdir", str(plan.cwd)),
-        ("app", plan.profile.app),
+        ("app", plan.app),
         ("bind", str(plan.bind)),
     ]
     for key, value in profile_values:

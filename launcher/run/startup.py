@@ -13,7 +13,6 @@ groups start-up owns (step, import check, warm parent); start-up reads the note 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -21,11 +20,11 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
-from typing import Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import control
+from launcher.run.checks import parse_line
 from launcher.run.diagnose import explain
 from launcher.run.process import end_step, start_step
 from launcher.run.sockets import bind_listener, inherited_listeners
@@ -184,6 +183,7 @@ class ImportCheck:
         self.signals = signals
         self.warnings: list[str] = []
         self.serves = ""
+        self.interface = plan.interface
         command: Command = plan.checks[0]
         self.popen = subprocess.Popen(
             list(command.argv),
@@ -202,7 +202,7 @@ class ImportCheck:
         """Until the settings have imported (a few tens of ms): the steps need them too."""
         assert self.popen.stdout is not None
         for line in self.popen.stdout:
-            item = _parse(line)
+            item = parse_line(line)
             if "warn" in item:
                 self.warnings.append(str(item["warn"]))
             elif item.get("settings") == "ok":
@@ -218,16 +218,17 @@ class ImportCheck:
         if self.signals is not None:
             self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
         for line in output.splitlines():
-            item = _parse(line)
+            item = parse_line(line)
             if "warn" in item:
                 self.warnings.append(str(item["warn"]))
             elif "error" in item:
                 self._raise(item["error"])
             elif item.get("app") == "ok":
                 self.serves = str(item.get("serves", ""))
+                self.interface = str(item.get("interface", self.plan.interface))
         if self.popen.returncode == 0:
             return
-        rest = "\n".join(ln for ln in output.splitlines() if not _parse(ln))
+        rest = "\n".join(ln for ln in output.splitlines() if not parse_line(ln))
         cause = explain(rest, self.popen.returncode, self.plan.cwd)
         raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
 
@@ -253,15 +254,6 @@ class ImportCheck:
             self.popen.stdout.close()
         if self.signals is not None:
             self.signals.disown(self.popen.pid)
-
-
-def _parse(line: str) -> dict[str, Any]:
-    """One line of the app check's output (anything else the project printed is ignored)."""
-    try:
-        item = json.loads(line)
-    except ValueError:
-        return {}
-    return item if isinstance(item, dict) else {}
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

@@ -27,6 +27,7 @@ from launcher.errors import LauncherError
 from launcher.plan.model import Bind, LaunchPlan
 from launcher.plan.policy import is_flapping, next_backoff
 from launcher.run import control
+from launcher.run.checks import reported_error
 from launcher.run.diagnose import explain
 from launcher.run.forkserver import ForkServer, touches_warm_parent
 from launcher.run.health import probe_once
@@ -619,6 +620,9 @@ class Supervisor:
             if self._stop_requested_now():
                 return Outcome(False, "stop requested")
             if proc.returncode != 0:
+                reported = reported_error(stdout or "")
+                if reported:
+                    return Outcome(False, reported)
                 output = f"{stdout or ''}\n{stderr or ''}"
                 return Outcome(False, explain(output, proc.returncode, self.plan.cwd))
         return Outcome(True, "checks passed")

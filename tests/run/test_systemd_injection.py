@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT, Env
+from tests.conftest import DEMO, PYTHON, ROOT, Env
 from tests.run.test_systemd import directives, verify
 
 INJECTED = "ExecStartPre=/bin/touch /tmp/PWNED"
@@ -18,7 +18,7 @@ BASE = (
 
 
 def unit_cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "launcher", "systemd-unit", *args], cwd=ROOT,
+    return subprocess.run([PYTHON, "-m", "launcher", "systemd-unit", *args], cwd=DEMO,
                           env=env.vars(), capture_output=True, text=True, timeout=60)
 
 
