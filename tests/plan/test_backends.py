@@ -246,7 +246,7 @@ def test_gunicorn_worker_by_import_path(tmp_path: Path, spelling: str) -> None:
     # the profile's uvicorn settings, lifespan off first, go under a uvicorn-worker subclass's own
     assert json.loads(plan.env[UVICORN_CONFIG_ENV]) == {"lifespan": "off", "http": "h11"}
     # the import check loads the user's class itself
-    assert after(plan.checks[0].argv, "--worker-class") == worker_class  # as written
+    assert after(plan.checks[0].argv, "--worker-class") == spelling  # as written
     assert plan.checks[0].env[PROJECT_WORKER_ENV] == "mysite.workers.MyWorker"
 
 
