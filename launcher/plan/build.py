@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 
+from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
-from launcher.plan.loader import LoadedProfile
+from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
 
@@ -34,7 +36,9 @@ def build_plan(
 ) -> LaunchPlan:
     """Decide everything about a launch up front; `env` is the caller's environment."""
     p = loaded.profile
-    cwd = (loaded.base_dir(("chdir",)) / p.chdir).resolve()
+    cwd = _directory(loaded, ("chdir",), p.chdir)
+    if p.app is None:
+        raise _error(loaded, ("app",), "is required: module:attr, e.g. mysite.wsgi:application")
     workers = 1 if p.reload else workers_for(cpus) if p.workers == "auto" else int(p.workers)
 
     child_env: dict[str, str] = {}
@@ -52,7 +56,7 @@ def build_plan(
         argv = (python, "-m", "django", *shlex.split(spec)) if isinstance(spec, str) else spec
         return Command(argv=tuple(argv), cwd=cwd, env=child_env)
 
-    checks = [Command((python, "-c", IMPORT_CHECK, p.app), cwd=cwd, env=child_env)]
+    checks = [Command((python, "-c", IMPORT_CHECK, str(p.app)), cwd=cwd, env=child_env)]
     if p.settings:
         checks.append(step("check --deploy --fail-level ERROR" if p.check_deploy else "check"))
 
@@ -89,3 +93,21 @@ def build_plan(
         build_argv=BACKENDS[p.server],
         origins={k[0]: (o.file, o.line) for k, o in loaded.origins.items() if len(k) == 1},
     )
+
+
+def _directory(loaded: LoadedProfile, key: KeyPath, value: str) -> Path:
+    """A directory the profile names, resolved against the file that wrote it; it must exist."""
+    path = loaded.base_dir(key) / value
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a symlink loop, no permission
+        raise _error(loaded, key, f"directory {path} does not exist") from None
+    if not resolved.is_dir():
+        raise _error(loaded, key, f"{resolved} is not a directory")
+    return resolved
+
+
+def _error(loaded: LoadedProfile, key: KeyPath, message: str) -> ProfileError:
+    origin = loaded.origins.get(key)
+    file, line = (origin.file, origin.line) if origin else (loaded.path, None)
+    return ProfileError(file, line, ".".join(key), message)

@@ -248,6 +248,8 @@ def test_relative_chdir_resolves_against_the_profile_dir(
 ) -> None:
     cwd = tmp_path / "somewhere" / "else"
     cwd.mkdir(parents=True)
+    (tmp_path / expected).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "profiles" / "a").mkdir(parents=True, exist_ok=True)  # chdir must exist
     path = write(tmp_path / "profiles", "p.yaml", APP + (f"chdir: {chdir}\n" if chdir else ""))
     loaded = load_profile("../../profiles/p.yaml", cwd=cwd, env={})
     plan = build_plan(loaded, python="python", cpus=2, env={})
@@ -258,6 +260,7 @@ def test_relative_chdir_resolves_against_the_profile_dir(
 
 def test_absolute_chdir_is_kept(tmp_path: Path) -> None:
     target = tmp_path / "abs"
+    target.mkdir()
     path = write(tmp_path / "profiles", "p.yaml", APP + f"chdir: {target}\n")
     assert plan_of(path).cwd == target
 
@@ -318,7 +321,7 @@ def test_lifespan_is_off_by_default(tmp_path: Path) -> None:
         ("uvicorn:\n  lifspan: 'off'\n", 3, "uvicorn.lifspan", "did you mean 'lifespan'?"),
         ("zzzzzz: 1\n", 2, "zzzzzz", "unknown setting"),
         ("workers: many\n", 2, "workers", "got 'many'"),
-        ("workers: 0\n", 2, "workers", "at least 1"),
+        ("workers: 0\n", 2, "workers", "from 1 to"),
         ("worker_class: eventlet\n", 2, "worker_class", "gevent"),
         ("worker_class: uvicorn.workers.UvicornWorker\n", 2, "worker_class", "uvicorn-worker"),
         ("worker_class: tornado\n", 2, "worker_class", "not one of sync, gthread"),
@@ -365,8 +368,9 @@ def test_a_profile_must_be_a_mapping(tmp_path: Path) -> None:
 
 
 def test_missing_required_app_names_the_key(tmp_path: Path) -> None:
-    err = profile_error(write(tmp_path, "p.yaml", "workers: 2\n"))
-    assert err.key == "app"
+    with pytest.raises(ProfileError) as info:
+        plan_of(write(tmp_path, "p.yaml", "workers: 2\n"))
+    assert info.value.key == "app"
 
 
 def test_unterminated_quote_names_a_line_of_the_file(tmp_path: Path) -> None:
