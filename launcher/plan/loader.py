@@ -20,7 +20,7 @@ from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profil
 from launcher.plan.schema import Profile
 
 RESERVED_NAMES = frozenset(
-    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list"}
+    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list", "schema"}
 )
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

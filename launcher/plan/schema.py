@@ -74,6 +74,12 @@ def _step(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
     return value
 
 
+def _memory_size(value: ByteSize) -> ByteSize:
+    if not 2**20 <= value <= 2**50:
+        raise ValueError("must be from 1MiB to 1PiB")
+    return value
+
+
 Line = Annotated[str, AfterValidator(_one_line)]
 Word = Annotated[str, AfterValidator(_word)]
 Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
@@ -95,7 +101,10 @@ def _yaml_switch(value: Any) -> Any:
     return value
 
 
-Switch = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_switch)]
+Switch = Annotated[
+    Literal["auto", "on", "off"],
+    BeforeValidator(_yaml_switch, json_schema_input_type=Literal["auto", "on", "off"] | bool),
+]
 
 
 class UvicornSettings(Strict):
@@ -159,7 +168,7 @@ class Restart(Strict):
 class Limits(Strict):
     """Per-worker resource ceilings, measured as USS (what the worker alone holds)."""
 
-    max_worker_memory: Annotated[ByteSize, Field(ge=2**20, le=2**50)] | None = None
+    max_worker_memory: Annotated[ByteSize, AfterValidator(_memory_size)] | None = None
     check_interval: float = Field(default=2.0, gt=0, le=HOUR)
 
 
@@ -315,3 +324,29 @@ def parse_bind(value: str) -> tuple[str, str | int]:
 def field_names(model: type[BaseModel]) -> list[str]:
     """The keys a section accepts, for 'did you mean' hints."""
     return list(model.model_fields)
+
+
+# `${VAR}` and `${VAR:-default}` may stand for any value; the loader expands them first.
+_INTERPOLATED = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
+_KEEP_OUTSIDE = ("default", "title", "description")
+
+
+def profile_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile file as written: `extends:` allowed, `${VAR}` anywhere."""
+    schema = Profile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "launcher profile"
+    schema["properties"] = {
+        "extends": {
+            "type": "string",
+            "title": "Extends",
+            "description": "another profile: a name in the same directory, or a path",
+        },
+        **schema["properties"],
+    }
+    for model in (schema, *schema.get("$defs", {}).values()):
+        for name, prop in model.get("properties", {}).items():
+            if "$ref" not in prop and prop.get("type") not in ("string", "object", "array"):
+                outside = {k: prop.pop(k) for k in _KEEP_OUTSIDE if k in prop}
+                model["properties"][name] = {"anyOf": [prop, _INTERPOLATED], **outside}
+    return schema
