@@ -265,6 +265,10 @@ def _yaml_dump(data: Mapping[str, Any]) -> str:
 
 def _check(plan: LaunchPlan, env: Mapping[str, str]) -> int:
     print(f"ok    profile {plan.name} ({plan.source}) is valid")
+    from launcher.plan.consistency import contradictions
+
+    for contradiction in contradictions(plan):
+        print(f"warn  {contradiction.render()}")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
     from launcher.run.startup import ImportCheck

@@ -6,6 +6,8 @@ The schema test validates the shipped profiles, as written, with a real JSON Sch
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 
 from launcher.cli import main
 from launcher.plan.loader import SHIPPED_CONFIGS, load_profile
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Env, free_port
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -124,3 +126,22 @@ def test_show_origins_refuses_like_show(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     missing = ROOT / "nowhere"
     assert err == f"launch: error: {path}:2: key 'chdir': directory {missing} does not exist\n"
+
+
+def test_check_warns_about_contradicting_timeouts(env: Env) -> None:
+    """A warning names both keys; the profile still passes (exit 0)."""
+    path = env.tmp / "p.yaml"
+    path.write_text(
+        f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"
+        "app: demo_site.wsgi:application\n"
+        f"bind: 127.0.0.1:{free_port()}\ntimeout: 5\nhealth: {{timeout: 10, interval: 20}}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "check", str(path)],
+        cwd=env.tmp, env=env.vars(), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    warns = [line for line in result.stdout.splitlines() if line.startswith("warn  ")]
+    assert len(warns) == 1, result.stdout
+    assert warns[0].startswith("warn  'health.timeout' vs 'timeout': the probe waits 10s")
+    assert "ok    django check" in result.stdout
