@@ -135,6 +135,7 @@ def test_check_warns_about_contradicting_timeouts(env: Env) -> None:
         f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"
         "app: demo_site.wsgi:application\n"
         f"bind: 127.0.0.1:{free_port()}\ntimeout: 5\nhealth: {{timeout: 10, interval: 20}}\n"
+        "restart: {window: 3600}\n"
     )
     result = subprocess.run(
         [sys.executable, "-m", "launcher", "check", str(path)],
