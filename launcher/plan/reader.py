@@ -245,8 +245,8 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, AttributeError, OverflowError):
-            # e.g. `!!int x`, `!!timestamp nope`, or an integer of more than 4300 digits
+        except (ValueError, TypeError, AttributeError, OverflowError, LookupError):
+            # e.g. `!!int x`, `!!bool auto`, `!!timestamp nope`, an int of over 4300 digits
             raise self.error(node, key_path, f"not a valid {_short(node.tag)} value") from None
 
 
