@@ -92,7 +92,7 @@ VALUES = {
     "restart-backoff-huge": ("restart: {backoff_max: 1.0e+9}\n", "restart.backoff_max",
                              "less than or equal"),
     "memory-ceiling-huge": ("limits: {max_worker_memory: 100PiB}\n",
-                            "limits.max_worker_memory", "less than or equal"),
+                            "limits.max_worker_memory", "must be from 1MiB to 1PiB"),
     "ws-max-size-huge": ("uvicorn: {ws_max_size: 1000000000000}\n", "uvicorn.ws_max_size",
                          "less than or equal"),
     "ws-ping-inf": ("uvicorn: {ws_ping_interval: .inf}\n", "uvicorn.ws_ping_interval",
@@ -354,3 +354,10 @@ def test_billion_laughs_in_a_process(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"more than {MAX_VALUES} values" in result.stderr
     assert int(result.stdout.strip()) < 80 * 1024  # KiB: the interpreter and its imports ~35
+
+
+def test_fifo_as_the_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Never opened (that would block until a writer comes): refused from its type."""
+    os.mkfifo(tmp_path / "p.yaml")
+    line = refused(capsys, "show", str(tmp_path / "p.yaml"))
+    assert line == f"launch: error: profile file {tmp_path / 'p.yaml'} is not a regular file"

@@ -62,7 +62,7 @@ def find_profile(name: str, cwd: Path, env: Mapping[str, str]) -> Path:
         if _is_dir(path):
             raise ProfileError(None, None, None, f"{name} is a directory, not a profile file")
         if not _is_file(path):
-            why = "is a symlink loop" if _is_symlink_loop(cwd / name) else "does not exist"
+            why = _why_not_a_file(cwd / name)
             raise ProfileError(None, None, None, f"profile file {name} {why}")
         _refuse_reserved(path.stem, path)
         return path
@@ -106,14 +106,14 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _is_symlink_loop(path: Path) -> bool:
+def _why_not_a_file(path: Path) -> str:
     try:
         path.stat()
     except OSError as exc:
-        return exc.errno == errno.ELOOP
+        return "is a symlink loop" if exc.errno == errno.ELOOP else "does not exist"
     except ValueError:
-        return False
-    return False
+        return "does not exist"
+    return "is not a regular file"
 
 
 def list_profiles(cwd: Path, env: Mapping[str, str]) -> dict[str, Path]:
