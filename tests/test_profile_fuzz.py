@@ -25,6 +25,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -231,6 +232,7 @@ def fuzz_settings(examples: int) -> settings:
     )
 
 
+@pytest.mark.timeout(max(120, 60 + EXAMPLES // 10))  # the nightly-sized run takes minutes
 @fuzz_settings(EXAMPLES)
 @given(data=profile_bytes())
 def test_any_profile_gets_a_plan_or_one_line(data: bytes) -> None:
@@ -267,6 +269,7 @@ PROBE = (
 )
 
 
+@pytest.mark.timeout(max(120, 60 + SAMPLE * 5))
 @fuzz_settings(SAMPLE)
 @given(data=profile_bytes(), command=st.sampled_from(["show", "check", "check"]))
 @example(data=VALID_START.encode(), command="check")  # the whole check: import, Django checks
