@@ -2,12 +2,14 @@
 
 launch NAME                    run a profile (dev, prod-wsgi, prod-asgi, or your own)
 launch show NAME               the resolved profile and the equivalent command line
+launch show NAME --origins     where each value came from: file:line, ${VAR}, --bind, default
 launch check NAME              validate, import the app, check the port, Django checks
 launch status [NAME] [--json]  a running instance: pids, workers, memory, health
 launch reload [NAME]           graceful reload; exit 1 when the new code is refused
 launch stop [NAME]             graceful stop
 launch systemd-unit NAME       print a systemd unit for the profile
 launch list                    the profiles the lookup can see
+launch schema                  the JSON Schema of a profile, for editors
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from typing import Any
 
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.build import build_plan
-from launcher.plan.loader import list_profiles, load_profile
+from launcher.plan.loader import LoadedProfile, list_profiles, load_profile
 from launcher.plan.model import LaunchPlan
 from launcher.plan.secrets import Masker
 from launcher.run.systemd import child_env
 
-COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run")
+COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run", "schema")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     profile_command("run", "run a profile (the default command)")
     show = profile_command("show", "print the resolved profile and the equivalent command")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument(
+        "--origins", action="store_true", help="where each value came from (file:line, ...)"
+    )
     profile_command("check", "validate a profile without starting it")
     unit = profile_command("systemd-unit", "print a systemd unit file for a profile")
     unit.add_argument("--user", help="User= of the unit")
@@ -88,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for an answer")
     sub.add_parser("list", help="list the profiles the lookup can see")
+    sub.add_parser("schema", help="print the JSON Schema of a profile (for editors)")
     return parser
 
 
@@ -105,8 +111,17 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
         for name, path in list_profiles(cwd, env).items():
             print(f"{name:<20} {path}")
         return 0
+    if args.command == "schema":
+        from launcher.plan.schema import profile_json_schema
+
+        print(json.dumps(profile_json_schema(), indent=2))
+        return 0
     if args.command in ("status", "reload", "stop"):
         return _remote(args, env, masker[-1])
+    if args.command == "show" and args.origins:
+        loaded = _load(args, cwd, env)
+        masker.append(_build(loaded, cwd, env).masker(env))  # the same refusals as `show`
+        return _show_origins(loaded, as_json=args.json)
     plan = _plan(args, cwd, env, defer_env=args.command == "systemd-unit")
     masker.append(plan.masker(env))
     if args.command == "show":
@@ -126,13 +141,22 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
 def _plan(
     args: argparse.Namespace, cwd: Path, env: Mapping[str, str], *, defer_env: bool = False
 ) -> LaunchPlan:
+    return _build(_load(args, cwd, env, defer_env=defer_env), cwd, env)
+
+
+def _load(
+    args: argparse.Namespace, cwd: Path, env: Mapping[str, str], *, defer_env: bool = False
+) -> LoadedProfile:
     name = args.config or args.profile
     if not name:
         raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
     overrides = {"bind": args.bind} if args.bind else None
-    loaded = load_profile(name, cwd=cwd, env=env, overrides=overrides, defer_env=defer_env)
+    return load_profile(name, cwd=cwd, env=env, overrides=overrides, defer_env=defer_env)
+
+
+def _build(loaded: LoadedProfile, cwd: Path, env: Mapping[str, str]) -> LaunchPlan:
     plan = build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env, cwd=cwd)
-    return dataclasses.replace(plan, overridden=frozenset(overrides or {}))
+    return dataclasses.replace(plan, overridden=frozenset(loaded.overrides))
 
 
 def _launch_argv(args: argparse.Namespace) -> list[str]:
@@ -213,6 +237,41 @@ def _detected(plan: LaunchPlan) -> list[str]:
     return plan.project.describe() if plan.project else []
 
 
+def _show_origins(loaded: LoadedProfile, *, as_json: bool) -> int:
+    from launcher.plan.origins import value_origins
+
+    origins = value_origins(loaded)
+    if as_json:
+        rows = [
+            {
+                "key": o.key,
+                "value": o.value,
+                "source": o.source,
+                "file": str(o.file) if o.file else None,
+                "line": o.line,
+                "via": list(o.via),
+                "flag": o.flag,
+            }
+            for o in origins
+        ]
+        print(json.dumps({"profile": loaded.name, "source": str(loaded.path), "values": rows},
+                         indent=2))
+        return 0
+    print(f"# profile {loaded.name} from {loaded.path}: each value and where it came from")
+    texts = [(o.key, _short(o.value), o.source) for o in origins]
+    key_width = max(len(k) for k, _, _ in texts)
+    value_width = min(max(len(v) for _, v, _ in texts), 40)
+    for key, value, source in texts:
+        print(f"{key:<{key_width}}  {value:<{value_width}}  {source}")
+    return 0
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = json.dumps(text)[1:-1] if any(c < " " for c in text) else text
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _watch_json(plan: LaunchPlan) -> dict[str, Any] | None:
     if not plan.watch:
         return None
@@ -234,6 +293,10 @@ def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     plan.check_wrapper()
     if plan.wrapper.argv:
         print(f"ok    wrap {plan.wrapper.argv[0]}")
+    from launcher.plan.consistency import contradictions
+
+    for contradiction in contradictions(plan):
+        print(f"warn  {contradiction.render()}")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
     from launcher.run.startup import ImportCheck

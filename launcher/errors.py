@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Control characters (a newline in a profile value) escaped: a message stays one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class LauncherError(Exception):
@@ -30,7 +38,7 @@ class ProfileError(LauncherError):
             where = str(self.file) + (f":{self.line}" if self.line else "")
         parts = [p for p in (where, f"key '{self.key}'" if self.key else "") if p]
         prefix = ": ".join(parts)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        return one_line(f"{prefix}: {self.message}" if prefix else self.message)
 
     def __str__(self) -> str:
         return self.render()

@@ -131,9 +131,9 @@ def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
 
 def test_extends_loop(env: Env) -> None:
     a = profile(env.tmp / "p", "a.yaml", HEADER + APP + "extends: b\n")
-    profile(env.tmp / "p", "b.yaml", "extends: a\n")
+    b = profile(env.tmp / "p", "b.yaml", "extends: a\n")
     line = error_line(*cli(env, str(a), cwd=env.tmp))
-    assert f"{a}: key 'extends'" in line
+    assert f"{b}:1: key 'extends'" in line  # where the loop closes
     assert "a.yaml -> b.yaml -> a.yaml" in line
 
 

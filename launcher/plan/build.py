@@ -12,7 +12,7 @@ from launcher import wire
 from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
 from launcher.plan.backends.gunicorn import is_import_path, worker_class_to_check
-from launcher.plan.loader import LoadedProfile
+from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
 from launcher.plan.project import Found, Project, discover, find_root
@@ -50,7 +50,7 @@ def build_plan(
     if project is not None and ("chdir",) not in loaded.origins:
         workdir = project.root
     else:
-        workdir = (loaded.base_dir(("chdir",)) / p.chdir).resolve()
+        workdir = _directory(loaded, ("chdir",), p.chdir)
     interface = interface_of(p)
     app = Found(p.app, "the profile's app") if p.app else _detected_app(project, interface)
     settings = project.settings.value if project and project.settings else p.settings
@@ -153,7 +153,7 @@ def _detected_app(project: Project | None, interface: str) -> Found | None:
 def _project(loaded: LoadedProfile, cwd: Path, env: Mapping[str, str]) -> Project | None:
     """The project around `chdir:` when the profile sets it, else around where launch runs."""
     if ("chdir",) in loaded.origins:
-        start = (loaded.base_dir(("chdir",)) / loaded.profile.chdir).resolve()
+        start = _directory(loaded, ("chdir",), loaded.profile.chdir)
     else:
         start = cwd.resolve()
     root = find_root(start)
@@ -192,3 +192,21 @@ def _probe(p: Profile) -> Probe:
         health["path"] = wire.PROBE_PATH + (f"?{wire.PROBE_DEEP_QUERY}" if p.health.deep else "")
     health.pop("deep")
     return Probe(**health, own=p.health.path is None)
+
+
+def _directory(loaded: LoadedProfile, key: KeyPath, value: str) -> Path:
+    """A directory the profile names, resolved against the file that wrote it; it must exist."""
+    path = loaded.base_dir(key) / value
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a symlink loop, no permission
+        raise _error(loaded, key, f"directory {path} does not exist") from None
+    if not resolved.is_dir():
+        raise _error(loaded, key, f"{resolved} is not a directory")
+    return resolved
+
+
+def _error(loaded: LoadedProfile, key: KeyPath, message: str) -> ProfileError:
+    origin = loaded.origins.get(key)
+    file, line = (origin.file, origin.line) if origin else (loaded.path, None)
+    return ProfileError(file, line, ".".join(key), message)

@@ -6,34 +6,27 @@ Reading the profile files is the only I/O here; the environment comes in as a pa
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from launcher.errors import ProfileError
+from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profile_file
 from launcher.plan.schema import Profile
 from launcher.plan.secrets import Masker, is_secret
 
 RESERVED_NAMES = frozenset(
-    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list"}
+    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list", "schema"}
 )
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-KeyPath = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a value was written: the file and line, so errors can point at it."""
-
-    file: Path
-    line: int
+MAX_EXTENDS = 16  # profiles in one extends chain
 
 
 @dataclass(frozen=True)
@@ -46,6 +39,7 @@ class LoadedProfile:
     origins: Mapping[KeyPath, Origin]
     # Variables an `env:` value needs that were not set (only when loaded with `defer_env`).
     deferred: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()  # keys set on the command line (`--bind`)
 
     def base_dir(self, key: KeyPath) -> Path:
         """Relative paths resolve against the directory of the file that wrote them."""
@@ -59,24 +53,27 @@ def config_dirs(cwd: Path, env: Mapping[str, str]) -> list[Path]:
     dirs += [cwd / "configs", SHIPPED_CONFIGS]
     seen: list[Path] = []
     for d in dirs:
-        if d.resolve() not in seen:
-            seen.append(d.resolve())
+        if _resolve(d) not in seen:
+            seen.append(_resolve(d))
     return seen
 
 
 def find_profile(name: str, cwd: Path, env: Mapping[str, str]) -> Path:
     """Resolve `launch NAME` to a file: a path to a .yaml, or NAME.yaml in the config dirs."""
     if name.endswith((".yaml", ".yml")) or "/" in name:
-        path = (cwd / name).resolve()
-        if not path.is_file():
-            raise ProfileError(None, None, None, f"profile file {name} does not exist")
+        path = _resolve(cwd / name)
+        if _is_dir(path):
+            raise ProfileError(None, None, None, f"{name} is a directory, not a profile file")
+        if not _is_file(path):
+            why = _why_not_a_file(cwd / name)
+            raise ProfileError(None, None, None, f"profile file {name} {why}")
         _refuse_reserved(path.stem, path)
         return path
     _refuse_reserved(name, None)
     dirs = config_dirs(cwd, env)
     for d in dirs:
         for suffix in (".yaml", ".yml"):
-            if (d / f"{name}{suffix}").is_file():
+            if _is_file(d / f"{name}{suffix}"):
                 return d / f"{name}{suffix}"
     known = sorted(list_profiles(cwd, env))
     hint = _nearest(name, known)
@@ -88,6 +85,38 @@ def find_profile(name: str, cwd: Path, env: Mapping[str, str]) -> Path:
         f"unknown profile '{name}'{hint}; looked in {', '.join(map(str, dirs))} "
         f"(profiles: {listed})",
     )
+
+
+def _resolve(path: Path) -> Path:
+    """Path.resolve() that survives symlink loops and NUL bytes (the path then stays as given)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return path.absolute()
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _why_not_a_file(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as exc:
+        return "is a symlink loop" if exc.errno == errno.ELOOP else "does not exist"
+    except ValueError:
+        return "does not exist"
+    return "is not a regular file"
 
 
 def list_profiles(cwd: Path, env: Mapping[str, str]) -> dict[str, Path]:
@@ -124,53 +153,80 @@ def load_profile(
     listed in `deferred` (a systemd unit is rendered where its secrets are not set).
     """
     path = find_profile(name, cwd, env)
-    data, origins = _read_with_extends(path, env, chain=())
+    data, origins = _read_with_extends(path, env)
+    via: dict[KeyPath, list[str]] = {}
     deferred: list[str] = []
-    data = _interpolate(data, origins, env, (), deferred if defer_env else None)
+    data = _interpolate(data, origins, env, (), via, deferred if defer_env else None)
+    origins = {
+        k: replace(o, via=tuple(via[k])) if k in via else o for k, o in origins.items()
+    }
     for key, value in (overrides or {}).items():
         data[key] = value
     profile = _validate(data, origins, path, overrides or {})
     return LoadedProfile(
-        name=path.stem, path=path, profile=profile, origins=origins, deferred=tuple(deferred)
+        name=path.stem,
+        path=path,
+        profile=profile,
+        origins=origins,
+        overrides=tuple(overrides or ()),
+        deferred=tuple(deferred),
     )
 
 
 def _read_with_extends(
-    path: Path, env: Mapping[str, str], chain: tuple[Path, ...]
+    path: Path, env: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
-    if path in chain:
-        loop = " -> ".join(p.name for p in (*chain, path))
-        raise ProfileError(path, None, "extends", f"extends loops back on itself: {loop}")
-    data, origins = _read_yaml(path)
-    parent_ref = data.pop("extends", None)
-    if parent_ref is None:
-        return data, origins
-    if not isinstance(parent_ref, str):
-        raise ProfileError(path, origins[("extends",)].line, "extends", "must be a profile name")
+    """The profile merged over the chain of profiles it extends, read in bounded work."""
+    layers: list[tuple[dict[str, Any], dict[KeyPath, Origin]]] = []
+    chain: list[Path] = []
+    budget = MAX_PROFILE_BYTES
+    while True:
+        data, origins, size = read_profile_file(path, budget)
+        budget -= size
+        chain.append(path)
+        layers.append((data, origins))
+        parent_ref = data.pop("extends", None)
+        if parent_ref is None:
+            break
+        line = origins[("extends",)].line
+        if not isinstance(parent_ref, str) or not parent_ref:
+            raise ProfileError(path, line, "extends", "must be a profile name")
+        parent_path = _parent_path(path, parent_ref, env)
+        if not _is_file(parent_path):
+            raise ProfileError(
+                path,
+                line,
+                "extends",
+                f"profile '{parent_ref}' not found (looked for {parent_path})",
+            )
+        if _resolve(parent_path) in map(_resolve, chain):
+            loop = " -> ".join(p.name for p in (*chain, parent_path))
+            raise ProfileError(path, line, "extends", f"extends loops back on itself: {loop}")
+        if len(chain) >= MAX_EXTENDS:
+            raise ProfileError(
+                path, line, "extends", f"extends chain longer than {MAX_EXTENDS} profiles"
+            )
+        path = parent_path
+    data, origins = layers.pop()
+    while layers:
+        child, child_origins = layers.pop()
+        data, origins = _merge(data, child), {**origins, **child_origins}
+    return data, origins
+
+
+def _parent_path(path: Path, parent_ref: str, env: Mapping[str, str]) -> Path:
     if parent_ref.endswith((".yaml", ".yml")) or "/" in parent_ref:
-        parent_path = (path.parent / parent_ref).resolve()
-    else:
-        # A name: beside this file first, then where `launch NAME` looks (shipped ones included).
-        # A file never extends itself: a project's configs/dev.yaml saying `extends: dev`
-        # means the next dev.yaml in that order, the shipped one.
-        candidates = [
-            d / f"{parent_ref}{suffix}"
-            for d in (path.parent, *config_dirs(path.parent, env))
-            for suffix in (".yaml", ".yml")
-        ]
-        parent_path = next(
-            (c for c in candidates if c.is_file() and c.resolve() != path.resolve()),
-            candidates[0],
-        )
-    if not parent_path.is_file():
-        raise ProfileError(
-            path,
-            origins[("extends",)].line,
-            "extends",
-            f"profile '{parent_ref}' not found (looked for {parent_path})",
-        )
-    parent, parent_origins = _read_with_extends(parent_path, env, (*chain, path))
-    return _merge(parent, data), {**parent_origins, **origins}
+        return _resolve(path.parent / parent_ref)
+    # A name: beside this file first, then where `launch NAME` looks (shipped ones included).
+    # A file never extends itself: a project's configs/dev.yaml saying `extends: dev` means the
+    # next dev.yaml in that order, the shipped one.
+    candidates = [
+        d / f"{parent_ref}{suffix}"
+        for d in (path.parent, *config_dirs(path.parent, env))
+        for suffix in (".yaml", ".yml")
+    ]
+    itself = _resolve(path)
+    return next((c for c in candidates if _is_file(c) and _resolve(c) != itself), candidates[0])
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -184,73 +240,26 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(path, None, None, f"cannot read: {exc.strerror}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        origins: dict[KeyPath, Origin] = {}
-        data = _construct(loader, node, (), path, origins) if node is not None else {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        if exc.context_mark and mark and mark.index >= len(text.rstrip()):
-            mark = exc.context_mark  # an unclosed quote or bracket: point where it opened
-        line = mark.line + 1 if mark else None
-        raise ProfileError(path, line, None, f"invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(path, None, None, f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise ProfileError(path, 1, None, "a profile must be a mapping of settings")
-    return data, origins
-
-
-def _construct(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    key_path: KeyPath,
-    path: Path,
-    origins: dict[KeyPath, Origin],
-) -> Any:
-    """Build plain Python values from YAML nodes, noting the line of every key on the way."""
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(loader.construct_object(key_node))
-            line = key_node.start_mark.line + 1
-            if key in result:
-                raise ProfileError(path, line, ".".join((*key_path, key)), "duplicate key")
-            origins[(*key_path, key)] = Origin(path, line)
-            result[key] = _construct(loader, value_node, (*key_path, key), path, origins)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            origins[(*key_path, str(index))] = Origin(path, item.start_mark.line + 1)
-            items.append(_construct(loader, item, (*key_path, str(index)), path, origins))
-        return items
-    return loader.construct_object(node, deep=True)
-
-
 def _interpolate(
     value: Any,
     origins: Mapping[KeyPath, Origin],
     env: Mapping[str, str],
     key_path: KeyPath,
+    via: dict[KeyPath, list[str]],
     deferred: list[str] | None = None,
 ) -> Any:
-    """Expand ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`."""
+    """Expand ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`.
+
+    `via` collects, per key, which variables filled it in (names only: values may be secret).
+    """
     if isinstance(value, dict):
         return {
-            k: _interpolate(v, origins, env, (*key_path, k), deferred) for k, v in value.items()
+            k: _interpolate(v, origins, env, (*key_path, k), via, deferred)
+            for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            _interpolate(v, origins, env, (*key_path, str(i)), deferred)
+            _interpolate(v, origins, env, (*key_path, str(i)), via, deferred)
             for i, v in enumerate(value)
         ]
     if not isinstance(value, str):
@@ -261,8 +270,10 @@ def _interpolate(
             return "$"
         name, default = match.group(1), match.group(2)
         if name in env and (env[name] != "" or default is None):
+            via.setdefault(key_path, []).append(f"${name}")
             return env[name]
         if default is not None:
+            via.setdefault(key_path, []).append(f"${name} unset: its default")
             return default
         if deferred is not None and key_path[:1] == ("env",):
             deferred.append(name)

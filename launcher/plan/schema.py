@@ -9,9 +9,18 @@ Models are frozen and forbid unknown keys; the loader turns validation errors in
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 # gunicorn's own worker names (gunicorn/workers/__init__.py), and the launcher's uvicorn worker.
 # Anything else must be an import path of a gunicorn worker class: `pkg.mod.Class`/`pkg.mod:Class`.
@@ -25,7 +34,63 @@ REMOVED_WORKERS = {
     "uvicorn.workers.UvicornWorker": "use worker_class: uvicorn (the uvicorn-worker package)",
 }
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
-_BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]\s]*):(?P<port>\d+)$")
+# Ports in ASCII digits only: `\d` would take full-width and other Unicode digits.
+_BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]\s]*):(?P<port>[0-9]{1,5})$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: a Host header, a request path
+UNIX_PATH_MAX = 107  # sun_path holds 108 bytes with the trailing NUL (Linux)
+MAX_WORKERS = 1024
+DAY = 86400.0  # seconds: the ceiling for timeouts, beyond which they are a typo, not a choice
+HOUR = 3600.0
+
+
+def _one_line(value: str) -> str:
+    """Text that reaches an argv, a path, a header or a unit file: no control characters."""
+    if match := _CONTROL.search(value):
+        raise ValueError(f"contains the control character U+{ord(match.group()):04X}")
+    return value
+
+
+def _word(value: str) -> str:
+    if not value:
+        raise ValueError("an empty word")
+    return _one_line(value)
+
+
+def _no_nul(value: str) -> str:
+    """Environment values may span lines (a PEM key), but the OS refuses a NUL byte."""
+    if "\0" in value:
+        raise ValueError("contains a NUL byte (U+0000)")
+    return value
+
+
+def _step(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    """A before_start step: a management command line, or a non-empty argv."""
+    words = value if isinstance(value, tuple) else (value,)
+    for word in words:
+        _one_line(word)
+    if isinstance(value, str):
+        try:
+            parsed = shlex.split(value)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise ValueError(f"cannot split into words: {str(exc).lower()}") from None
+        if not parsed:
+            raise ValueError("an empty step; write a management command such as 'migrate'")
+    elif not value or not value[0]:
+        raise ValueError("an empty command; write an argv such as [./bin/warm-cache, --all]")
+    return value
+
+
+def _memory_size(value: ByteSize) -> ByteSize:
+    if not 2**20 <= value <= 2**50:
+        raise ValueError("must be from 1MiB to 1PiB")
+    return value
+
+
+Line = Annotated[str, AfterValidator(_one_line)]
+Word = Annotated[str, AfterValidator(_word)]
+Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
+EnvValue = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Strict(BaseModel):
@@ -43,7 +108,10 @@ def _yaml_switch(value: Any) -> Any:
     return value
 
 
-Switch = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_switch)]
+Switch = Annotated[
+    Literal["auto", "on", "off"],
+    BeforeValidator(_yaml_switch, json_schema_input_type=Literal["auto", "on", "off"] | bool),
+]
 
 
 class UvicornSettings(Strict):
@@ -55,15 +123,15 @@ class UvicornSettings(Strict):
     ws: Literal["auto", "none", "websockets", "websockets-sansio", "wsproto"] = "auto"
     interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = "auto"
     proxy_headers: bool = True
-    forwarded_allow_ips: str | None = None
-    root_path: str = ""
+    forwarded_allow_ips: Line | None = None
+    root_path: Line = ""
     server_header: bool = True
     date_header: bool = True
-    limit_concurrency: int | None = Field(default=None, ge=1)
-    ws_max_size: int = Field(default=16777216, ge=1)
-    ws_ping_interval: float | None = 20.0
-    ws_ping_timeout: float | None = 20.0
-    h11_max_incomplete_event_size: int | None = None
+    limit_concurrency: int | None = Field(default=None, ge=1, le=1_000_000)
+    ws_max_size: int = Field(default=16777216, ge=1, le=2**31 - 1)
+    ws_ping_interval: float | None = Field(default=20.0, gt=0, le=DAY)
+    ws_ping_timeout: float | None = Field(default=20.0, gt=0, le=DAY)
+    h11_max_incomplete_event_size: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class Health(Strict):
@@ -78,34 +146,45 @@ class Health(Strict):
     path: str | None = None
     deep: bool = False
     host: str = "localhost"
-    interval: float = Field(default=5.0, gt=0)
-    timeout: float = Field(default=2.0, gt=0)
-    startup_timeout: float = Field(default=30.0, gt=0)
-    failure_threshold: int = Field(default=3, ge=1)
+    interval: float = Field(default=5.0, gt=0, le=HOUR)
+    timeout: float = Field(default=2.0, gt=0, le=HOUR)
+    startup_timeout: float = Field(default=30.0, gt=0, le=DAY)
+    failure_threshold: int = Field(default=3, ge=1, le=1000)
     expected_status: int = Field(default=200, ge=100, le=599)
 
     @field_validator("path")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
+        if value is None:
+            return value
+        if not value.startswith("/"):
             raise ValueError("must start with '/'")
+        if not _HEADER_SAFE.fullmatch(value):
+            raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _header_value(cls, value: str) -> str:
+        if not _HEADER_SAFE.fullmatch(value):
+            raise ValueError("must be a host name: printable ASCII, no spaces or line breaks")
         return value
 
 
 class Restart(Strict):
     """What to do when the server exits on its own: back off, and give up when it flaps."""
 
-    backoff_initial: float = Field(default=0.5, gt=0)
-    backoff_max: float = Field(default=30.0, gt=0)
-    max_crashes: int = Field(default=5, ge=1)
-    window: float = Field(default=60.0, gt=0)
+    backoff_initial: float = Field(default=0.5, gt=0, le=HOUR)
+    backoff_max: float = Field(default=30.0, gt=0, le=DAY)
+    max_crashes: int = Field(default=5, ge=1, le=10_000)
+    window: float = Field(default=60.0, gt=0, le=DAY)
 
 
 class Limits(Strict):
     """Per-worker resource ceilings, measured as USS (what the worker alone holds)."""
 
-    max_worker_memory: ByteSize | None = None
-    check_interval: float = Field(default=2.0, gt=0)
+    max_worker_memory: Annotated[ByteSize, AfterValidator(_memory_size)] | None = None
+    check_interval: float = Field(default=2.0, gt=0, le=HOUR)
 
 
 class Static(Strict):
@@ -114,15 +193,15 @@ class Static(Strict):
 
     serve: bool = True
     # STATIC_ROOT when the settings set none (relative to the project); default: staticfiles/
-    root: str | None = None
+    root: Line | None = None
 
 
 class Watch(Strict):
     """What the dev reloader watches; roots are relative to the profile's directory."""
 
-    roots: tuple[str, ...] = ()
-    include: tuple[str, ...] = ("*.py", "*.html", "*.txt", "*.json", "*.yaml", "*.yml", ".env")
-    exclude: tuple[str, ...] = (
+    roots: tuple[Word, ...] = ()
+    include: tuple[Word, ...] = ("*.py", "*.html", "*.txt", "*.json", "*.yaml", "*.yml", ".env")
+    exclude: tuple[Word, ...] = (
         ".venv",
         "venv",
         "node_modules",
@@ -140,42 +219,42 @@ class Watch(Strict):
         ".mypy_cache",
         ".ruff_cache",
     )
-    delay: float = Field(default=0.05, ge=0)
-    drain_timeout: float = Field(default=2.0, ge=0)
+    delay: float = Field(default=0.05, ge=0, le=60)
+    drain_timeout: float = Field(default=2.0, ge=0, le=DAY)
 
 
 class Profile(Strict):
     """A whole launch profile, after `extends:` and `${VAR}` are resolved."""
 
-    description: str = ""
+    description: Line = ""
     app: str | None = None
     settings: str | None = None
     server: Literal["gunicorn", "uvicorn"] = "gunicorn"
     worker_class: str = "sync"
     workers: int | Literal["auto"] = 1
-    threads: int = Field(default=1, ge=1)
+    threads: int = Field(default=1, ge=1, le=1024)
     bind: str = "127.0.0.1:8000"
-    timeout: int = Field(default=30, ge=0)
-    graceful_timeout: int = Field(default=30, ge=0)
-    keepalive: int = Field(default=5, ge=0)
-    max_requests: int = Field(default=0, ge=0)
-    max_requests_jitter: int = Field(default=0, ge=0)
-    backlog: int = Field(default=2048, ge=1)
+    timeout: int = Field(default=30, ge=0, le=DAY)
+    graceful_timeout: int = Field(default=30, ge=0, le=DAY)
+    keepalive: int = Field(default=5, ge=0, le=HOUR)
+    max_requests: int = Field(default=0, ge=0, le=10**9)
+    max_requests_jitter: int = Field(default=0, ge=0, le=10**9)
+    backlog: int = Field(default=2048, ge=1, le=65535)
     preload_app: bool = False
     warm_urls: bool = True
     loglevel: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     accesslog: bool = True
-    forwarded_allow_ips: str = "127.0.0.1,::1"
-    env: dict[str, str] = Field(default_factory=dict)
-    chdir: str = "."
-    pythonpath: tuple[str, ...] = ()
+    forwarded_allow_ips: Line = "127.0.0.1,::1"
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    chdir: Word = "."
+    pythonpath: tuple[Word, ...] = ()
     reload: bool = False
     check_deploy: bool = False
-    before_start: tuple[str | tuple[str, ...], ...] = ()
+    before_start: tuple[Step, ...] = ()
     # Seconds each before_start step may run; a hung one is ended (TERM, then KILL) and the
     # launch fails naming it. A week at most: a larger number is a mistake, not a wish.
     step_timeout: float = Field(default=600.0, gt=0, le=7 * 86400)
-    wrap: tuple[str, ...] = ()
+    wrap: tuple[Word, ...] = ()
     uvicorn: UvicornSettings = UvicornSettings()
     health: Health = Health()
     static: Static = Static()
@@ -217,9 +296,22 @@ class Profile(Strict):
         text = str(value).strip()
         if text == "auto":
             return text
-        if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
-            raise ValueError("must be a whole number of at least 1, or 'auto' (2 x CPU + 1)")
+        if (
+            isinstance(value, bool)
+            or not re.fullmatch(r"[0-9]{1,5}", text)
+            or not 1 <= int(text) <= MAX_WORKERS
+        ):
+            raise ValueError(
+                f"must be a whole number from 1 to {MAX_WORKERS}, or 'auto' (2 x CPU + 1)"
+            )
         return int(text)
+
+    @field_validator("settings")
+    @classmethod
+    def _module_path(cls, value: str | None) -> str | None:
+        if value is not None and not all(p.isidentifier() for p in value.split(".")):
+            raise ValueError(f"{value!r} is not a dotted module path (e.g. mysite.settings)")
+        return value
 
     @field_validator("bind")
     @classmethod
@@ -238,11 +330,17 @@ class Profile(Strict):
 
 def parse_bind(value: str) -> tuple[str, str | int]:
     """Split a bind into ("unix", path) or (host, port); raise ValueError when it is neither."""
+    if _CONTROL.search(value):
+        raise ValueError(f"{value!r} contains a control character")
     if value.startswith("unix:"):
         path = value[len("unix:") :]
         if not path.startswith("/"):
             raise ValueError(
                 f"'{value}': a unix bind needs an absolute path, e.g. unix:/run/app.sock"
+            )
+        if len(path.encode()) > UNIX_PATH_MAX:
+            raise ValueError(
+                f"'{value}': a unix socket path may be at most {UNIX_PATH_MAX} bytes long"
             )
         return "unix", path
     match = _BIND_TCP.match(value)
@@ -258,3 +356,29 @@ def parse_bind(value: str) -> tuple[str, str | int]:
 def field_names(model: type[BaseModel]) -> list[str]:
     """The keys a section accepts, for 'did you mean' hints."""
     return list(model.model_fields)
+
+
+# `${VAR}` and `${VAR:-default}` may stand for any value; the loader expands them first.
+_INTERPOLATED = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
+_KEEP_OUTSIDE = ("default", "title", "description")
+
+
+def profile_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile file as written: `extends:` allowed, `${VAR}` anywhere."""
+    schema = Profile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "launcher profile"
+    schema["properties"] = {
+        "extends": {
+            "type": "string",
+            "title": "Extends",
+            "description": "another profile: a name in the same directory, or a path",
+        },
+        **schema["properties"],
+    }
+    for model in (schema, *schema.get("$defs", {}).values()):
+        for name, prop in model.get("properties", {}).items():
+            if "$ref" not in prop and prop.get("type") not in ("string", "object", "array"):
+                outside = {k: prop.pop(k) for k in _KEEP_OUTSIDE if k in prop}
+                model["properties"][name] = {"anyOf": [prop, _INTERPOLATED], **outside}
+    return schema

@@ -250,6 +250,8 @@ def test_relative_chdir_resolves_against_the_profile_dir(
 ) -> None:
     cwd = tmp_path / "somewhere" / "else"
     cwd.mkdir(parents=True)
+    (tmp_path / expected).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "profiles" / "a").mkdir(parents=True, exist_ok=True)  # chdir must exist
     path = write(tmp_path / "profiles", "p.yaml", APP + (f"chdir: {chdir}\n" if chdir else ""))
     loaded = load_profile("../../profiles/p.yaml", cwd=cwd, env={})
     plan = build_plan(loaded, python="python", cpus=2, env={})
@@ -260,6 +262,7 @@ def test_relative_chdir_resolves_against_the_profile_dir(
 
 def test_absolute_chdir_is_kept(tmp_path: Path) -> None:
     target = tmp_path / "abs"
+    target.mkdir()
     path = write(tmp_path / "profiles", "p.yaml", APP + f"chdir: {target}\n")
     assert plan_of(path).cwd == target
 
@@ -320,7 +323,7 @@ def test_lifespan_is_off_by_default(tmp_path: Path) -> None:
         ("uvicorn:\n  lifspan: 'off'\n", 3, "uvicorn.lifspan", "did you mean 'lifespan'?"),
         ("zzzzzz: 1\n", 2, "zzzzzz", "unknown setting"),
         ("workers: many\n", 2, "workers", "got 'many'"),
-        ("workers: 0\n", 2, "workers", "at least 1"),
+        ("workers: 0\n", 2, "workers", "from 1 to"),
         ("worker_class: eventlet\n", 2, "worker_class", "gevent"),
         ("worker_class: uvicorn.workers.UvicornWorker\n", 2, "worker_class", "uvicorn-worker"),
         ("worker_class: threads\n", 2, "worker_class", "not one of sync, gthread"),

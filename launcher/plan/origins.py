@@ -1,0 +1,64 @@
+"""Where each resolved value of a profile came from: a file and line, a flag, or the default.
+
+`launch show NAME --origins` prints this, so a value set three `extends:` away, or filled in by
+`${PORT}`, explains itself. Values are masked as everywhere else they are shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from launcher.plan.loader import KeyPath, LoadedProfile
+from launcher.plan.model import mask_value
+
+
+@dataclass(frozen=True)
+class ValueOrigin:
+    """One resolved value (a leaf of the profile) and its source."""
+
+    key: str
+    value: Any
+    file: Path | None = None
+    line: int | None = None
+    via: tuple[str, ...] = ()  # `${VAR}`s that filled it in: "$PORT", "$PORT unset: its default"
+    flag: str | None = None  # set on the command line, e.g. "--bind"
+
+    @property
+    def source(self) -> str:
+        if self.flag:
+            return self.flag
+        if self.file is None:
+            return "default"
+        where = f"{self.file}:{self.line}"
+        return f"{where} via {', '.join(self.via)}" if self.via else where
+
+
+def value_origins(loaded: LoadedProfile) -> list[ValueOrigin]:
+    """Every leaf of the resolved profile, in schema order, with where it was set."""
+    resolved = loaded.profile.model_dump(mode="json")
+    return [_origin(loaded, path, value) for path, value in _leaves(loaded, resolved, ())]
+
+
+def _leaves(loaded: LoadedProfile, value: Any, path: KeyPath) -> list[tuple[KeyPath, Any]]:
+    """Mappings open up key by key; a list item by item only where a file wrote the list."""
+    if isinstance(value, dict) and value:
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list) and value and path in loaded.origins:
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return [(path, value)]
+    return [leaf for k, v in items for leaf in _leaves(loaded, v, (*path, k))]
+
+
+def _origin(loaded: LoadedProfile, path: KeyPath, value: Any) -> ValueOrigin:
+    key = ".".join(path)
+    if isinstance(value, str):
+        value = mask_value(path[-1], value)
+    if path[0] in loaded.overrides:
+        return ValueOrigin(key, value, flag=f"--{path[0]}")
+    origin = loaded.origins.get(path)
+    if origin is None:
+        return ValueOrigin(key, value)
+    return ValueOrigin(key, value, origin.file, origin.line, origin.via)
