@@ -120,8 +120,9 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
         return _remote(args, env, masker[-1])
     if args.command == "show" and args.origins:
         loaded = _load(args, cwd, env)
-        masker.append(_build(loaded, cwd, env).masker(env))  # the same refusals as `show`
-        return _show_origins(loaded, as_json=args.json)
+        plan = _build(loaded, cwd, env)  # the same refusals as `show`
+        masker.append(plan.masker(env))
+        return _show_origins(loaded, plan, as_json=args.json)
     plan = _plan(args, cwd, env, defer_env=args.command == "systemd-unit")
     masker.append(plan.masker(env))
     if args.command == "show":
@@ -237,10 +238,10 @@ def _detected(plan: LaunchPlan) -> list[str]:
     return plan.project.describe() if plan.project else []
 
 
-def _show_origins(loaded: LoadedProfile, *, as_json: bool) -> int:
+def _show_origins(loaded: LoadedProfile, plan: LaunchPlan, *, as_json: bool) -> int:
     from launcher.plan.origins import value_origins
 
-    origins = value_origins(loaded)
+    origins = value_origins(loaded, plan)
     if as_json:
         rows = [
             {

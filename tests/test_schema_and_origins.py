@@ -110,6 +110,10 @@ def test_show_origins(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     assert rows["worker_class"].endswith(f"{SHIPPED_CONFIGS / 'prod-asgi.yaml'}:{asgi_worker}")
     assert rows["workers"].endswith(f"{wsgi}:{workers} via $WEB_CONCURRENCY unset: its default")
     assert rows["backlog"].split()[1:] == ["2048", "default"]
+    # what the profile leaves to the project, as found there
+    assert rows["app"].split()[1:3] == ["demo_site.asgi:application", "project:"]
+    assert rows["settings"].split()[1:] == ["demo_site.settings", "project:", "demo_site/wsgi.py:9"]
+    assert rows["chdir"].split()[1] == str(ROOT / "demo_site")
 
 
 def test_show_origins_json_and_bind_flag(

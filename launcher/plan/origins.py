@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.plan.loader import KeyPath, LoadedProfile
-from launcher.plan.model import mask_value
+from launcher.plan.model import LaunchPlan, mask_value
 
 
 @dataclass(frozen=True)
@@ -24,21 +24,46 @@ class ValueOrigin:
     line: int | None = None
     via: tuple[str, ...] = ()  # `${VAR}`s that filled it in: "$PORT", "$PORT unset: its default"
     flag: str | None = None  # set on the command line, e.g. "--bind"
+    found: str | None = None  # found in the project, e.g. "project: manage.py:12"
 
     @property
     def source(self) -> str:
         if self.flag:
             return self.flag
+        if self.found:
+            return self.found
         if self.file is None:
             return "default"
         where = f"{self.file}:{self.line}"
         return f"{where} via {', '.join(self.via)}" if self.via else where
 
 
-def value_origins(loaded: LoadedProfile) -> list[ValueOrigin]:
-    """Every leaf of the resolved profile, in schema order, with where it was set."""
+def value_origins(loaded: LoadedProfile, plan: LaunchPlan | None = None) -> list[ValueOrigin]:
+    """Every leaf of the resolved profile, in schema order, with where it was set; with the
+    plan, what the profile leaves to the project (app, settings, chdir) as found there."""
     resolved = loaded.profile.model_dump(mode="json")
-    return [_origin(loaded, path, value) for path, value in _leaves(loaded, resolved, ())]
+    rows = [_origin(loaded, path, value) for path, value in _leaves(loaded, resolved, ())]
+    found = _found_in_project(loaded, plan) if plan else {}
+    return [found.get(row.key, row) for row in rows]
+
+
+def _found_in_project(loaded: LoadedProfile, plan: LaunchPlan) -> dict[str, ValueOrigin]:
+    project = plan.project
+    if project is None:
+        return {}
+    found: dict[str, ValueOrigin] = {}
+    if loaded.profile.app is None:
+        found["app"] = ValueOrigin("app", plan.app or None, found=f"project: {plan.app_source}")
+    if loaded.profile.settings is None and project.settings:
+        settings = project.settings
+        found["settings"] = ValueOrigin(
+            "settings", settings.value, found=f"project: {settings.source}"
+        )
+    if ("chdir",) not in loaded.origins:
+        found["chdir"] = ValueOrigin(
+            "chdir", str(project.root), found="project: the manage.py at or above where launch runs"
+        )
+    return found
 
 
 def _leaves(loaded: LoadedProfile, value: Any, path: KeyPath) -> list[tuple[KeyPath, Any]]:
