@@ -88,6 +88,9 @@ def _memory_size(value: ByteSize) -> ByteSize:
 
 
 Line = Annotated[str, AfterValidator(_one_line)]
+# A description may be written over several lines (YAML `>` or `|`): its whitespace is folded.
+Folded = Annotated[str, BeforeValidator(lambda v: " ".join(v.split()) if isinstance(v, str) else v),
+                   AfterValidator(_one_line)]
 Word = Annotated[str, AfterValidator(_word)]
 Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
 EnvValue = Annotated[str, AfterValidator(_no_nul)]
@@ -226,7 +229,7 @@ class Watch(Strict):
 class Profile(Strict):
     """A whole launch profile, after `extends:` and `${VAR}` are resolved."""
 
-    description: Line = ""
+    description: Folded = ""
     app: str | None = None
     settings: str | None = None
     server: Literal["gunicorn", "uvicorn"] = "gunicorn"

@@ -667,8 +667,8 @@ class Supervisor:
             if gen is None or not gen.ready or not probe.enabled:
                 continue
             ok, reason = probe_once(gen.target, probe)
-            if gen is not self.current:
-                continue
+            if gen is not self.current or self._stop_requested_now():
+                continue  # a stop closes the server under the probe: not a failure
             before = self.health
             if ok:
                 if before.state != "healthy":
