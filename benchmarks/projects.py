@@ -71,7 +71,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def first_200(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> float:
+def first_200(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
@@ -98,6 +98,9 @@ def run_one(variant: Variant, root: Path, env: dict[str, str], log: Path) -> flo
         )
     try:
         return first_200(port, proc)
+    except RuntimeError as exc:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"{variant.label} in {root}: {exc}\n{tail}") from None
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

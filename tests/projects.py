@@ -3,7 +3,8 @@
 - `startproject`: `django-admin startproject mysite` exactly as Django 5.2 writes it.
 - `cms`: the layout a popular CMS's `start` command writes: a settings *package*
   (`base`/`dev`/`production`, an empty `__init__.py`), manage.py naming `.dev`, wsgi.py naming
-  `.production`, no asgi.py, no `/healthz`, no whitenoise, ManifestStaticFilesStorage, a home
+  `.production`, no asgi.py, no `/healthz`, no whitenoise, ManifestStaticFilesStorage with a
+  STATIC_ROOT (a `startproject` site has none: that case is covered there), a home
   page with its own static CSS, and production reading SECRET_KEY and ALLOWED_HOSTS from the
   environment.
 """
@@ -52,6 +53,7 @@ def _to_settings_package(root: Path) -> None:
     base += textwrap.dedent(
         """
         STATICFILES_DIRS = [BASE_DIR / "mysite" / "static"]
+        STATIC_ROOT = BASE_DIR / "static"
         MEDIA_ROOT = BASE_DIR / "media"
         MEDIA_URL = "/media/"
         STORAGES = {
