@@ -278,7 +278,7 @@ def _roles(server: Server) -> dict[str, list[psutil.Process]]:
 
 
 def _describe(proc: psutil.Process) -> str:
-    """'gunicorn master', 'uvicorn', 'launcher.devserver': the module the leader runs."""
+    """'gunicorn master', 'uvicorn', 'launcher.child.devserver': the module the leader runs."""
     argv = proc.cmdline()
     module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else Path(argv[0]).name
     return "gunicorn master" if module == "gunicorn" else module

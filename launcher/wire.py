@@ -6,6 +6,8 @@ and the launcher's own probe. Both sides import this module; it imports nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # The project's own app as `module:attribute`; empty: build it from the settings.
 APP_ENV = "LAUNCHER_APP"
 # "wsgi" or "asgi": which callable the server wants (an ASGI server may get a WSGI app).
@@ -30,3 +32,6 @@ PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
 CHECK_MODULE = "launcher.child.check"
 MANAGE_MODULE = "launcher.child.manage"
 APP_MODULE = "launcher.child.app"
+
+# Run as a script (`python -I -S PATH`): the reaper imports nothing but the standard library.
+REAPER_SCRIPT = Path(__file__).resolve().parent / "child" / "reaper.py"

@@ -243,7 +243,7 @@ def test_a_projects_own_uvicorn_worker_runs_with_lifespan_off_by_default(
 
     assert item.stop() == 0
     output = item.output
-    assert "Using worker: launcher.workers.ProjectWorker" in output
+    assert "Using worker: launcher.child.workers.ProjectWorker" in output
     assert output.count("Booting worker with pid") == 2
     # Off by default; a class asking for it gets it, answered for Django by the launcher.
     assert ("Application startup complete" in output) is lifespan_ran
@@ -263,7 +263,7 @@ def test_tornado_serves_the_wsgi_app(env: Env, launch: list[Launch]) -> None:
     status, body, _ = get(port, "/api/async/")
     assert (status, json.loads(body)["kind"]) == (200, "async")
     assert item.stop() == 0
-    assert "Using worker: launcher.workers.TornadoWorker" in item.output
+    assert "Using worker: launcher.child.workers.TornadoWorker" in item.output
     assert "async context" not in item.output
     assert "Traceback" not in item.output, item.output[-4000:]
 
@@ -354,10 +354,10 @@ class UserWorker(UvicornWorker):
 def test_project_worker_layers_the_profiles_uvicorn_settings_under_the_users(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """In-process, as gunicorn loads `launcher.workers.ProjectWorker`."""
+    """In-process, as gunicorn loads `launcher.child.workers.ProjectWorker`."""
     from gunicorn.workers.sync import SyncWorker
 
-    from launcher import workers
+    from launcher.child import workers
 
     monkeypatch.setenv(workers.CONFIG_ENV, json.dumps({"lifespan": "off", "http": "h11"}))
     monkeypatch.setenv(workers.WORKER_CLASS_ENV, "tests.test_seeds.UserWorker")

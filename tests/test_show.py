@@ -124,7 +124,7 @@ def test_show_json(env: Env) -> None:
     assert argv[1:4] == ["-m", "gunicorn", "launcher.child.app:asgi"]
     assert (data["app"], data["interface"]) == ("demo_site.asgi:application", "asgi")
     assert data["project"] == str(DEMO)
-    assert argv[argv.index("--worker-class") + 1] == "launcher.workers.UvicornWorker"
+    assert argv[argv.index("--worker-class") + 1] == "launcher.child.workers.UvicornWorker"
     assert argv[argv.index("--bind") + 1] == f"127.0.0.1:{port}"
     assert argv[argv.index("--workers") + 1] == "2"
     assert "--no-control-socket" in argv

@@ -144,7 +144,7 @@ def main(argv: list[str]) -> int:
         if args.worker_class:
             worker = check_worker_class(args.worker_class)
             if interface == "auto":  # a project's own class: what it calls, it serves
-                from launcher.workers import serves_asgi
+                from launcher.child.workers import serves_asgi
 
                 interface = "asgi" if serves_asgi(worker) else "wsgi"
         emit(app="ok", serves=check_app(interface), interface=interface)

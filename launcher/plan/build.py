@@ -24,7 +24,7 @@ ASGI_WORKERS = ("uvicorn", "asgi")
 
 def interface_of(profile: Profile) -> str:
     """Which callable the server wants: uvicorn and the ASGI workers want ASGI. A worker class
-    by import path says so itself when gunicorn loads it ("auto", see launcher.workers)."""
+    by import path says so itself when gunicorn loads it ("auto", see launcher.child.workers)."""
     if profile.server == "uvicorn" or profile.worker_class in ASGI_WORKERS:
         return "asgi"
     if is_import_path(profile.worker_class):

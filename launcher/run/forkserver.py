@@ -52,7 +52,7 @@ class ForkServer:
         }
         command = plan.server_command()
         self.proc = subprocess.Popen(
-            [plan.python, "-m", "launcher.devserver", json.dumps(spec)],
+            [plan.python, "-m", "launcher.child.devserver", json.dumps(spec)],
             cwd=command.cwd,
             env=command.full_env(env),
             stdin=subprocess.PIPE,

@@ -13,35 +13,7 @@ from collections.abc import Mapping, Sequence
 import psutil
 
 from launcher.plan.model import Command
-
-# Runs beside the supervisor in its own session. It learns the process groups to guard on
-# stdin; when stdin closes (the supervisor exited, even by SIGKILL) it ends those groups.
-_REAPER = r"""
-import os, signal, sys, time
-groups = set()
-for line in sys.stdin:
-    op, _, pgid = line.strip().partition(" ")
-    (groups.add if op == "+" else groups.discard)(int(pgid))
-def alive(g):
-    try:
-        os.killpg(g, 0)
-        return True
-    except OSError:
-        return False
-for g in [g for g in groups if alive(g)]:
-    try:
-        os.killpg(g, signal.SIGTERM)
-    except OSError:
-        pass
-deadline = time.monotonic() + 3
-while time.monotonic() < deadline and any(alive(g) for g in groups):
-    time.sleep(0.05)
-for g in groups:
-    try:
-        os.killpg(g, signal.SIGKILL)
-    except OSError:
-        pass
-"""
+from launcher.wire import REAPER_SCRIPT
 
 
 class Reaper:
@@ -49,7 +21,7 @@ class Reaper:
 
     def __init__(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _REAPER],
+            [sys.executable, "-I", "-S", str(REAPER_SCRIPT)],
             stdin=subprocess.PIPE,
             start_new_session=True,
             text=True,

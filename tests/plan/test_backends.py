@@ -136,7 +136,7 @@ def test_gunicorn_bind_forms(tmp_path: Path, bind: str, expected: str) -> None:
 def test_gunicorn_uvicorn_worker_and_its_config_env(tmp_path: Path) -> None:
     plan = shipped("prod-asgi", tmp_path, {"WEB_CONCURRENCY": "2"})
     argv = plan.server_command((3,)).argv
-    assert after(argv, "--worker-class") == UVICORN_WORKER == "launcher.workers.UvicornWorker"
+    assert after(argv, "--worker-class") == UVICORN_WORKER == "launcher.child.workers.UvicornWorker"
     assert "--threads" not in argv
     assert "--asgi-lifespan" not in argv  # that flag is for gunicorn's own asgi worker
     assert json.loads(plan.env[UVICORN_CONFIG_ENV]) == {"lifespan": "off"}
@@ -226,7 +226,8 @@ def test_wrap_prefixes_the_server(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "runs"),
     [("gevent_wsgi", "gevent_wsgi"), ("gevent_pywsgi", "gevent_pywsgi"), ("gthread", "gthread"),
-     ("tornado", "launcher.workers.TornadoWorker")],  # gunicorn's, the app off the loop thread
+     # gunicorn's, with the app off the loop thread
+     ("tornado", "launcher.child.workers.TornadoWorker")],
 )
 def test_gunicorn_builtin_workers_go_by_name(tmp_path: Path, name: str, runs: str) -> None:
     plan = plan_from(tmp_path, GUNICORN, f"worker_class: {name}\n")
@@ -241,7 +242,8 @@ def test_gunicorn_worker_by_import_path(tmp_path: Path, spelling: str) -> None:
     """gunicorn runs the launcher's ProjectWorker, which loads the user's class from the env."""
     plan = plan_from(tmp_path, GUNICORN, f"worker_class: {spelling}\nuvicorn:\n  http: h11\n")
     argv = plan.server_command().argv
-    assert gunicorn_args(argv).worker_class == PROJECT_WORKER == "launcher.workers.ProjectWorker"
+    assert PROJECT_WORKER == "launcher.child.workers.ProjectWorker"
+    assert gunicorn_args(argv).worker_class == PROJECT_WORKER
     assert plan.env[PROJECT_WORKER_ENV] == "mysite.workers.MyWorker"
     # the profile's uvicorn settings, lifespan off first, go under a uvicorn-worker subclass's own
     assert json.loads(plan.env[UVICORN_CONFIG_ENV]) == {"lifespan": "off", "http": "h11"}

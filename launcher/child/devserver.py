@@ -8,7 +8,7 @@ views) and serves the inherited socket. Children report on the status fd:
 at start `warm FILES...` (the project files it imported, so a change to one of them needs a
 fresh parent) or `broken MESSAGE`.
 
-Run as `python -m launcher.devserver` by the supervisor; the spec comes as JSON in argv[1].
+Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1].
 Keep this module free of threads: it forks.
 """
 
@@ -49,7 +49,7 @@ def _warm(spec: dict[str, Any]) -> None:
     import uvicorn.protocols.http.h11_impl
     import uvicorn.protocols.websockets.auto  # noqa: F401
 
-    from launcher.workers import DrainingServer  # noqa: F401
+    from launcher.child.workers import DrainingServer  # noqa: F401
 
     for name in ("uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop"):
         with contextlib.suppress(ImportError):
@@ -113,7 +113,7 @@ def _child(spec: dict[str, Any], status_fd: int) -> int:
     try:
         import uvicorn
 
-        from launcher.workers import DrainingServer
+        from launcher.child.workers import DrainingServer
 
         config = uvicorn.Config(app=spec["app"], **spec["kwargs"])
         config.load()
