@@ -16,24 +16,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import shlex
 import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from launcher.errors import LauncherError, LaunchError
-from launcher.plan.build import build_plan
-from launcher.plan.loader import LoadedProfile, list_profiles, load_profile
+from launcher.plan.loader import LoadedProfile, list_profiles
 from launcher.plan.model import LaunchPlan
 from launcher.plan.secrets import Masker
+from launcher.plan.source import PlanSource
 from launcher.run.systemd import child_env
 
 COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run", "schema")
@@ -118,12 +116,13 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
         return 0
     if args.command in ("status", "reload", "stop"):
         return _remote(args, env, masker[-1])
+    source = _source(args, cwd, env)
     if args.command == "show" and args.origins:
-        loaded = _load(args, cwd, env)
-        plan = _build(loaded, cwd, env)  # the same refusals as `show`
+        loaded = source.load()
+        plan = source.plan(loaded)  # the same refusals as `show`
         masker.append(plan.masker(env))
         return _show_origins(loaded, plan, as_json=args.json)
-    plan = _plan(args, cwd, env, defer_env=args.command == "systemd-unit")
+    plan = source.plan()
     masker.append(plan.masker(env))
     if args.command == "show":
         return _show(plan, masker[-1], as_json=args.json)
@@ -136,28 +135,26 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
             render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
         )
         return 0
-    return _run(plan, env, replan=lambda: _plan(args, cwd, env))
+    from launcher.run.startup import run_plan
+
+    return run_plan(plan, env, source)
 
 
-def _plan(
-    args: argparse.Namespace, cwd: Path, env: Mapping[str, str], *, defer_env: bool = False
-) -> LaunchPlan:
-    return _build(_load(args, cwd, env, defer_env=defer_env), cwd, env)
-
-
-def _load(
-    args: argparse.Namespace, cwd: Path, env: Mapping[str, str], *, defer_env: bool = False
-) -> LoadedProfile:
+def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> PlanSource:
+    """The profile named on the command line, as read from here: the run layer reads it again
+    through the same source on a reload."""
     name = args.config or args.profile
     if not name:
         raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
-    overrides = {"bind": args.bind} if args.bind else None
-    return load_profile(name, cwd=cwd, env=env, overrides=overrides, defer_env=defer_env)
-
-
-def _build(loaded: LoadedProfile, cwd: Path, env: Mapping[str, str]) -> LaunchPlan:
-    plan = build_plan(loaded, python=sys.executable, cpus=os.cpu_count() or 1, env=env, cwd=cwd)
-    return dataclasses.replace(plan, overridden=frozenset(loaded.overrides))
+    return PlanSource(
+        name,
+        cwd=cwd,
+        env=env,
+        python=sys.executable,
+        cpus=os.cpu_count() or 1,
+        overrides={"bind": args.bind} if args.bind else {},
+        defer_env=args.command == "systemd-unit",
+    )
 
 
 def _launch_argv(args: argparse.Namespace) -> list[str]:
@@ -167,15 +164,6 @@ def _launch_argv(args: argparse.Namespace) -> list[str]:
     target = str(path) if path else name
     extra = ["--bind", args.bind] if args.bind else []
     return [sys.executable, "-m", "launcher", target, *extra]
-
-
-# ----- run ----------------------------------------------------------------------------------
-
-
-def _run(plan: LaunchPlan, env: Mapping[str, str], replan: Callable[[], LaunchPlan]) -> int:
-    from launcher.run.startup import run_plan
-
-    return run_plan(plan, env, replan)
 
 
 # ----- show and check -----------------------------------------------------------------------
@@ -314,19 +302,16 @@ def _check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
         print(f"warn  {warning}")
     if plan.backend == "gunicorn":
         print(f"ok    worker class {plan.profile.worker_class} imports")
+    from launcher.run.checks import CheckRun
+
     for command in plan.checks[1:]:
         label = "django " + " ".join(
             command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]
         )
-        result = subprocess.run(
-            list(command.argv),
-            cwd=command.cwd,
-            env=command.full_env(child_env(env)),
-            capture_output=True,
-            text=True,
-        )
-        report = masker.text((result.stderr + result.stdout).strip())
-        if result.returncode != 0:
+        run = CheckRun(command, child_env(env))
+        run.finish()
+        report = masker.text(run.report())
+        if run.returncode != 0:
             raise LaunchError(f"{label} failed:\n{report}", code=1)
         print(f"ok    {label}")
         for line in report.splitlines():

@@ -35,3 +35,15 @@ APP_MODULE = "launcher.child.app"
 
 # Run as a script (`python -I -S PATH`): the reaper imports nothing but the standard library.
 REAPER_SCRIPT = Path(__file__).resolve().parent / "child" / "reaper.py"
+
+# The dev fork server (launcher.child.devserver) reports on its status pipe, one line each:
+# `warm FILES_JSON` (warmed up; the project files it imported), `broken MESSAGE`,
+# `forked PID`, `ready PID`, `failed PID MESSAGE` (a child's import failed), `exit PID CODE`.
+DEVSERVER_MODULE = "launcher.child.devserver"
+DEV_WARM = "warm"
+DEV_BROKEN = "broken"
+DEV_FORKED = "forked"
+DEV_READY = "ready"
+DEV_FAILED = "failed"
+DEV_EXIT = "exit"
+DEV_EVENTS = frozenset({DEV_WARM, DEV_BROKEN, DEV_FORKED, DEV_READY, DEV_FAILED, DEV_EXIT})

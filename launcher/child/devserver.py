@@ -3,10 +3,9 @@
 Most of a reload's time is importing Django and uvicorn, which do not change between edits.
 This parent imports them once, runs `django.setup()` (settings, apps, models), then waits for
 commands on stdin. `fork` starts a child that imports only the rest of the project (URLconf,
-views) and serves the inherited socket. Children report on the status fd:
-`ready PID`, `failed PID MESSAGE`; the parent reports `forked PID` and `exit PID CODE`, and
-at start `warm FILES...` (the project files it imported, so a change to one of them needs a
-fresh parent) or `broken MESSAGE`.
+views) and serves the inherited socket. Parent and children report on the status fd in the
+words launcher/wire.py names (`warm` lists the project files the parent imported, so a change
+to one of them needs a fresh parent).
 
 Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1].
 Keep this module free of threads: it forks.
@@ -25,6 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from launcher import wire
+
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
@@ -35,9 +36,9 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             traceback.print_exc()
-        _say(status_fd, f"broken {_one_line(exc)}")
+        _say(status_fd, f"{wire.DEV_BROKEN} {_one_line(exc)}")
         return 1
-    _say(status_fd, "warm " + json.dumps(_project_files(roots)))
+    _say(status_fd, f"{wire.DEV_WARM} " + json.dumps(_project_files(roots)))
     return _serve_commands(spec, status_fd)
 
 
@@ -89,7 +90,7 @@ def _serve_commands(spec: dict[str, Any], status_fd: int) -> int:
                 if pid == 0:
                     selector.close()
                     os._exit(_child(spec, status_fd))
-                _say(status_fd, f"forked {pid}")
+                _say(status_fd, f"{wire.DEV_FORKED} {pid}")
         _reap(status_fd)
     return 0
 
@@ -102,7 +103,7 @@ def _reap(status_fd: int) -> None:
             return
         if pid == 0:
             return
-        _say(status_fd, f"exit {pid} {os.waitstatus_to_exitcode(status)}")
+        _say(status_fd, f"{wire.DEV_EXIT} {pid} {os.waitstatus_to_exitcode(status)}")
 
 
 def _child(spec: dict[str, Any], status_fd: int) -> int:
@@ -123,14 +124,14 @@ def _child(spec: dict[str, Any], status_fd: int) -> int:
             get_resolver().url_patterns  # noqa: B018 - import every view now, not on a request
     except BaseException as exc:
         traceback.print_exc()
-        _say(status_fd, f"failed {pid} {_one_line(exc)}")
+        _say(status_fd, f"{wire.DEV_FAILED} {pid} {_one_line(exc)}")
         return 1
 
     class ReadyServer(DrainingServer):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
-                _say(status_fd, f"ready {pid}")
+                _say(status_fd, f"{wire.DEV_READY} {pid}")
 
     sock = socket.socket(fileno=os.dup(int(spec["listen_fd"])))
     ReadyServer(config).run(sockets=[sock])

@@ -12,6 +12,7 @@ from launcher import wire
 from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
 from launcher.plan.backends.gunicorn import is_import_path, worker_class_to_check
+from launcher.plan.backends.uvicorn import server_kwargs
 from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
@@ -140,6 +141,7 @@ def build_plan(
         app_source=app.source if app else "built by the launcher from the settings",
         server_app=f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}",
         deferred_env=loaded.deferred,
+        uvicorn_kwargs=server_kwargs(p),
         wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=workdir),
     )
 

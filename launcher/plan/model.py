@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from launcher.errors import ProfileError
 from launcher.plan.project import Project
@@ -143,6 +144,8 @@ class LaunchPlan:
     app: str = ""  # the project's own app (module:attr); "" = built from the settings
     app_source: str = ""  # where `app` came from, for show and check
     server_app: str = ""  # what the server loads: the launcher's wrapper around `app`
+    # uvicorn.Config keyword arguments (the dev fork server's children serve with these).
+    uvicorn_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # Variables `env:` needs that were not set when the plan was made (systemd-unit only).
     deferred_env: tuple[str, ...] = ()
     # Top-level keys given on the command line (`--bind`): errors about them name the option.

@@ -1,4 +1,5 @@
-"""The supervisor's side of the dev fork server (see launcher/devserver.py for the other side)."""
+"""The supervisor's side of the dev fork server (launcher/child/devserver.py is the other):
+a warm parent that forks a new server child per code change, and the children it forks."""
 
 from __future__ import annotations
 
@@ -10,19 +11,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from launcher.plan.backends.uvicorn import server_kwargs
 from launcher.plan.model import LaunchPlan
+from launcher.run.outcome import Outcome
+from launcher.run.process import signal_group, stop_escalating
+from launcher.wire import DEV_EVENTS, DEVSERVER_MODULE
 
-
-@dataclass
-class Outcome:
-    ok: bool
-    message: str
+Event = tuple[str, int, str]  # (kind, pid, message): one line of the status pipe
+FORK_WAIT = 10.0  # seconds for the parent to answer `fork`
 
 
 class ForkServer:
@@ -38,13 +37,13 @@ class ForkServer:
         quiet: bool = False,
     ) -> None:
         """`quiet`: a failure to warm up is only reported, not printed with its traceback
-        (at start-up the import check explains it in one line)."""
+        (at start-up the app check explains it in one line)."""
         assert plan.watch is not None
         self._on_exit = on_exit  # called from the reader thread when a child or the parent ends
         read_fd, write_fd = os.pipe()
         spec = {
             "app": plan.server_app,
-            "kwargs": server_kwargs(plan),
+            "kwargs": dict(plan.uvicorn_kwargs),
             "listen_fd": listen_fd,
             "status_fd": write_fd,
             "roots": [str(r) for r in plan.watch.roots],
@@ -52,7 +51,7 @@ class ForkServer:
         }
         command = plan.server_command()
         self.proc = subprocess.Popen(
-            [plan.python, "-m", "launcher.child.devserver", json.dumps(spec)],
+            [plan.python, "-m", DEVSERVER_MODULE, json.dumps(spec)],
             cwd=command.cwd,
             env=command.full_env(env),
             stdin=subprocess.PIPE,
@@ -64,7 +63,7 @@ class ForkServer:
         self.pid = self.proc.pid
         self.warm_files: frozenset[str] = frozenset()
         self._cond = threading.Condition()
-        self._events: list[tuple[str, int, str]] = []
+        self._events: list[Event] = []
         self._exits: dict[int, int] = {}
         threading.Thread(target=self._read, args=(read_fd,), daemon=True, name="devserver").start()
 
@@ -72,6 +71,8 @@ class ForkServer:
         with os.fdopen(fd, "r") as status:
             for line in status:
                 kind, _, rest = line.rstrip("\n").partition(" ")
+                if kind not in DEV_EVENTS:
+                    continue
                 pid_text, _, message = rest.partition(" ")
                 pid = int(pid_text) if pid_text.isdigit() else self.pid
                 if kind in ("warm", "broken"):
@@ -89,11 +90,8 @@ class ForkServer:
         self._on_exit()
 
     def _wait_event(
-        self,
-        match: Callable[[tuple[str, int, str]], bool],
-        deadline: float,
-        stop: Callable[[], bool],
-    ) -> tuple[str, int, str] | None:
+        self, match: Callable[[Event], bool], deadline: float, stop: Callable[[], bool]
+    ) -> Event | None:
         with self._cond:
             while True:
                 for event in self._events:
@@ -104,6 +102,9 @@ class ForkServer:
                 if remaining <= 0 or stop():
                     return None
                 self._cond.wait(min(remaining, 0.05))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
@@ -124,7 +125,8 @@ class ForkServer:
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError):
             return None
-        event = self._wait_event(lambda e: e[0] in ("forked", "gone"), time.monotonic() + 10, stop)
+        deadline = time.monotonic() + FORK_WAIT
+        event = self._wait_event(lambda e: e[0] in ("forked", "gone"), deadline, stop)
         if event is None or event[0] != "forked":
             return None
         return ForkedChild(event[1], self)
@@ -148,25 +150,33 @@ class ForkServer:
         with self._cond:
             return self._exits.get(pid)
 
+    def touched_by(self, paths: list[str], profile: Path) -> bool:
+        """A change to what this parent imported (settings, models), the profile or .env."""
+        for path in paths:
+            resolved = str(Path(path).resolve())
+            if resolved in self.warm_files or resolved == str(profile) or path.endswith(".env"):
+                return True
+        return False
+
     def stop(self, timeout: float = 3.0) -> None:
         """End the parent and any child it still has: they share its process group."""
         with contextlib.suppress(OSError, ValueError):
             if self.proc.stdin:
                 self.proc.stdin.close()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
+        stop_escalating(
+            lambda: signal_group(self.pid, signal.SIGTERM),
+            lambda: signal_group(self.pid, signal.SIGKILL),
+            lambda: self.proc.poll() is not None,
+            timeout,
+        )
+        signal_group(self.pid, signal.SIGKILL)  # a child that outlived the parent
 
 
 class ForkedChild:
-    """A server forked by the warm parent; quacks like ServerProcess for the supervisor."""
+    """A server forked by the warm parent (a `Server`, as ServerProcess is). Its exit arrives
+    through the parent's status pipe, so it has no exit descriptor of its own."""
 
-    exit_fd = None  # its exit arrives through the parent's status pipe (ForkServer.on_exit)
+    exit_fd = None
 
     def __init__(self, pid: int, parent: ForkServer) -> None:
         self.pid = pid
@@ -178,7 +188,7 @@ class ForkedChild:
 
     def poll(self) -> int | None:
         code = self.parent.exit_code(self.pid)
-        if code is None and self.parent.proc.poll() is not None:
+        if code is None and not self.parent.alive():
             return -1  # the parent is gone, and its children with it
         return code
 
@@ -190,31 +200,16 @@ class ForkedChild:
     def group_alive(self) -> bool:
         return self.poll() is None
 
-    def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        self.send(sig)
-
-    def stop(self, timeout: float, sig: int = signal.SIGTERM) -> int | None:
-        self.send(sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.poll() is None:
-            time.sleep(0.01)
-        if self.poll() is None:
-            self.send(signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and self.poll() is None:
-                time.sleep(0.01)
+    def stop(self, timeout: float) -> int | None:
+        stop_escalating(
+            lambda: self.send(signal.SIGTERM),
+            lambda: self.send(signal.SIGKILL),
+            lambda: self.poll() is not None,
+            timeout,
+        )
         return self.poll()
 
     def workers(self) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             return [psutil.Process(self.pid)]
         return []
-
-
-def touches_warm_parent(paths: list[str], parent: ForkServer, profile: Path) -> bool:
-    """A change to what the parent imported (settings, models), the profile or .env."""
-    for path in paths:
-        resolved = str(Path(path).resolve())
-        if resolved in parent.warm_files or resolved == str(profile) or path.endswith(".env"):
-            return True
-    return False

@@ -1,4 +1,5 @@
-"""Server processes: each in its own process group, stopped with escalation, never orphaned."""
+"""Child processes of the supervisor: each leads its own process group, is stopped by the one
+escalation (`stop_escalating`), and never outlives the supervisor (the reaper)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,56 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import psutil
 
 from launcher.plan.model import Command
 from launcher.wire import REAPER_SCRIPT
 
+KILL_WAIT = 5.0  # seconds to wait for a process after SIGKILL
+POLL = 0.02
+
+
+def stop_escalating(
+    term: Callable[[], None], kill: Callable[[], None], ended: Callable[[], bool], timeout: float
+) -> bool:
+    """Ask (`term`), wait up to `timeout` for `ended`, then `kill` and wait KILL_WAIT more.
+
+    The one TERM -> wait -> KILL every child gets; True when it ended."""
+    term()
+    if _wait_for(ended, timeout):
+        return True
+    kill()
+    return _wait_for(ended, KILL_WAIT)
+
+
+def _wait_for(ended: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not ended():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    """Signal a whole process group; one that is already gone is no error."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
 
 class Reaper:
-    """Guarantees the server never outlives the supervisor, even one killed with SIGKILL."""
+    """Guarantees the server never outlives the supervisor, even one killed with SIGKILL
+    (launcher/child/reaper.py: it ends the groups it guards when its stdin closes)."""
 
     def __init__(self) -> None:
         self._proc = subprocess.Popen(
@@ -34,21 +75,19 @@ class Reaper:
         self._write(f"- {pgid}\n")
 
     def close(self, timeout: float = 5.0) -> None:
-        if self._proc.stdin and not self._proc.stdin.closed:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stdin = self._proc.stdin
+        stop_escalating(
+            lambda: stdin.close() if stdin and not stdin.closed else None,
+            self._proc.kill,
+            lambda: self._proc.poll() is not None,
+            timeout,
+        )
 
     def _write(self, line: str) -> None:
         assert self._proc.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self._proc.stdin.write(line)
             self._proc.stdin.flush()
-        except BrokenPipeError:
-            pass
 
 
 class ServerProcess:
@@ -83,28 +122,21 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
 
-    def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
-
     def group_alive(self) -> bool:
-        try:
-            os.killpg(self.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
+        return group_alive(self.pid)
 
-    def stop(self, timeout: float, sig: int = signal.SIGTERM) -> int | None:
-        """Graceful stop: `sig` to the leader, wait up to `timeout`, then SIGKILL the group."""
-        self.send(sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.popen.poll() is None:
-            time.sleep(0.02)
-        # Children can outlive their leader (uvicorn's workers do): end the whole group.
-        if self.popen.poll() is None or self.group_alive():
-            self.kill_group(signal.SIGKILL)
+    def stop(self, timeout: float) -> int | None:
+        """Graceful: SIGTERM to the leader, up to `timeout`, then SIGKILL to the group."""
+        stop_escalating(
+            lambda: self.send(signal.SIGTERM),
+            lambda: signal_group(self.pid, signal.SIGKILL),
+            lambda: self.popen.poll() is not None,
+            timeout,
+        )
+        if self.group_alive():  # children can outlive their leader (uvicorn's workers do)
+            signal_group(self.pid, signal.SIGKILL)
         try:
-            return self.popen.wait(timeout=5)
+            return self.popen.wait(timeout=KILL_WAIT)
         except subprocess.TimeoutExpired:
             return None
 
@@ -144,11 +176,13 @@ def start_step(command: Command, base_env: Mapping[str, str]) -> subprocess.Pope
 
 
 def end_step(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """End a step's whole group: SIGTERM, `grace` seconds to exit, then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(grace)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # what is left of the group: the step's children
+    """End a step's whole group: SIGTERM, `grace` seconds to exit, then SIGKILL (what is left
+    of the group too: the step's children)."""
+    stop_escalating(
+        lambda: signal_group(proc.pid, signal.SIGTERM),
+        lambda: signal_group(proc.pid, signal.SIGKILL),
+        lambda: proc.poll() is not None,
+        grace,
+    )
+    signal_group(proc.pid, signal.SIGKILL)
     proc.wait()

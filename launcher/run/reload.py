@@ -1,48 +1,91 @@
-"""Dev file watching (watchfiles): a Django-aware filter, changes handed to the supervisor."""
+"""The reload transaction, in the shape of uvicorn's `restart_all`: read the profile again,
+check the new code, start a whole new generation on the same sockets and promote it once it
+answers, then retire the old one. On any failure nothing is swapped: the old generation, its
+plan and its warm dev parent serve on."""
 
 from __future__ import annotations
 
-import fnmatch
-import threading
-from collections.abc import Callable
-from pathlib import Path
+import time
+from typing import TYPE_CHECKING
 
-from watchfiles import Change, watch
+from launcher.errors import LauncherError
+from launcher.plan.model import LaunchPlan
+from launcher.plan.source import PlanSource
+from launcher.run.checks import run_checks
+from launcher.run.outcome import Outcome
 
-from launcher.plan.model import WatchSet
-
-
-class WatchFilter:
-    """(change, path) -> bool: included names, minus excluded names and directories."""
-
-    def __init__(self, watch_set: WatchSet) -> None:
-        self.include = watch_set.include
-        self.exclude = watch_set.exclude
-
-    def __call__(self, change: Change, path: str) -> bool:
-        parts = Path(path).parts
-        if any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in self.exclude):
-            return False
-        return any(fnmatch.fnmatch(parts[-1], pattern) for pattern in self.include)
+if TYPE_CHECKING:
+    from launcher.run.supervisor import Supervisor
 
 
-def start_watcher(watch_set: WatchSet, on_change: Callable[[list[str]], None]) -> None:
-    """Watch in a daemon thread, for the supervisor's lifetime.
+def reread(current: LaunchPlan, source: PlanSource | None) -> tuple[LaunchPlan, Outcome]:
+    """The plan as the profile reads now; where the server listens, which server it is and
+    whether it reloads by itself need a restart of the launcher instead."""
+    if source is None:
+        return current, Outcome(True, "")
+    try:
+        plan = source.plan()
+        plan.check_wrapper()
+    except LauncherError as exc:
+        return current, Outcome(False, exc.render())
+    fixed = {
+        "bind": (str(current.bind), str(plan.bind)),
+        "server": (current.backend, plan.backend),
+        "reload": (current.watch is not None, plan.watch is not None),
+    }
+    moved = [f"{key} {old} -> {new}" for key, (old, new) in fixed.items() if old != new]
+    if moved:
+        return current, Outcome(
+            False,
+            f"{plan.source}: {', '.join(moved)} cannot change in a reload; "
+            "restart launch to apply it",
+        )
+    return (current, Outcome(True, "")) if plan == current else (plan, Outcome(True, "changed"))
 
-    No stop_event: watchfiles would call it every `step` (50 ms), a third of the watcher's idle
-    CPU; the daemon thread ends with the process.
-    """
-    roots = [str(r) for r in watch_set.roots if r.exists()]
 
-    def loop() -> None:
-        for changes in watch(
-            *roots,
-            watch_filter=WatchFilter(watch_set),
-            debounce=400,
-            step=int(watch_set.delay * 1000) or 1,
-            raise_interrupt=False,
-            recursive=True,
-        ):
-            on_change(sorted(path for _, path in changes))
-
-    threading.Thread(target=loop, name="watch", daemon=True).start()
+def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = False) -> Outcome:
+    """A new generation from the profile as it reads now; the outcome says what happened."""
+    started = time.monotonic()
+    sup.notifier.reloading()
+    sup.log(f"{why}: reloading")
+    plan, outcome = reread(sup.plan, sup.source)
+    changed = plan is not sup.plan
+    if changed:
+        sup.learn_secrets(plan)  # a refusal below may quote the new profile's values
+        sup.log(f"profile read again: {plan.source}")
+    if outcome.ok and preflight:
+        outcome = run_checks(
+            plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
+        )
+    parents = sup.parents
+    previous_parent = parents.current
+    if outcome.ok and previous_parent is not None and (fresh_parent or changed):
+        sup.log("the change touches what the warm parent imported: starting a fresh one")
+        outcome = parents.warm(plan, sup.waiter)
+    gen = None
+    if outcome.ok:
+        gen, outcome = sup.generations.start_ready(plan, sup.waiter)
+    if gen is not None:
+        sup.plan = plan
+        old, sup.current = sup.current, None
+        sup.promote(gen, outcome.message)
+        if old is not None:
+            sup.retire(old)
+        outcome = Outcome(True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})")
+    else:
+        parents.restore(previous_parent)
+        outcome = Outcome(
+            False, f"reload failed, still serving the previous code: {outcome.message}"
+        )
+        sup.last_failure = outcome.message
+    elapsed = time.monotonic() - started
+    sup.log(f"{outcome.message} ({elapsed:.2f}s)")
+    sup.last_reload = {
+        "ok": outcome.ok,
+        "message": outcome.message,
+        "at": time.time(),
+        "seconds": round(elapsed, 3),
+    }
+    sup.notifier.send("READY=1", sup.status_line())
+    sup.write_state()
+    return outcome

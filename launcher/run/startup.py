@@ -18,31 +18,26 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import FrameType
 
 from launcher.errors import LaunchError
-from launcher.plan.model import Command, LaunchPlan
+from launcher.plan.model import LaunchPlan
+from launcher.plan.source import PlanSource
 from launcher.run import control
-from launcher.run.checks import parse_line
-from launcher.run.diagnose import explain
+from launcher.run.checks import CheckRun
 from launcher.run.process import end_step, start_step
 from launcher.run.sockets import bind_listener, inherited_listeners
-from launcher.run.supervisor import HANDLED_SIGNALS, Supervisor
+from launcher.run.supervisor import HANDLED_SIGNALS, STOP_SIGNALS, Supervisor
 from launcher.run.systemd import child_env
 
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 KILL_AFTER = 5.0  # seconds a step gets between SIGTERM and SIGKILL when start-up is stopped
 
 
-def run_plan(
-    plan: LaunchPlan,
-    env: Mapping[str, str],
-    replan: Callable[[], LaunchPlan] | None = None,
-) -> int:
+def run_plan(plan: LaunchPlan, env: Mapping[str, str], source: PlanSource | None = None) -> int:
     """Claim the profile's control socket, bind, check the app and run steps, then supervise.
 
-    `replan` reads the profile again: reloads apply the profile as it reads then.
+    `source` is where the plan came from: reloads read the profile again through it.
     """
     plan.check_wrapper()
     signals = StartupSignals()
@@ -56,7 +51,7 @@ def run_plan(
         listeners = _open_listeners(plan, env)
         # The supervisor queues onto the same list: a signal from here on is not lost.
         supervisor = Supervisor(
-            plan, env, listeners, directory, control_server, replan=replan,
+            plan, env, listeners, directory, control_server, source=source,
             pending_signals=signals.received,
         )
         check.wait_settings()
@@ -173,67 +168,50 @@ class StartupSignals:
 
 
 class ImportCheck:
-    """Import the settings, then build the app as a server would, in a throwaway process
-    (launcher.child.check): a broken project is one line naming its key, not a traceback."""
+    """The app check (launcher.child.check) at start-up: it runs while the steps run, and a
+    broken project is one line naming its key, not a traceback."""
 
     def __init__(
         self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals | None = None
     ) -> None:
         self.plan = plan
         self.signals = signals
-        self.warnings: list[str] = []
-        self.serves = ""
-        self.interface = plan.interface
-        command: Command = plan.checks[0]
-        self.popen = subprocess.Popen(
-            list(command.argv),
-            cwd=command.cwd,
-            env=command.full_env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # one stream, read through one buffer
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
+        self.run = CheckRun(plan.checks[0], env)
         if signals is not None:
-            signals.own(self.popen.pid)
+            signals.own(self.run.pid)
 
     def wait_settings(self) -> None:
         """Until the settings have imported (a few tens of ms): the steps need them too."""
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            item = parse_line(line)
-            if "warn" in item:
-                self.warnings.append(str(item["warn"]))
-            elif item.get("settings") == "ok":
-                return
-            elif "error" in item:
-                self._raise(item["error"])
-        self.raise_if_failed()
+        said = self.run.wait_for(lambda item: item.get("settings") == "ok" or "error" in item)
+        if said is None or "error" in said:
+            self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
-        assert self.popen.stdout is not None
-        output = self.popen.stdout.read()
-        self.popen.wait()
+        self.run.finish()
         if self.signals is not None:
             self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
-        for line in output.splitlines():
-            item = parse_line(line)
-            if "warn" in item:
-                self.warnings.append(str(item["warn"]))
-            elif "error" in item:
-                self._raise(item["error"])
-            elif item.get("app") == "ok":
-                self.serves = str(item.get("serves", ""))
-                self.interface = str(item.get("interface", self.plan.interface))
-        if self.popen.returncode == 0:
-            return
-        rest = "\n".join(ln for ln in output.splitlines() if not parse_line(ln))
-        cause = explain(rest, self.popen.returncode, self.plan.cwd)
-        raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
+        error = self.run.error()
+        if error is not None:
+            self._raise(str(error.get("key", "app")), str(error.get("message", "")))
+        if self.run.returncode != 0:
+            cause = self.run.failure(self.plan.cwd)
+            raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
 
-    def _raise(self, error: Mapping[str, str]) -> None:
-        key, message = str(error.get("key", "app")), str(error.get("message", ""))
+    @property
+    def warnings(self) -> list[str]:
+        return self.run.warnings()
+
+    @property
+    def serves(self) -> str:
+        said = self.run.wait_for(lambda item: item.get("app") == "ok")
+        return str(said.get("serves", "")) if said else ""
+
+    @property
+    def interface(self) -> str:
+        said = self.run.wait_for(lambda item: item.get("app") == "ok")
+        return str(said.get("interface", self.plan.interface)) if said else self.plan.interface
+
+    def _raise(self, key: str, message: str) -> None:
         project = self.plan.project
         if key == "settings" and project and project.settings and not self.plan.profile.settings:
             # The project chose these settings, not the profile: point at the project's file.
@@ -245,15 +223,9 @@ class ImportCheck:
 
     def cancel(self) -> None:
         """End it if it still runs (start-up was stopped or failed before its answer)."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
-            self.popen.communicate(timeout=5)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        self.run.cancel()
         if self.signals is not None:
-            self.signals.disown(self.popen.pid)
+            self.signals.disown(self.run.pid)
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

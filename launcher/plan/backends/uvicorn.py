@@ -28,9 +28,9 @@ def config_kwargs(settings: UvicornSettings) -> dict[str, Any]:
     return {"lifespan": settings.lifespan, **kwargs}
 
 
-def server_kwargs(plan: LaunchPlan) -> dict[str, Any]:
-    """Every uvicorn.Config setting the profile decides, besides the app and the socket."""
-    p = plan.profile
+def server_kwargs(p: Profile) -> dict[str, Any]:
+    """Every uvicorn.Config setting the profile decides, besides the app and the socket (the
+    dev fork server passes the plan's copy of these to uvicorn.Config)."""
     kwargs = config_kwargs(p.uvicorn)
     kwargs.setdefault("forwarded_allow_ips", p.forwarded_allow_ips)
     kwargs["timeout_keep_alive"] = p.keepalive
@@ -64,7 +64,7 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
     if p.reload and not isinstance(listen, tuple):
         # What a person would type; under `launch`, the launcher's own reloader takes over.
         out += ["--reload", *(f"--reload-dir={root}" for root in _reload_dirs(plan))]
-    for name, value in server_kwargs(plan).items():
+    for name, value in server_kwargs(p).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             out.append(flag if value else flag.replace("--", "--no-", 1))

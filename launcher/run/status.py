@@ -1,0 +1,46 @@
+"""What `launch status`, the state file and systemd's STATUS= say about a running supervisor."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from launcher.run import control
+
+if TYPE_CHECKING:
+    from launcher.run.supervisor import Supervisor
+
+
+def describe(sup: Supervisor, *, with_workers: bool) -> dict[str, Any]:
+    """The status as data (masked by the caller)."""
+    gen, plan, health = sup.current, sup.plan, sup.health
+    status: dict[str, Any] = {
+        "profile": plan.name,
+        "source": str(plan.source),
+        "bind": str(plan.bind),
+        "backend": plan.backend,
+        "supervisor_pid": os.getpid(),
+        "server_pid": gen.server.pid if gen else None,
+        "generation": gen.number if gen else None,
+        "health": health.state,
+        "health_detail": health.last,
+        "restarts": sup.restarts,
+        "last_failure": sup.last_failure,
+        "last_reload": sup.last_reload,
+        "started_at": sup.started_at,
+        "max_worker_memory": plan.max_worker_memory,
+    }
+    if with_workers:
+        status["workers"] = control.describe_workers(gen.server.workers()) if gen else []
+    return status
+
+
+def line(sup: Supervisor) -> str:
+    """systemd's STATUS= line."""
+    gen = sup.current
+    workers = len(gen.server.workers()) if gen else 0
+    count = sup.generations.count if sup.generations else 0
+    return (
+        f"STATUS={sup.health.state}; {workers} workers; "
+        f"generation {count}; restarts {sup.restarts}"
+    )
