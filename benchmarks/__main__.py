@@ -7,17 +7,17 @@ and keeps the others from the existing docs/benchmarks.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from benchmarks import dev_reload, matrix, operations, overhead, report
+from benchmarks import dev_reload, matrix, operations, overhead, report, results
 from benchmarks.config import FULL, QUICK, Budget
+from benchmarks.meta import meta
 from benchmarks.servers import REPO, STOPPED, Workspace, stop_all
 
 PARTS = ("overhead", "matrix", "operations", "dev_reload")
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {}
     previous = args.out / "benchmarks.json"
     if args.only and previous.exists():
-        data = json.loads(previous.read_text())
-    data["meta"] = report.meta(quick=args.quick)
+        data = dict(results.load(previous))
+    data["meta"] = meta(quick=args.quick)
     data["budget"] = budget.as_dict()
     started = time.monotonic()
     try:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("launch", "raw")
     }
     data["meta"]["machine"]["loadavg_at_end"] = list(os.getloadavg())
-    report.write(data, args.out)
+    report.write(cast(results.Report, data), args.out)
     print(f"done in {data['seconds']:.0f} s: wrote {args.out}/benchmarks.md, .json and plots")
     return 0
 

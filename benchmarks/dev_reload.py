@@ -17,14 +17,13 @@ docs/benchmarks.json and regenerates docs/benchmarks.md and the plots.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from benchmarks.load import summary
+from benchmarks.results import summary
 from benchmarks.servers import (
     PYTHON,
     Server,
@@ -134,14 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     edits = args.edits or (1 if args.quick else 5)
     result = run(edits, 0.5 if args.quick else SETTLE_S)
-    from benchmarks import report
+    from benchmarks import report, results
+    from benchmarks.meta import meta
+    from benchmarks.render_operations import dev_reload_table
 
-    print(report.dev_reload_table(result))
+    print(dev_reload_table(cast(results.DevReloadSection, result)))
     if not args.no_write:
         data_path = args.out / "benchmarks.json"
-        data = json.loads(data_path.read_text()) if data_path.exists() else {}
-        data.setdefault("meta", report.meta(quick=args.quick))
-        data["dev_reload"] = result
+        data = results.load(data_path) if data_path.exists() else {}
+        data.setdefault("meta", meta(quick=args.quick))
+        data["dev_reload"] = cast(results.DevReloadSection, result)
         report.write(data, args.out)
         print(f"wrote {args.out}/benchmarks.md, benchmarks.json and plots")
     return 0

@@ -1,4 +1,4 @@
-"""Load generation with wrk, the parse of its report, and the summary statistics we publish.
+"""Load generation with wrk, and the parse of its report.
 
 wrk is a C load generator: a Python client on the same 2 cores would measure itself.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import signal
-import statistics
 import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -123,15 +122,3 @@ def warm(port: int, paths: list[str], count: int = 20) -> None:
     for path in paths:
         for _ in range(count):
             http_get(port, path)
-
-
-def summary(values: list[float]) -> dict[str, Any]:
-    """Median with min and max: the only way this suite reports a repeated figure."""
-    if not values:
-        return {"median": None, "min": None, "max": None, "n": 0}
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
-    }

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.config import Budget
-from benchmarks.load import WrkResult, summary, warm, wrk
+from benchmarks.load import WrkResult, warm, wrk
+from benchmarks.results import summary
 from benchmarks.servers import Server, Workspace, launch_server, start_all, stop_servers
 
 ENDPOINTS = (
@@ -62,8 +63,8 @@ def run(ws: Workspace, budget: Budget) -> dict[str, Any]:
     endpoints = [e for e in ENDPOINTS if budget.matrix_paths is None or e[1] in budget.matrix_paths]
     servers: dict[str, Server] = {}
     for key in keys:
-        path = ws.write_profile(f"matrix-{key}", profile_data(ws, SETUPS[key][1]))
-        servers[key] = launch_server(ws, path, f"matrix-{key}")
+        profile = ws.write_profile(f"matrix-{key}", profile_data(ws, SETUPS[key][1]))
+        servers[key] = launch_server(ws, profile, f"matrix-{key}")
     print(f"matrix: {len(keys)} servers x {len(endpoints)} endpoints", flush=True)
     runs: dict[str, dict[str, list[WrkResult]]] = {k: {p: [] for _, p in endpoints} for k in keys}
     try:

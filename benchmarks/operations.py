@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any
 import psutil
 
 from benchmarks.config import Budget
-from benchmarks.load import finish_wrk, start_wrk, summary, warm
+from benchmarks.load import finish_wrk, start_wrk, warm
+from benchmarks.results import summary
 from benchmarks.servers import (
     Server,
     Workspace,
@@ -76,13 +78,13 @@ def start_times(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
                     seconds[key].append(server.wait_ready("/healthz"))
                 finally:
                     server.stop()
-        raw = summary(seconds["raw"])["median"]
+        medians = {k: statistics.median(v) for k, v in seconds.items()}
         out.append(
             {
                 "profile": name,
                 "raw_command": "uvicorn --reload" if name == "dev" else "gunicorn",
                 "seconds": {k: summary(v) for k, v in seconds.items()},
-                "ratio_to_raw": {k: summary(v)["median"] / raw for k, v in seconds.items()},
+                "ratio_to_raw": {k: m / medians["raw"] for k, m in medians.items()},
             }
         )
     return out

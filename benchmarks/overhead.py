@@ -13,7 +13,8 @@ import shlex
 from typing import Any
 
 from benchmarks.config import Budget
-from benchmarks.load import WrkResult, summary, warm, wrk
+from benchmarks.load import WrkResult, warm, wrk
+from benchmarks.results import summary
 from benchmarks.servers import (
     Server,
     Workspace,
@@ -25,16 +26,11 @@ from benchmarks.servers import (
     task_cpu,
     tree_cpu,
 )
+from benchmarks.verdicts import CPU_SHARE_LIMIT, ratios, verdict
 
 # Profile -> the endpoint that fits its app (sync view on WSGI, async view on ASGI).
 PROFILES = (("dev", "/api/async/"), ("prod-wsgi", "/api/sync/"), ("prod-asgi", "/api/async/"))
 ORDER = ("raw", "launch", "raw2")
-METRICS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
-HIGHER_IS_BETTER = {"rps"}
-# The launcher's own CPU, as a share of the server tree's, that counts as costing nothing.
-CPU_SHARE_LIMIT = 0.005
-# Fewer A/A rounds than this make no noise band worth judging by (the --quick run has 1).
-MIN_ROUNDS = 3
 
 
 def run(ws: Workspace, budget: Budget) -> dict[str, Any]:
@@ -83,8 +79,8 @@ def _profile(name: str, path: str, servers: dict[str, Server], budget: Budget) -
             runs[key].append(
                 {**result.as_dict(), "cpu_ms_per_request": _per_request(window, result)}
             )
-    ratio = _ratios(runs["launch"], runs["raw"])
-    aa_ratio = _ratios(runs["raw2"], runs["raw"])
+    ratio = ratios(runs["launch"], runs["raw"])
+    aa_ratio = ratios(runs["raw2"], runs["raw"])
     cpu_summary = _cpu_summary(cpu)
     drop = name == "dev"
     return {
@@ -106,39 +102,6 @@ def _profile(name: str, path: str, servers: dict[str, Server], budget: Budget) -
 
 def _per_request(window: dict[str, float], result: WrkResult) -> float | None:
     return window["server_s"] * 1e3 / result.requests if result.requests else None
-
-
-def _ratios(b: list[dict[str, Any]], a: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per-round B/A ratios of each metric, as median with min..max over rounds."""
-    return {
-        metric: summary(
-            [y[metric] / x[metric] for x, y in zip(a, b, strict=True) if x[metric] and y[metric]]
-        )
-        for metric in METRICS
-    }
-
-
-def verdict(
-    ratio: dict[str, dict[str, float]], aa_ratio: dict[str, dict[str, float]], share: float | None
-) -> dict[str, Any]:
-    """Is each launch/raw median inside the A/A noise (its min..max), or worse, or better?
-
-    'worse' means slower beyond the noise: a req/s ratio below the A/A minimum, or a latency
-    or CPU-per-request ratio above the A/A maximum. 'better' is the mirror image: noise too.
-    """
-    out: dict[str, Any] = {}
-    for metric in METRICS:
-        r, aa = ratio[metric], aa_ratio[metric]
-        if min(r["n"], aa["n"]) < MIN_ROUNDS:
-            out[metric] = "n/a"
-            continue
-        low, high = r["median"] < aa["min"], r["median"] > aa["max"]
-        if not (low or high):
-            out[metric] = "within"
-        else:
-            out[metric] = "worse" if low == (metric in HIGHER_IS_BETTER) else "better"
-    out["cpu_share"] = "n/a" if share is None else ("ok" if share <= CPU_SHARE_LIMIT else "over")
-    return out
 
 
 def _measured(server: Server, path: str, seconds: int) -> tuple[WrkResult, dict[str, float]]:

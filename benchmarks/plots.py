@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from matplotlib.axes import Axes
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 
 
-def draw(data: dict[str, Any], out: Path, names: dict[str, str]) -> None:
+def draw(data: Mapping[str, Any], out: Path, names: dict[str, str]) -> None:
     if "overhead" in data:
         _overhead(data["overhead"], out / names["overhead"])
     if "matrix" in data:
