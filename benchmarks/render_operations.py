@@ -166,7 +166,7 @@ def _worker_note(rel: ReloadSection, overhead: OverheadSection | None) -> list[s
     note = (
         ": its drain answers a request that arrives on a kept-alive connection with"
         " `Connection: close` instead of closing the connection under it"
-        if worker == "launcher.workers.UvicornWorker"
+        if worker in ("launcher.child.workers.UvicornWorker", "launcher.workers.UvicornWorker")
         else ""
     )
     return [

@@ -152,7 +152,7 @@ def differences(p: OverheadProfile) -> str:
     if raw[:2] != launched[:2]:
         what = (
             " (the launcher's warm fork server, serving the same uvicorn settings)"
-            if launched[:2] == ["-m", "launcher.devserver"]
+            if launched[:2] in (["-m", "launcher.child.devserver"], ["-m", "launcher.devserver"])
             else ""
         )
         return (
