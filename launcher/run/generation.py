@@ -8,7 +8,10 @@ so a new generation is probed alone before it takes over from the old one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import selectors
+import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -68,16 +71,18 @@ class Generations:
         self,
         listeners: list[socket.socket],
         env: dict[str, str],
-        reaper: Reaper,
         parents: DevParents,
+        selector: selectors.BaseSelector,
         watchdog_interval: float | None,
     ) -> None:
         self.listeners = listeners
         self.env = env
-        self.reaper = reaper
+        self.reaper: Reaper | None = None  # set once the supervisor runs
         self.parents = parents
+        self.selector = selector  # the loop's: a serving generation's exit wakes it
         self.watchdog_interval = watchdog_interval
         self.count = 0
+        self.retiring: list[Generation] = []
 
     def start_ready(self, plan: LaunchPlan, waiter: Waiter) -> tuple[Generation | None, Outcome]:
         """Start a generation and wait until it is ready; on failure it is already stopped."""
@@ -109,7 +114,8 @@ class Generations:
             target = listener_bind(probe_sock)
             fds.append(probe_sock.fileno())
         server = ServerProcess(plan.server_command(tuple(fds)), self.env, pass_fds=fds)
-        self.reaper.guard(server.pid)
+        if self.reaper is not None:
+            self.reaper.guard(server.pid)
         return Generation(self.count, server, probe_sock, target)
 
     def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:
@@ -132,21 +138,58 @@ class Generations:
             time.sleep(PROBE_PAUSE)
         return Outcome(False, f"not healthy after {probe.startup_timeout:g}s: {reason}")
 
+    def promote(self, gen: Generation) -> None:
+        gen.ready = True
+        if gen.server.exit_fd is not None:
+            self.selector.register(gen.server.exit_fd, selectors.EVENT_READ, "exit")
+
+    def retire(self, gen: Generation, drain: float) -> None:
+        """TERM to its leader now; it is stopped for good once it ended, or after `drain`."""
+        self._unwatch(gen)  # retiring generations are polled: their workers may outlive it
+        gen.server.send(signal.SIGTERM)
+        gen.retire_deadline = time.monotonic() + drain
+        self.retiring.append(gen)
+
+    def reap(self) -> set[ForkServer]:
+        """Clear away retired generations that ended or outstayed their drain; the dev
+        parents whose children are still retiring."""
+        now = time.monotonic()
+        for gen in list(self.retiring):
+            done = gen.server.poll() is not None and not gen.server.group_alive()
+            if done or (gen.retire_deadline is not None and now > gen.retire_deadline):
+                self.stop(gen, 0.0)
+                self.retiring.remove(gen)
+        return {g.parent for g in self.retiring if g.parent is not None}
+
+    def stop_all(self, current: Generation | None, timeout: float) -> None:
+        """The serving and the retiring generations, within one shared `timeout`."""
+        gens = [g for g in (current, *self.retiring) if g is not None]
+        for gen in gens:
+            gen.server.send(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(g.server.poll() is None for g in gens):
+            time.sleep(PROBE_PAUSE)
+        for gen in gens:
+            self.stop(gen, 0.0)
+        self.retiring = []
+
+    def _unwatch(self, gen: Generation) -> None:
+        if gen.server.exit_fd is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(gen.server.exit_fd)
+
     def stop(self, gen: Generation, timeout: float) -> None:
         """Stop it (`timeout` 0: at once), and forget it."""
+        self._unwatch(gen)
         gen.server.stop(timeout)
-        if isinstance(gen.server, ServerProcess):
+        if isinstance(gen.server, ServerProcess) and self.reaper is not None:
             self.reaper.release(gen.server.pid)
         gen.close()
 
 
 def describe_exit(code: int) -> str:
-    import signal
-
     if code < 0:
-        try:
+        with contextlib.suppress(ValueError):
             return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            pass
     meaning = {3: " (worker failed to boot)", 4: " (app failed to load)"}.get(code, "")
     return f"exit code {code}{meaning}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -44,3 +45,14 @@ def line(sup: Supervisor) -> str:
         f"STATUS={sup.health.state}; {workers} workers; "
         f"generation {count}; restarts {sup.restarts}"
     )
+
+
+def write(sup: Supervisor) -> None:
+    """Rewrite the state file when what it says has changed (`launch status` reads it when
+    the control socket cannot answer)."""
+    state = sup.status(with_workers=False)
+    if state == sup.written_state:
+        return
+    with contextlib.suppress(OSError):
+        control.write_state(sup.run_dir, sup.plan.name, state)
+        sup.written_state = state
