@@ -54,8 +54,9 @@ VALUES = {
     "control-char-raw": ('description: "a\x01b"\n', None, "character U+0001 is not allowed"),
     "control-char-escaped": ('description: "a\\u0001b"\n', "description",
                              "control character U+0001"),
-    "description-newline": ('description: "x\\nExecStartPre=/bin/touch /tmp/PWNED"\n',
-                            "description", "control character U+000A"),
+    # (a newline in a description is folded onto one line: tests/run/test_systemd_injection.py)
+    "description-escape": ('description: "x\\e[31mExecStartPre=/bin/touch /tmp/PWNED"\n',
+                           "description", "control character U+001B"),
     "before-start-unclosed-quote": ("before_start: [\"migrate 'oops\"]\n", "before_start.0",
                                     "no closing quotation"),
     "before-start-empty-argv": ("before_start: [[]]\n", "before_start.0", "an empty command"),
