@@ -116,7 +116,8 @@ def check_worker_class(path: str) -> type:
         from gunicorn.workers import SUPPORTED_WORKERS
         from gunicorn.workers.base import Worker
 
-        target = SUPPORTED_WORKERS.get(path, path.replace(":", "."))
+        builtin = SUPPORTED_WORKERS.get(path)
+        target = builtin if isinstance(builtin, str) else path.replace(":", ".")
         module, _, name = target.rpartition(".")
         cls = getattr(importlib.import_module(module), name)
         if not (isinstance(cls, type) and issubclass(cls, Worker)):

@@ -19,7 +19,7 @@ from django.contrib.staticfiles.handlers import (
     StaticFilesHandler,
     StaticFilesHandlerMixin,
 )
-from django.http import HttpRequest, HttpResponseBase
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.views.static import serve as serve_document
 
 WHITENOISE_MIDDLEWARE = "whitenoise.middleware.WhiteNoiseMiddleware"
@@ -98,7 +98,11 @@ class _Media(StaticFilesHandlerMixin):
     def get_base_url(self) -> str:
         return str(settings.MEDIA_URL)
 
-    def serve(self, request: HttpRequest) -> HttpResponseBase:
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Nothing to load, as in the mixin (the wrapped app has its own middleware); restated
+        with the handlers' signature so both bases agree."""
+
+    def serve(self, request: HttpRequest) -> HttpResponse | FileResponse:
         return serve_document(request, self.file_path(request.path), settings.MEDIA_ROOT)
 
 

@@ -22,7 +22,7 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.config import Config
@@ -30,6 +30,9 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
 from launcher.wire import INTERFACE_ENV
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication as WSGIAppType
 
 CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
@@ -150,10 +153,15 @@ def tornado_worker() -> type:
         def load_wsgi(self) -> None:
             super().load_wsgi()
             pool = ThreadPoolExecutor(self.cfg.threads, thread_name_prefix="wsgi")
+            # The same callable: gunicorn's stubs and tornado's word the WSGI types differently.
+            app = cast("WSGIAppType", self.wsgi)
             try:
-                self.wsgi = WSGIContainer(self.wsgi, executor=pool)
+                container = WSGIContainer(app, executor=pool)
             except TypeError as exc:  # tornado < 6.3 has no executor
                 raise RuntimeError("the tornado worker needs tornado 6.3 or newer") from exc
+            # gunicorn's tornado worker serves a WSGIContainer found here as it is (run() checks
+            # isinstance); the stubs only know the plain app.
+            self.wsgi = container  # type: ignore[assignment]
 
     TornadoWorker.__module__ = __name__
     return TornadoWorker

@@ -305,7 +305,8 @@ def _validate(
             loc = _trim_to_known(loc, data)
         key = ".".join(loc)
         # The profile's own secrets (env values) never reach the message, whatever key failed.
-        masker = Masker.of(data.get("env") if isinstance(data.get("env"), dict) else {})
+        env = data.get("env")
+        masker = Masker.of(env if isinstance(env, dict) else {})
         if loc and loc[0] in overrides:
             message = masker.text(_message(error, loc))
             raise ProfileError(None, None, f"--{loc[0]}", message) from None

@@ -11,8 +11,16 @@ def workers_for(cpus: int) -> int:
 
 
 def next_backoff(attempt: int, initial: float, cap: float) -> float:
-    """Seconds to wait before restart number `attempt` (1-based): doubling, capped."""
-    return min(cap, initial * 2 ** max(attempt - 1, 0))
+    """Seconds to wait before restart number `attempt` (1-based): doubling, capped.
+
+    Doubles step by step and stops at the cap: `initial * 2 ** (attempt - 1)` overflows a float
+    from attempt 1025 on, and max_crashes allows 10,000."""
+    delay = initial
+    for _ in range(max(attempt - 1, 0)):
+        if delay >= cap:
+            break
+        delay *= 2
+    return min(cap, delay)
 
 
 def is_flapping(crash_times: Sequence[float], now: float, max_crashes: int, window: float) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -105,6 +105,12 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
+def _mark(mark: object) -> yaml.Mark | None:
+    """An event's mark as a node's: the C parser's Mark has the same fields (line, column)
+    though the stubs give nodes only the pure-Python class."""
+    return cast("yaml.Mark | None", mark)
+
+
 def _compose(path: Path, loader: yaml.SafeLoader) -> yaml.Node | None:
     """Parser events -> one document's node graph, iteratively, refusing what would not end well.
 
@@ -133,7 +139,7 @@ def _compose(path: Path, loader: yaml.SafeLoader) -> yaml.Node | None:
             if tag in (None, "!"):
                 tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
             node = yaml.ScalarNode(
-                tag, event.value, event.start_mark, event.end_mark, style=event.style
+                tag, event.value, _mark(event.start_mark), _mark(event.end_mark), style=event.style
             )
             if event.anchor is not None:
                 anchors[event.anchor] = node
@@ -148,7 +154,7 @@ def _compose(path: Path, loader: yaml.SafeLoader) -> yaml.Node | None:
             tag = event.tag
             if tag in (None, "!"):
                 tag = loader.resolve(kind, None, event.implicit)
-            stack.append([kind(tag, [], event.start_mark, None), None, event.anchor])
+            stack.append([kind(tag, [], _mark(event.start_mark), None), None, event.anchor])
             continue
         elif isinstance(event, yaml.CollectionEndEvent):
             node, _, anchor = stack.pop()

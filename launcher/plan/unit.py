@@ -138,10 +138,10 @@ def check_unit_values(
         problem = _unsafe(value)
         if problem:
             raise plan.error(key, f"{problem}: it cannot go into a systemd unit")
-    for key, value in (("--user", user), ("--group", group)):
-        problem = _unsafe(value or "")
+    for option, account in (("--user", user), ("--group", group)):
+        problem = _unsafe(account or "")
         if problem:
-            raise ProfileError(None, None, key, f"{problem}: it cannot go into a systemd unit")
+            raise ProfileError(None, None, option, f"{problem}: it cannot go into a systemd unit")
     for what, value in (
         ("the profile's name", plan.name),
         ("the profile's path", str(plan.source)),

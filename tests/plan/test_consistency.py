@@ -50,6 +50,10 @@ CASES = {
     "crash-loop-flaps": (
         "restart: {backoff_initial: 1, backoff_max: 30, max_crashes: 5, window: 60}\n", []
     ),
+    "crash-loop-at-the-max-crashes-limit": (  # 10,000 backoffs, past a float's 2**1024
+        "restart: {backoff_initial: 0.5, backoff_max: 30, max_crashes: 10000, window: 86400}\n",
+        [("restart.window", "restart.max_crashes")],  # 31.5 + 9994 * 30 s > 86400 s
+    ),
     "unhealthy-loop-never-flaps": (
         "health: {enabled: true, interval: 10, failure_threshold: 3, timeout: 2}\n"
         "restart: {window: 60}\n",
