@@ -32,8 +32,11 @@ def _where(output: str, project: Path) -> str:
     frames = [(m["file"], m["line"]) for m in _FRAME.finditer(output)]
     files = [(f, n) for f, n in frames if not f.startswith("<")]
     own = [(f, n) for f, n in files if Path(f).is_relative_to(project)]
-    chosen = (own or files or [None])[-1]
-    return f"{chosen[0]}, line {chosen[1]}" if chosen else ""
+    candidates = own or files
+    if not candidates:
+        return ""
+    file, line = candidates[-1]
+    return f"{file}, line {line}"
 
 
 def _trim(text: str) -> str:
