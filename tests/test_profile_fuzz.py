@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from launcher.cli import main
-from launcher.plan.loader import SHIPPED_CONFIGS
+from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.schema import Health, Limits, Profile, Restart, UvicornSettings, Watch
 from tests.conftest import ROOT, Env, free_port
 

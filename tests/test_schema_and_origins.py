@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from launcher.cli import main
-from launcher.plan.loader import SHIPPED_CONFIGS, load_profile
+from launcher.plan.loader import load_profile
+from launcher.plan.lookup import SHIPPED_CONFIGS
 from tests.conftest import ROOT, Env, free_port
 
 
@@ -29,7 +30,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    from launcher.plan.schema import profile_json_schema
+    from launcher.plan.profile_schema import profile_json_schema
 
     return profile_json_schema()
 

@@ -5,8 +5,6 @@ Reading the profile files is the only I/O here; the environment comes in as a pa
 
 from __future__ import annotations
 
-import difflib
-import errno
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -16,14 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from launcher.errors import ProfileError
+from launcher.plan.lookup import config_dirs, find_profile, is_file, nearest, resolve
 from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profile_file
 from launcher.plan.schema import Profile
 from launcher.plan.secrets import Masker, is_secret
 
-RESERVED_NAMES = frozenset(
-    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list", "schema"}
-)
-SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 MAX_EXTENDS = 16  # profiles in one extends chain
@@ -45,98 +40,6 @@ class LoadedProfile:
         """Relative paths resolve against the directory of the file that wrote them."""
         origin = self.origins.get(key)
         return (origin.file if origin else self.path).parent
-
-
-def config_dirs(cwd: Path, env: Mapping[str, str]) -> list[Path]:
-    """Profile lookup order: $LAUNCH_CONFIG_DIR, ./configs, then the shipped configs/."""
-    dirs = [Path(p) for p in env.get("LAUNCH_CONFIG_DIR", "").split(":") if p]
-    dirs += [cwd / "configs", SHIPPED_CONFIGS]
-    seen: list[Path] = []
-    for d in dirs:
-        if _resolve(d) not in seen:
-            seen.append(_resolve(d))
-    return seen
-
-
-def find_profile(name: str, cwd: Path, env: Mapping[str, str]) -> Path:
-    """Resolve `launch NAME` to a file: a path to a .yaml, or NAME.yaml in the config dirs."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        path = _resolve(cwd / name)
-        if _is_dir(path):
-            raise ProfileError(None, None, None, f"{name} is a directory, not a profile file")
-        if not _is_file(path):
-            why = _why_not_a_file(cwd / name)
-            raise ProfileError(None, None, None, f"profile file {name} {why}")
-        _refuse_reserved(path.stem, path)
-        return path
-    _refuse_reserved(name, None)
-    dirs = config_dirs(cwd, env)
-    for d in dirs:
-        for suffix in (".yaml", ".yml"):
-            if _is_file(d / f"{name}{suffix}"):
-                return d / f"{name}{suffix}"
-    known = sorted(list_profiles(cwd, env))
-    hint = _nearest(name, known)
-    listed = ", ".join(known) or "none"
-    raise ProfileError(
-        None,
-        None,
-        None,
-        f"unknown profile '{name}'{hint}; looked in {', '.join(map(str, dirs))} "
-        f"(profiles: {listed})",
-    )
-
-
-def _resolve(path: Path) -> Path:
-    """Path.resolve() that survives symlink loops and NUL bytes (the path then stays as given)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return path.absolute()
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        return False
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):
-        return False
-
-
-def _why_not_a_file(path: Path) -> str:
-    try:
-        path.stat()
-    except OSError as exc:
-        return "is a symlink loop" if exc.errno == errno.ELOOP else "does not exist"
-    except ValueError:
-        return "does not exist"
-    return "is not a regular file"
-
-
-def list_profiles(cwd: Path, env: Mapping[str, str]) -> dict[str, Path]:
-    """Every profile name the lookup can see, first directory wins."""
-    found: dict[str, Path] = {}
-    for d in config_dirs(cwd, env):
-        for path in sorted(d.glob("*.y*ml")) if d.is_dir() else []:
-            if path.stem not in RESERVED_NAMES:
-                found.setdefault(path.stem, path)
-    return found
-
-
-def _refuse_reserved(name: str, path: Path | None) -> None:
-    if name in RESERVED_NAMES:
-        raise ProfileError(
-            path,
-            None,
-            None,
-            f"'{name}' is a launch command, so it cannot name a profile; rename the profile file",
-        )
 
 
 def load_profile(
@@ -192,14 +95,14 @@ def _read_with_extends(
         if not isinstance(parent_ref, str) or not parent_ref:
             raise ProfileError(path, line, "extends", "must be a profile name")
         parent_path = _parent_path(path, parent_ref, env)
-        if not _is_file(parent_path):
+        if not is_file(parent_path):
             raise ProfileError(
                 path,
                 line,
                 "extends",
                 f"profile '{parent_ref}' not found (looked for {parent_path})",
             )
-        if _resolve(parent_path) in map(_resolve, chain):
+        if resolve(parent_path) in map(resolve, chain):
             loop = " -> ".join(p.name for p in (*chain, parent_path))
             raise ProfileError(path, line, "extends", f"extends loops back on itself: {loop}")
         if len(chain) >= MAX_EXTENDS:
@@ -216,7 +119,7 @@ def _read_with_extends(
 
 def _parent_path(path: Path, parent_ref: str, env: Mapping[str, str]) -> Path:
     if parent_ref.endswith((".yaml", ".yml")) or "/" in parent_ref:
-        return _resolve(path.parent / parent_ref)
+        return resolve(path.parent / parent_ref)
     # A name: beside this file first, then where `launch NAME` looks (shipped ones included).
     # A file never extends itself: a project's configs/dev.yaml saying `extends: dev` means the
     # next dev.yaml in that order, the shipped one.
@@ -225,8 +128,8 @@ def _parent_path(path: Path, parent_ref: str, env: Mapping[str, str]) -> Path:
         for d in (path.parent, *config_dirs(path.parent, env))
         for suffix in (".yaml", ".yml")
     ]
-    itself = _resolve(path)
-    return next((c for c in candidates if _is_file(c) and _resolve(c) != itself), candidates[0])
+    itself = resolve(path)
+    return next((c for c in candidates if is_file(c) and resolve(c) != itself), candidates[0])
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -339,7 +242,7 @@ def _trim_to_known(loc: tuple[str, ...], data: Any) -> tuple[str, ...]:
 def _message(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
     if error["type"] == "extra_forbidden":
         model = _model_at(loc[:-1])
-        hint = _nearest(loc[-1], list(model.model_fields)) if model else ""
+        hint = nearest(loc[-1], list(model.model_fields)) if model else ""
         return f"unknown setting{hint}"
     if error["type"] == "missing":
         return "is required"
@@ -364,7 +267,3 @@ def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
         model = annotation
     return model
 
-
-def _nearest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""

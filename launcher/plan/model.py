@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import ProfileError
+from launcher.plan.bind import parse_bind
 from launcher.plan.project import Project
-from launcher.plan.schema import Profile, parse_bind
+from launcher.plan.schema import Profile
 
 # The masking rule lives in plan/secrets.py; MASK and is_secret are re-exported from here.
 from launcher.plan.secrets import MASK as MASK

@@ -9,7 +9,6 @@ Models are frozen and forbid unknown keys; the loader turns validation errors in
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +19,17 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+)
+
+from launcher.plan.bind import parse_bind
+from launcher.plan.values import (
+    HEADER_SAFE,
+    EnvValue,
+    Folded,
+    Line,
+    Step,
+    Word,
+    memory_size,
 )
 
 # gunicorn's own worker names (gunicorn/workers/__init__.py), and the launcher's uvicorn worker.
@@ -34,66 +44,10 @@ REMOVED_WORKERS = {
     "uvicorn.workers.UvicornWorker": "use worker_class: uvicorn (the uvicorn-worker package)",
 }
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
-# Ports in ASCII digits only: `\d` would take full-width and other Unicode digits.
-_BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]\s]*):(?P<port>[0-9]{1,5})$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: a Host header, a request path
-UNIX_PATH_MAX = 107  # sun_path holds 108 bytes with the trailing NUL (Linux)
 MAX_WORKERS = 1024
 DAY = 86400.0  # seconds: the ceiling for timeouts, beyond which they are a typo, not a choice
 HOUR = 3600.0
 
-
-def _one_line(value: str) -> str:
-    """Text that reaches an argv, a path, a header or a unit file: no control characters."""
-    if match := _CONTROL.search(value):
-        raise ValueError(f"contains the control character U+{ord(match.group()):04X}")
-    return value
-
-
-def _word(value: str) -> str:
-    if not value:
-        raise ValueError("an empty word")
-    return _one_line(value)
-
-
-def _no_nul(value: str) -> str:
-    """Environment values may span lines (a PEM key), but the OS refuses a NUL byte."""
-    if "\0" in value:
-        raise ValueError("contains a NUL byte (U+0000)")
-    return value
-
-
-def _step(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-    """A before_start step: a management command line, or a non-empty argv."""
-    words = value if isinstance(value, tuple) else (value,)
-    for word in words:
-        _one_line(word)
-    if isinstance(value, str):
-        try:
-            parsed = shlex.split(value)
-        except ValueError as exc:  # "No closing quotation", "No escaped character"
-            raise ValueError(f"cannot split into words: {str(exc).lower()}") from None
-        if not parsed:
-            raise ValueError("an empty step; write a management command such as 'migrate'")
-    elif not value or not value[0]:
-        raise ValueError("an empty command; write an argv such as [./bin/warm-cache, --all]")
-    return value
-
-
-def _memory_size(value: ByteSize) -> ByteSize:
-    if not 2**20 <= value <= 2**50:
-        raise ValueError("must be from 1MiB to 1PiB")
-    return value
-
-
-Line = Annotated[str, AfterValidator(_one_line)]
-# A description may be written over several lines (YAML `>` or `|`): its whitespace is folded.
-Folded = Annotated[str, BeforeValidator(lambda v: " ".join(v.split()) if isinstance(v, str) else v),
-                   AfterValidator(_one_line)]
-Word = Annotated[str, AfterValidator(_word)]
-Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
-EnvValue = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Strict(BaseModel):
@@ -162,14 +116,14 @@ class Health(Strict):
             return value
         if not value.startswith("/"):
             raise ValueError("must start with '/'")
-        if not _HEADER_SAFE.fullmatch(value):
+        if not HEADER_SAFE.fullmatch(value):
             raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
         return value
 
     @field_validator("host")
     @classmethod
     def _header_value(cls, value: str) -> str:
-        if not _HEADER_SAFE.fullmatch(value):
+        if not HEADER_SAFE.fullmatch(value):
             raise ValueError("must be a host name: printable ASCII, no spaces or line breaks")
         return value
 
@@ -186,7 +140,7 @@ class Restart(Strict):
 class Limits(Strict):
     """Per-worker resource ceilings, measured as USS (what the worker alone holds)."""
 
-    max_worker_memory: Annotated[ByteSize, AfterValidator(_memory_size)] | None = None
+    max_worker_memory: Annotated[ByteSize, AfterValidator(memory_size)] | None = None
     check_interval: float = Field(default=2.0, gt=0, le=HOUR)
 
 
@@ -331,57 +285,4 @@ class Profile(Strict):
         return value
 
 
-def parse_bind(value: str) -> tuple[str, str | int]:
-    """Split a bind into ("unix", path) or (host, port); raise ValueError when it is neither."""
-    if _CONTROL.search(value):
-        raise ValueError(f"{value!r} contains a control character")
-    if value.startswith("unix:"):
-        path = value[len("unix:") :]
-        if not path.startswith("/"):
-            raise ValueError(
-                f"'{value}': a unix bind needs an absolute path, e.g. unix:/run/app.sock"
-            )
-        if len(path.encode()) > UNIX_PATH_MAX:
-            raise ValueError(
-                f"'{value}': a unix socket path may be at most {UNIX_PATH_MAX} bytes long"
-            )
-        return "unix", path
-    match = _BIND_TCP.match(value)
-    if not match:
-        raise ValueError(f"'{value}' is not HOST:PORT or unix:/PATH")
-    port = int(match["port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"'{value}': port {port} is outside 1-65535")
-    host = match["host"].strip("[]") or "127.0.0.1"
-    return host, port
-
-
-def field_names(model: type[BaseModel]) -> list[str]:
-    """The keys a section accepts, for 'did you mean' hints."""
-    return list(model.model_fields)
-
-
 # `${VAR}` and `${VAR:-default}` may stand for any value; the loader expands them first.
-_INTERPOLATED = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
-_KEEP_OUTSIDE = ("default", "title", "description")
-
-
-def profile_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a profile file as written: `extends:` allowed, `${VAR}` anywhere."""
-    schema = Profile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "launcher profile"
-    schema["properties"] = {
-        "extends": {
-            "type": "string",
-            "title": "Extends",
-            "description": "another profile: a name in the same directory, or a path",
-        },
-        **schema["properties"],
-    }
-    for model in (schema, *schema.get("$defs", {}).values()):
-        for name, prop in model.get("properties", {}).items():
-            if "$ref" not in prop and prop.get("type") not in ("string", "object", "array"):
-                outside = {k: prop.pop(k) for k in _KEEP_OUTSIDE if k in prop}
-                model["properties"][name] = {"anyOf": [prop, _INTERPOLATED], **outside}
-    return schema

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from launcher.errors import LaunchError
+from launcher.run.sockets import unix_in_use
 
 
 def run_dir(env: Mapping[str, str]) -> Path:
@@ -130,7 +131,7 @@ class ControlServer:
             return
         state = read_state(directory, name) or {}
         pid = state.get("supervisor_pid")
-        if _alive(self.path):
+        if unix_in_use(self.path):
             raise LaunchError(
                 f"profile '{name}' is already running under launcher pid {pid}",
                 f"use 'launch stop {name}' or 'launch reload {name}'",
@@ -215,17 +216,6 @@ def _recv_until_newline(sock: socket.socket) -> Iterator[bytes]:
         yield chunk
         if chunk.endswith(b"\n"):
             return
-
-
-def _alive(path: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 def describe_workers(pids: list[psutil.Process]) -> list[dict[str, Any]]:

@@ -88,7 +88,7 @@ def _bind_unix(bind: Bind) -> socket.socket:
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise LaunchError(f"cannot bind {bind}: {path} exists and is not a socket")
-        if _unix_in_use(path):
+        if unix_in_use(path):
             raise LaunchError(f"socket {path} is already in use", "another server listens on it")
         path.unlink()  # a stale socket file left by a killed server
     if not path.parent.is_dir():
@@ -102,7 +102,8 @@ def _bind_unix(bind: Bind) -> socket.socket:
     return sock
 
 
-def _unix_in_use(path: Path) -> bool:
+def unix_in_use(path: Path) -> bool:
+    """Something accepts connections on the unix socket at `path`."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))

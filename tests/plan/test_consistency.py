@@ -8,7 +8,8 @@ import pytest
 
 from launcher.plan.build import build_plan
 from launcher.plan.consistency import contradictions
-from launcher.plan.loader import SHIPPED_CONFIGS, load_profile
+from launcher.plan.loader import load_profile
+from launcher.plan.lookup import SHIPPED_CONFIGS
 
 # Quiet defaults for the rules not under test: no probe, a generous crash window.
 BASE = "app: a.wsgi:application\nhealth: {enabled: false}\nrestart: {window: 86400}\n"

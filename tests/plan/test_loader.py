@@ -13,7 +13,8 @@ import pytest
 
 from launcher.errors import ProfileError
 from launcher.plan.build import build_plan
-from launcher.plan.loader import SHIPPED_CONFIGS, find_profile, load_profile
+from launcher.plan.loader import load_profile
+from launcher.plan.lookup import SHIPPED_CONFIGS, find_profile
 from launcher.plan.model import LaunchPlan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from launcher.plan.loader import SHIPPED_CONFIGS, load_profile
+from launcher.plan.loader import load_profile
+from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.origins import ValueOrigin, value_origins
 
 

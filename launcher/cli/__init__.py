@@ -1,0 +1,161 @@
+"""The `launch` command: parse arguments, pick a profile, render errors, set the exit code.
+
+launch NAME                    run a profile (dev, prod-wsgi, prod-asgi, or your own)
+launch show NAME               the resolved profile and the equivalent command line
+launch show NAME --origins     where each value came from: file:line, ${VAR}, --bind, default
+launch check NAME              validate, import the app, check the port, Django checks
+launch status [NAME] [--json]  a running instance: pids, workers, memory, health
+launch reload [NAME]           graceful reload; exit 1 when the new code is refused
+launch stop [NAME]             graceful stop
+launch systemd-unit NAME       print a systemd unit for the profile
+launch list                    the profiles the lookup can see
+launch schema                  the JSON Schema of a profile, for editors
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from launcher.cli import check, remote, show
+from launcher.errors import LauncherError, LaunchError
+from launcher.plan.lookup import list_profiles
+from launcher.plan.secrets import Masker
+from launcher.plan.source import PlanSource
+
+COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run", "schema")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ)
+    # Errors are masked with what is known when they happen: the environment, then the plan.
+    masker = [Masker.of(env)]
+    try:
+        code = _dispatch(args, env, masker)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
+        return code
+    except LauncherError as exc:
+        print(f"launch: error: {masker[-1].text(exc.render())}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`launch show NAME | head -1`): stop quietly, as `cat` would.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="launch", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def profile_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("profile", nargs="?", help="profile name, or a path to a .yaml file")
+        p.add_argument("--config", help="profile file (instead of a name)")
+        p.add_argument("--bind", help="override the profile's bind: HOST:PORT or unix:/PATH")
+        return p
+
+    profile_command("run", "run a profile (the default command)")
+    show = profile_command("show", "print the resolved profile and the equivalent command")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument(
+        "--origins", action="store_true", help="where each value came from (file:line, ...)"
+    )
+    profile_command("check", "validate a profile without starting it")
+    unit = profile_command("systemd-unit", "print a systemd unit file for a profile")
+    unit.add_argument("--user", help="User= of the unit")
+    unit.add_argument("--group", help="Group= of the unit")
+    for name, help_text in (
+        ("status", "show a running instance"),
+        ("reload", "graceful reload"),
+        ("stop", "graceful stop"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("profile", nargs="?", help="profile name (default: the only one running)")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for an answer")
+    sub.add_parser("list", help="list the profiles the lookup can see")
+    sub.add_parser("schema", help="print the JSON Schema of a profile (for editors)")
+    return parser
+
+
+def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int:
+    bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
+    if bare_profile or (argv and argv[0] in ("--config", "--bind")):
+        argv = ["run", *argv]
+    parser = _parser()
+    args = parser.parse_args(argv)
+    cwd = Path.cwd()
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "list":
+        for name, path in list_profiles(cwd, env).items():
+            print(f"{name:<20} {path}")
+        return 0
+    if args.command == "schema":
+        from launcher.plan.profile_schema import profile_json_schema
+
+        print(json.dumps(profile_json_schema(), indent=2))
+        return 0
+    if args.command in ("status", "reload", "stop"):
+        return remote.remote(args, env, masker[-1])
+    source = _source(args, cwd, env)
+    if args.command == "show" and args.origins:
+        loaded = source.load()
+        plan = source.plan(loaded)  # the same refusals as `show`
+        masker.append(plan.masker(env))
+        return show.show_origins(loaded, plan, as_json=args.json)
+    plan = source.plan()
+    masker.append(plan.masker(env))
+    if args.command == "show":
+        return show.show(plan, masker[-1], as_json=args.json)
+    if args.command == "check":
+        return check.check(plan, env, masker[-1])
+    if args.command == "systemd-unit":
+        from launcher.plan.unit import render_unit
+
+        print(
+            render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
+        )
+        return 0
+    from launcher.run.startup import run_plan
+
+    return run_plan(plan, env, source)
+
+
+def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> PlanSource:
+    """The profile named on the command line, as read from here: the run layer reads it again
+    through the same source on a reload."""
+    name = args.config or args.profile
+    if not name:
+        raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
+    return PlanSource(
+        name,
+        cwd=cwd,
+        env=env,
+        python=sys.executable,
+        cpus=os.cpu_count() or 1,
+        overrides={"bind": args.bind} if args.bind else {},
+        defer_env=args.command == "systemd-unit",
+    )
+
+
+def _launch_argv(args: argparse.Namespace) -> list[str]:
+    """How systemd should start this profile: the same interpreter, the same profile file."""
+    name = args.config or args.profile
+    path = Path(name).resolve() if name.endswith((".yaml", ".yml")) or "/" in name else None
+    target = str(path) if path else name
+    extra = ["--bind", args.bind] if args.bind else []
+    return [sys.executable, "-m", "launcher", target, *extra]

@@ -1,0 +1,66 @@
+"""`launch check`: every check start-up makes, before anything starts, each on one line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from launcher.cli.show import detected
+from launcher.errors import LaunchError
+from launcher.plan.model import LaunchPlan
+from launcher.plan.secrets import Masker
+from launcher.run.systemd import child_env
+
+
+def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
+    print(f"ok    profile {plan.name} ({plan.source}) is valid")
+    plan.check_wrapper()
+    if plan.wrapper.argv:
+        print(f"ok    wrap {plan.wrapper.argv[0]}")
+    from launcher.plan.consistency import contradictions
+
+    for contradiction in contradictions(plan):
+        print(f"warn  {contradiction.render()}")
+    _check_port(plan)
+    print(f"ok    {plan.bind} is free")
+    from launcher.run.startup import ImportCheck
+
+    check = ImportCheck(plan, child_env(env))
+    check.raise_if_failed()
+    for line in detected(plan):
+        print(f"      {line}")
+    if plan.env.get("DJANGO_SETTINGS_MODULE"):
+        print(f"ok    settings {plan.env['DJANGO_SETTINGS_MODULE']} import")
+    print(f"ok    app {plan.app or '(built from the settings)'} loads as {check.interface.upper()}"
+          + (f" ({check.serves})" if check.serves else ""))
+    for warning in check.warnings:
+        print(f"warn  {warning}")
+    if plan.backend == "gunicorn":
+        print(f"ok    worker class {plan.profile.worker_class} imports")
+    from launcher.run.checks import CheckRun
+
+    for command in plan.checks[1:]:
+        label = "django " + " ".join(
+            command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]
+        )
+        run = CheckRun(command, child_env(env))
+        run.finish()
+        report = masker.text(run.report())
+        if run.returncode != 0:
+            raise LaunchError(f"{label} failed:\n{report}", code=1)
+        print(f"ok    {label}")
+        for line in report.splitlines():
+            print(f"      {line}")
+    return 0
+
+
+def _check_port(plan: LaunchPlan) -> None:
+    from launcher.run.sockets import bind_listener
+
+    try:
+        sock = bind_listener(plan.bind, 1)
+    except LaunchError as exc:
+        raise plan.error("bind", exc.render()) from None
+    sock.close()
+    if plan.bind.is_unix:
+        Path(str(plan.bind.path)).unlink(missing_ok=True)

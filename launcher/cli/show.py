@@ -1,0 +1,121 @@
+"""`launch show`: the resolved profile, what was found in the project, the equivalent command
+a person could type; and `--origins`, where each value came from."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from launcher.plan.loader import LoadedProfile
+from launcher.plan.model import LaunchPlan
+from launcher.plan.secrets import Masker
+
+
+def show(plan: LaunchPlan, masker: Masker, *, as_json: bool) -> int:
+    """Everything printed goes through `masker`: env values by name, and any secret inside
+    another value (a URL's password, a token interpolated into a step's argv)."""
+    command = plan.server_command()
+    resolved = plan.profile.model_dump(mode="json")
+    resolved["env"] = plan.masked_env()
+    if as_json:
+        data = {
+            "profile": plan.name,
+            "source": str(plan.source),
+            "resolved": resolved,
+            "workers": plan.workers,
+            "app": plan.app,
+            "app_source": plan.app_source,
+            "interface": plan.interface,
+            "project": str(plan.project.root) if plan.project else None,
+            "cwd": str(plan.cwd),
+            "env": plan.masked_env(),
+            "argv": list(command.argv),
+            "command": command.shell_line(),
+            "watch": _watch_json(plan),
+        }
+        print(json.dumps(masker.data(data), indent=2))
+        return 0
+    lines = [f"# profile {plan.name} from {plan.source}"]
+    if plan.profile.description:
+        lines.append(f"# {plan.profile.description}")
+    lines.append(
+        f"backend:  {plan.backend}"
+        + (f" ({plan.profile.worker_class} workers)" if plan.backend == "gunicorn" else "")
+    )
+    lines += [f"# {line}" for line in detected(plan)]
+    lines.append(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
+    lines += [f"bind:     {plan.bind}", f"workers:  {plan.workers}", f"cwd:      {plan.cwd}"]
+    lines += [f"env:      {name}={value}" for name, value in plan.masked_env().items()]
+    lines += [f"before:   {shlex.join(step.argv)}" for step in plan.steps]
+    if plan.probe.enabled:
+        lines.append(
+            f"health:   GET {plan.probe.path} every {plan.probe.interval:g}s "
+            f"(Host: {plan.probe.host}, expect {plan.probe.expected_status})"
+        )
+    if plan.watch:
+        lines.append(f"watch:    {', '.join(map(str, plan.watch.roots))}")
+        lines.append(f"  include {' '.join(plan.watch.include)}")
+        lines.append(f"  exclude {' '.join(plan.watch.exclude)}")
+    lines += ["", "# resolved profile", _yaml_dump(resolved)]
+    lines.append("# equivalent command (secrets appear as $NAME: export them first)")
+    lines.append(command.shell_line())
+    print(masker.text("\n".join(lines)))
+    return 0
+
+
+def detected(plan: LaunchPlan) -> list[str]:
+    """What was found in the project, and from which file."""
+    return plan.project.describe() if plan.project else []
+
+
+def show_origins(loaded: LoadedProfile, plan: LaunchPlan, *, as_json: bool) -> int:
+    from launcher.plan.origins import value_origins
+
+    origins = value_origins(loaded, plan)
+    if as_json:
+        rows = [
+            {
+                "key": o.key,
+                "value": o.value,
+                "source": o.source,
+                "file": str(o.file) if o.file else None,
+                "line": o.line,
+                "via": list(o.via),
+                "flag": o.flag,
+            }
+            for o in origins
+        ]
+        print(json.dumps({"profile": loaded.name, "source": str(loaded.path), "values": rows},
+                         indent=2))
+        return 0
+    print(f"# profile {loaded.name} from {loaded.path}: each value and where it came from")
+    texts = [(o.key, _short(o.value), o.source) for o in origins]
+    key_width = max(len(k) for k, _, _ in texts)
+    value_width = min(max(len(v) for _, v, _ in texts), 40)
+    for key, value, source in texts:
+        print(f"{key:<{key_width}}  {value:<{value_width}}  {source}")
+    return 0
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = json.dumps(text)[1:-1] if any(c < " " for c in text) else text
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _watch_json(plan: LaunchPlan) -> dict[str, Any] | None:
+    if not plan.watch:
+        return None
+    return {
+        "roots": [str(r) for r in plan.watch.roots],
+        "include": list(plan.watch.include),
+        "exclude": list(plan.watch.exclude),
+    }
+
+
+def _yaml_dump(data: Mapping[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False).rstrip()

@@ -1,0 +1,63 @@
+"""Text a profile may hold where it reaches an argv, a path, an HTTP header or a unit file:
+the annotated types the schema uses, each refusing what would break its destination."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, ByteSize
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: a Host header, a request path
+def one_line(value: str) -> str:
+    """Text that reaches an argv, a path, a header or a unit file: no control characters."""
+    if match := CONTROL.search(value):
+        raise ValueError(f"contains the control character U+{ord(match.group()):04X}")
+    return value
+
+
+def _word(value: str) -> str:
+    if not value:
+        raise ValueError("an empty word")
+    return one_line(value)
+
+
+def _no_nul(value: str) -> str:
+    """Environment values may span lines (a PEM key), but the OS refuses a NUL byte."""
+    if "\0" in value:
+        raise ValueError("contains a NUL byte (U+0000)")
+    return value
+
+
+def _step(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    """A before_start step: a management command line, or a non-empty argv."""
+    words = value if isinstance(value, tuple) else (value,)
+    for word in words:
+        one_line(word)
+    if isinstance(value, str):
+        try:
+            parsed = shlex.split(value)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise ValueError(f"cannot split into words: {str(exc).lower()}") from None
+        if not parsed:
+            raise ValueError("an empty step; write a management command such as 'migrate'")
+    elif not value or not value[0]:
+        raise ValueError("an empty command; write an argv such as [./bin/warm-cache, --all]")
+    return value
+
+
+def memory_size(value: ByteSize) -> ByteSize:
+    if not 2**20 <= value <= 2**50:
+        raise ValueError("must be from 1MiB to 1PiB")
+    return value
+
+
+Line = Annotated[str, AfterValidator(one_line)]
+# A description may be written over several lines (YAML `>` or `|`): its whitespace is folded.
+Folded = Annotated[str, BeforeValidator(lambda v: " ".join(v.split()) if isinstance(v, str) else v),
+                   AfterValidator(one_line)]
+Word = Annotated[str, AfterValidator(_word)]
+Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
+EnvValue = Annotated[str, AfterValidator(_no_nul)]
