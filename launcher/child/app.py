@@ -91,6 +91,11 @@ def warm_urls() -> None:
         get_resolver().url_patterns  # noqa: B018 - the import is the point
 
 
+def static_mode() -> str:
+    """"dev", "prod" or "off" (what the plan asked for; always off outside Django)."""
+    return os.environ.get(wire.STATIC_ENV, "off") if is_django() else "off"
+
+
 def build_wsgi() -> Any:
     app = load_project_app("wsgi")
     if is_asgi(app):
@@ -100,7 +105,7 @@ def build_wsgi() -> Any:
             "worker_class serves WSGI: use worker_class: uvicorn (or prod-asgi), or a WSGI app",
         )
     warm_urls()
-    mode = os.environ.get(wire.STATIC_ENV, "off") if is_django() else "off"
+    mode = static_mode()
     if mode != "off":
         from launcher.child import static
 
@@ -119,7 +124,7 @@ def build_asgi() -> Any:
 
         app = WsgiToAsgi(app)  # a WSGI app under an ASGI server: adapt instead of failing
     warm_urls()
-    mode = os.environ.get(wire.STATIC_ENV, "off") if is_django() else "off"
+    mode = static_mode()
     index = None
     if mode != "off":
         from launcher.child import static

@@ -47,8 +47,12 @@ def build_plan(
     project is the one around `cwd` (the nearest manage.py at or above it).
     """
     p = loaded.profile
-    project = _project(loaded, cwd or Path.cwd(), env)
-    if project is not None and ("chdir",) not in loaded.origins:
+    # `chdir:` when the profile sets it; else the project around where launch runs, if any.
+    chdir = _directory(loaded, ("chdir",), p.chdir) if ("chdir",) in loaded.origins else None
+    project = _project(loaded, chdir or (cwd or Path.cwd()).resolve(), env)
+    if chdir is not None:
+        workdir = chdir
+    elif project is not None:
         workdir = project.root
     else:
         workdir = _directory(loaded, ("chdir",), p.chdir)
@@ -152,12 +156,8 @@ def _detected_app(project: Project | None, interface: str) -> Found | None:
     return project.asgi_app if interface == "asgi" else project.wsgi_app
 
 
-def _project(loaded: LoadedProfile, cwd: Path, env: Mapping[str, str]) -> Project | None:
-    """The project around `chdir:` when the profile sets it, else around where launch runs."""
-    if ("chdir",) in loaded.origins:
-        start = _directory(loaded, ("chdir",), loaded.profile.chdir)
-    else:
-        start = cwd.resolve()
+def _project(loaded: LoadedProfile, start: Path, env: Mapping[str, str]) -> Project | None:
+    """The project at or above `start`, and what its files say."""
     root = find_root(start)
     if root is None:
         return None

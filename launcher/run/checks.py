@@ -100,8 +100,7 @@ class CheckRun:
 
     def error(self) -> dict[str, Any] | None:
         """The error the app check reported (its message names the file or setting)."""
-        found = next((i["error"] for i in self.items if isinstance(i.get("error"), dict)), None)
-        return found
+        return next((i["error"] for i in self.items if isinstance(i.get("error"), dict)), None)
 
     def warnings(self) -> list[str]:
         return [str(item["warn"]) for item in self.items if "warn" in item]

@@ -20,6 +20,7 @@ import subprocess
 import threading
 from collections.abc import Iterator, Mapping
 from types import FrameType
+from typing import Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
@@ -203,13 +204,15 @@ class ImportCheck:
 
     @property
     def serves(self) -> str:
-        said = self.run.wait_for(lambda item: item.get("app") == "ok")
-        return str(said.get("serves", "")) if said else ""
+        return str(self._app_ok().get("serves", ""))
 
     @property
     def interface(self) -> str:
-        said = self.run.wait_for(lambda item: item.get("app") == "ok")
-        return str(said.get("interface", self.plan.interface)) if said else self.plan.interface
+        return str(self._app_ok().get("interface", self.plan.interface))
+
+    def _app_ok(self) -> dict[str, Any]:
+        """What the check said once the app loaded: its class and the interface it serves."""
+        return self.run.wait_for(lambda item: item.get("app") == "ok") or {}
 
     def _raise(self, key: str, message: str) -> None:
         project = self.plan.project
