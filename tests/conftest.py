@@ -127,6 +127,16 @@ class Launch:
             raise
 
 
+def end_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM a process a test started by hand and wait; SIGKILL it if it lingers."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def get(port: int, path: str, *, timeout: float = 10.0, host: str = "127.0.0.1",
         method: str = "GET", body: bytes | None = None,
         headers: dict[str, str] | None = None) -> tuple[int, bytes, http.client.HTTPResponse]:

@@ -23,6 +23,7 @@ from tests.conftest import (
     ROOT,
     Env,
     Launch,
+    end_process,
     free_port,
     get,
     start,
@@ -147,12 +148,7 @@ def test_raw_uvicorn_with_lifespan_auto_does_log_the_complaint(env: Env) -> None
         status, body, _ = get(port, "/api/async/")
         assert (status, json.loads(body)["kind"]) == (200, "async")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
     assert LIFESPAN_UNSUPPORTED in log.read_text(errors="replace")
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it got
 

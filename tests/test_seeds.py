@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,18 @@ import psutil
 import pytest
 from uvicorn_worker import UvicornWorker
 
-from tests.conftest import PYTHON, ROOT, Env, Launch, copy_demo, free_port, get, start, wait_http
+from tests.conftest import (
+    PYTHON,
+    ROOT,
+    Env,
+    Launch,
+    copy_demo,
+    end_process,
+    free_port,
+    get,
+    start,
+    wait_http,
+)
 
 DEMO = ROOT / "demo_site"
 VENV_BIN = Path(PYTHON).parent  # the launcher's own bin/, as the interpreter was invoked
@@ -339,12 +349,7 @@ def test_raw_gunicorn_tornado_fails_django_on_the_loop_thread(env: Env) -> None:
         assert status == 503
         assert "You cannot call this from an async context" in json.loads(body)["detail"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
 
 
 class UserWorker(UvicornWorker):
