@@ -23,7 +23,7 @@ import psutil
 
 from benchmarks.config import Budget
 from benchmarks.load import finish_wrk, start_wrk, warm
-from benchmarks.results import summary
+from benchmarks.results import Summary, summary
 from benchmarks.servers import (
     Server,
     Workspace,
@@ -205,7 +205,9 @@ def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
     """Memory (RSS/USS, sampled each second) and CPU over the idle window, side by side.
 
     For dev, the raw `uvicorn --reload` runs beside it: its reloader process is what the dev
-    supervisor replaces, so that is the process to hold the supervisor against.
+    supervisor replaces, so that is the process to hold the supervisor against. For a gunicorn
+    profile, the raw gunicorn master runs beside it, as `launch show` prints it and without
+    `--preload` (a master that never imports the app: the smallest a master gets).
     """
     servers = {
         name: launch_server(ws, ws.profile(name), f"idle-{name}", profile_env(name))
@@ -213,6 +215,14 @@ def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
     }
     if "dev" in servers:
         servers["dev (raw)"] = raw_server(ws, ws.profile("dev"), "idle-dev-raw", profile_env("dev"))
+    masters = {}
+    for name in budget.idle_profiles:
+        if name.startswith("prod-"):
+            shown = raw_server(ws, ws.profile(name), f"idle-{name}-raw", profile_env(name))
+            bare = raw_server(ws, ws.profile(name), f"idle-{name}-bare", profile_env(name))
+            bare.argv = [word for word in bare.argv if word != "--preload"]
+            masters[name] = {f"{name} (raw)": shown, f"{name} (raw, no preload)": bare}
+            servers.update(masters[name])
     print(f"idle: {budget.idle_s:g}s", flush=True)
     try:
         start_all(list(servers.values()))
@@ -236,11 +246,14 @@ def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
     finally:
         stop_servers(list(servers.values()))
     out = []
+    def rss(name: str, role: str) -> Summary:
+        return summary([m[0] / 2**20 for m in memory[name][role]])
+
     for name, rs in roles.items():
-        if name == "dev (raw)":
+        if name.endswith(")"):  # a raw reference, reported with its profile
             continue
         cpu_ms = {r: (cpu1[name][r] - cpu0[name][r]) * 1e3 for r in rs}
-        launcher = cpu_ms["supervisor"] + cpu_ms["reaper"]
+        launcher = cpu_ms["supervisor"] + cpu_ms["helpers"]
         entry = {
             "profile": name,
             "seconds": budget.idle_s,
@@ -251,6 +264,16 @@ def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
             "rss_mib": {r: summary([m[0] / 2**20 for m in v]) for r, v in memory[name].items()},
             "uss_mib": {r: summary([m[1] / 2**20 for m in v]) for r, v in memory[name].items()},
         }
+        own = (rss(name, "supervisor")["median"] or 0.0) + (rss(name, "helpers")["median"] or 0.0)
+        entry["raw_masters"] = [
+            {
+                "command": label,
+                "rss_mib": rss(label, "leader"),
+                "uss_mib": summary([m[1] / 2**20 for m in memory[label]["leader"]]),
+                "launcher_to_master_rss": own / (rss(label, "leader")["median"] or 1.0),
+            }
+            for label in masters.get(name, {})
+        ]
         if name == "dev" and "dev (raw)" in roles:
             raw = "dev (raw)"
             reloader_ms = (cpu1[raw]["reloader"] - cpu0[raw]["reloader"]) * 1e3
@@ -266,14 +289,17 @@ def idle(ws: Workspace, budget: Budget) -> list[dict[str, Any]]:
 
 
 def _roles(server: Server) -> dict[str, list[psutil.Process]]:
-    if server.kind == "raw":  # uvicorn --reload: the reloader, and the server it restarts
+    if server.kind == "raw":
         top = psutil.Process(server.pid)
+        if "gunicorn" in server.argv:  # the master, and its workers
+            return {"leader": [top], "workers": top.children()}
+        # uvicorn --reload: the reloader, and the server it restarts
         return {"reloader": [top], "leader": top.children()}
     own = server.launcher_processes()
     leader = server.server_leader()
     return {
         "supervisor": own[:1],
-        "reaper": own[1:],
+        "helpers": own[1:],  # none since the supervisor needs no helper; kept to show it
         "leader": [leader],
         "workers": leader.children(),
     }

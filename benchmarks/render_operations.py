@@ -118,9 +118,9 @@ def _idle(idle: list[IdleProfile]) -> list[str]:
             [
                 p["profile"],
                 f"{spread(rss['supervisor'], 1)} / {spread(uss['supervisor'], 1)}",
-                f"{spread(rss['reaper'], 1)} / {spread(uss['reaper'], 1)}",
+                f"{spread(rss['helpers'], 1)} / {spread(uss['helpers'], 1)}",
                 f"{spread(rss['leader'], 1)} / {spread(uss['leader'], 1)} ({p['server_leader']})",
-                f"{cpu['supervisor']:.1f} + {cpu['reaper']:.1f}",
+                f"{cpu['supervisor']:.1f} + {cpu['helpers']:.1f}",
                 f"{cpu['leader']:.1f}",
                 "n/a" if ratio is None else f"{ratio:.2f}",
             ]
@@ -137,15 +137,16 @@ def _idle(idle: list[IdleProfile]) -> list[str]:
             [
                 "profile",
                 "supervisor RSS / USS",
-                "reaper RSS / USS",
+                "helpers RSS / USS",
                 "server leader RSS / USS",
-                "launcher CPU ms (supervisor + reaper)",
+                "launcher CPU ms (supervisor + helpers)",
                 "server leader CPU ms",
                 "launcher/leader CPU",
             ],
             rows,
         ),
         "",
+        *_master_reference(idle),
         *_reloader_reference(idle),
     ]
 
@@ -172,6 +173,30 @@ def _worker_note(rel: ReloadSection, overhead: OverheadSection | None) -> list[s
     return [
         "Raw gunicorn runs the command `launch show` prints, so both sides run the worker class",
         f"`{worker}`{note}.",
+    ]
+
+
+def _master_reference(idle: list[IdleProfile]) -> list[str]:
+    """The launcher's own processes against a raw gunicorn master of the same site."""
+    rows = [
+        [
+            p["profile"],
+            m["command"],
+            f"{spread(m['rss_mib'], 1)} / {spread(m['uss_mib'], 1)}",
+            f"{m['launcher_to_master_rss']:.2f}",
+        ]
+        for p in idle
+        for m in p.get("raw_masters", [])
+    ]
+    if not rows:
+        return []
+    return [
+        "The raw gunicorn master of the same site, idle over the same window: as `launch show`",
+        "prints it, and without `--preload` (a master that never imports the app). The ratio is",
+        "the launcher's own processes (supervisor + helpers, median RSS) over that master's.",
+        "",
+        *table(["profile", "raw master", "RSS / USS", "launcher/master RSS"], rows),
+        "",
     ]
 
 

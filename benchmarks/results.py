@@ -182,16 +182,26 @@ class RawReloader(TypedDict):
     launcher_to_reloader_cpu: float | None
 
 
+class RawMaster(TypedDict):
+    """A raw gunicorn master of the same site, idle beside the launcher."""
+
+    command: str
+    rss_mib: Summary
+    uss_mib: Summary
+    launcher_to_master_rss: float  # the launcher's own processes (median RSS) / this master's
+
+
 class IdleProfile(TypedDict):
     profile: str
     seconds: float
     settle_s: NotRequired[float]
     server_leader: str
-    cpu_ms: dict[str, float]  # supervisor, reaper, leader, workers
+    cpu_ms: dict[str, float]  # supervisor, helpers, leader, workers
     launcher_to_leader_cpu: float | None
     rss_mib: dict[str, Summary]
     uss_mib: dict[str, Summary]
     raw_reloader: NotRequired[RawReloader]
+    raw_masters: NotRequired[list[RawMaster]]
 
 
 class OperationsSection(TypedDict, total=False):

@@ -185,7 +185,7 @@ class Server:
         while True:
             for child in top.children():
                 with contextlib.suppress(psutil.Error):
-                    if not _is_reaper(child) and os.getpgid(child.pid) == child.pid:
+                    if os.getpgid(child.pid) == child.pid:
                         return child
             if time.monotonic() > deadline:
                 seen = [(c.pid, c.cmdline()[:4]) for c in top.children()]
@@ -258,10 +258,6 @@ class Server:
             for child in psutil.Process(self.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error, ProcessLookupError):
                     self._groups.add(os.getpgid(child.pid))
-
-
-def _is_reaper(proc: psutil.Process) -> bool:
-    return "killpg" in " ".join(proc.cmdline())
 
 
 def _killpg(group: int, sig: int) -> None:

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def one_line(text: str) -> str:
     """Control characters (a newline in a profile value) escaped: a message stays one line."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class LauncherError(Exception):

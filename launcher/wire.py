@@ -6,8 +6,6 @@ and the launcher's own probe. Both sides import this module; it imports nothing.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 # The project's own app as `module:attribute`; empty: build it from the settings.
 APP_ENV = "LAUNCHER_APP"
 # "wsgi" or "asgi": which callable the server wants (an ASGI server may get a WSGI app).
@@ -32,9 +30,10 @@ PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
 CHECK_MODULE = "launcher.child.check"
 MANAGE_MODULE = "launcher.child.manage"
 APP_MODULE = "launcher.child.app"
+# The planner: makes a plan in a process of its own and writes it, pickled, to its stdout
+# (see launcher/cli/planner.py and launcher/run/planner.py).
+PLANNER_MODULE = "launcher.cli.planner"
 
-# Run as a script (`python -I -S PATH`): the reaper imports nothing but the standard library.
-REAPER_SCRIPT = Path(__file__).resolve().parent / "child" / "reaper.py"
 
 # The dev fork server (launcher.child.devserver) reports on its status pipe, one line each:
 # `warm FILES_JSON` (warmed up; the project files it imported), `broken MESSAGE`,

@@ -80,29 +80,40 @@ def _serve_commands(spec: dict[str, Any], status_fd: int) -> int:
     # the interpreter's exit (a second TERM during atexit prints "Exception ignored in ...").
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    while not stopping:
-        for _key, _ in selector.select(timeout=0.1):
-            line = sys.stdin.readline()
-            if not line:  # the supervisor is gone
-                return 0
-            if line.strip() == "fork":
-                pid = os.fork()
-                if pid == 0:
-                    selector.close()
-                    os._exit(_child(spec, status_fd))
-                _say(status_fd, f"{wire.DEV_FORKED} {pid}")
-        _reap(status_fd)
-    return 0
+    children: set[int] = set()
+    try:
+        while not stopping:
+            for _key, _ in selector.select(timeout=0.1):
+                line = sys.stdin.readline()
+                if not line:  # the supervisor is gone
+                    return 0
+                if line.strip() == "fork":
+                    pid = os.fork()
+                    if pid == 0:
+                        selector.close()
+                        os._exit(_child(spec, status_fd))
+                    children.add(pid)
+                    _say(status_fd, f"{wire.DEV_FORKED} {pid}")
+            children -= _reap(status_fd)
+        return 0
+    finally:
+        # Stopped alone (the kernel's SIGTERM when the supervisor died): the servers go too.
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
 
 
-def _reap(status_fd: int) -> None:
+def _reap(status_fd: int) -> set[int]:
+    """Tell the supervisor of every child that exited; their pids."""
+    ended: set[int] = set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return ended
         if pid == 0:
-            return
+            return ended
+        ended.add(pid)
         _say(status_fd, f"{wire.DEV_EXIT} {pid} {os.waitstatus_to_exitcode(status)}")
 
 

@@ -22,12 +22,17 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from launcher.cli import check, remote, show
 from launcher.errors import LauncherError, LaunchError
-from launcher.plan.lookup import list_profiles
 from launcher.plan.secrets import Masker
-from launcher.plan.source import PlanSource
+
+if TYPE_CHECKING:
+    from launcher.plan.source import PlanSource
+
+# `launch NAME` imports no more than the supervisor needs: the profile's parsers (pydantic,
+# PyYAML) load in the planner process (launcher/cli/planner.py), the other commands' modules
+# when they run.
 
 COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run", "schema")
 
@@ -100,7 +105,11 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "run":
+        return _run(args, cwd, env, masker)
     if args.command == "list":
+        from launcher.plan.lookup import list_profiles
+
         for name, path in list_profiles(cwd, env).items():
             print(f"{name:<20} {path}")
         return 0
@@ -110,17 +119,20 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
         print(json.dumps(profile_json_schema(), indent=2))
         return 0
     if args.command in ("status", "reload", "stop"):
+        from launcher.cli import remote
+
         return remote.remote(args, env, masker[-1])
+    from launcher.cli import check, show
+
     source = _source(args, cwd, env)
-    if args.command == "show" and args.origins:
-        loaded = source.load()
-        plan = source.plan(loaded)  # the same refusals as `show`
-        masker.append(plan.masker(env))
-        return show.show_origins(loaded, plan, as_json=args.json)
-    plan = source.plan()
+    loaded = source.load()
+    plan = source.plan(loaded)  # `show --origins` refuses what `show` refuses
     masker.append(plan.masker(env))
+    if args.command == "show" and args.origins:
+        return show.show_origins(loaded, plan, as_json=args.json)
     if args.command == "show":
-        return show.show(plan, masker[-1], as_json=args.json)
+        resolved = loaded.profile.model_dump(mode="json")
+        return show.show(plan, resolved, masker[-1], as_json=args.json)
     if args.command == "check":
         return check.check(plan, env, masker[-1])
     if args.command == "systemd-unit":
@@ -130,24 +142,54 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
             render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
         )
         return 0
-    from launcher.run.startup import run_plan
+    raise AssertionError(f"unhandled command {args.command}")
 
-    return run_plan(plan, env, source)
+
+def _run(args: argparse.Namespace, cwd: Path, env: Mapping[str, str], masker: list[Masker]) -> int:
+    """Run a profile: the planner makes the plan while the run layer loads here, and reloads
+    ask it again."""
+    from launcher.run.planner import Planner
+    from launcher.run.signals import StartupSignals
+
+    signals = StartupSignals()  # from here on a stop is noted, and ends what start-up owns
+    planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
+    try:
+        pending = planner.start()
+        with signals.owning(pending.pid):
+            from launcher.run.startup import run_plan
+
+            plan = pending.result(lambda: signals.stopping)
+        signals.raise_if_stopping()
+    except BaseException:
+        signals.restore()
+        raise
+    assert plan is not None
+    masker.append(plan.masker(env))
+    return run_plan(plan, env, planner, signals)
+
+
+def _name(args: argparse.Namespace) -> str:
+    name: str | None = args.config or args.profile
+    if not name:
+        raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
+    return name
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {"bind": args.bind} if args.bind else {}
 
 
 def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> PlanSource:
-    """The profile named on the command line, as read from here: the run layer reads it again
-    through the same source on a reload."""
-    name = args.config or args.profile
-    if not name:
-        raise LaunchError("which profile?", "give a name such as dev, prod-wsgi, prod-asgi")
+    """The profile named on the command line, as read from here."""
+    from launcher.plan.source import PlanSource
+
     return PlanSource(
-        name,
+        _name(args),
         cwd=cwd,
         env=env,
         python=sys.executable,
         cpus=os.cpu_count() or 1,
-        overrides={"bind": args.bind} if args.bind else {},
+        overrides=_overrides(args),
         defer_env=args.command == "systemd-unit",
     )
 

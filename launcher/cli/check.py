@@ -36,13 +36,11 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     for warning in check.warnings:
         print(f"warn  {warning}")
     if plan.backend == "gunicorn":
-        print(f"ok    worker class {plan.profile.worker_class} imports")
+        print(f"ok    worker class {plan.worker_class} imports")
     from launcher.run.checks import CheckRun
 
     for command in plan.checks[1:]:
-        label = "django " + " ".join(
-            command.argv[3:5] if plan.profile.check_deploy else command.argv[3:4]
-        )
+        label = "django " + " ".join(command.label.split()[:2])  # check [--deploy]
         run = CheckRun(command, child_env(env))
         run.finish()
         report = masker.text(run.report())

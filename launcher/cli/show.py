@@ -13,11 +13,12 @@ from launcher.plan.model import LaunchPlan
 from launcher.plan.secrets import Masker
 
 
-def show(plan: LaunchPlan, masker: Masker, *, as_json: bool) -> int:
+def show(
+    plan: LaunchPlan, resolved: dict[str, Any], masker: Masker, *, as_json: bool
+) -> int:
     """Everything printed goes through `masker`: env values by name, and any secret inside
     another value (a URL's password, a token interpolated into a step's argv)."""
     command = plan.server_command()
-    resolved = plan.profile.model_dump(mode="json")
     resolved["env"] = plan.masked_env()
     if as_json:
         data = {
@@ -38,11 +39,11 @@ def show(plan: LaunchPlan, masker: Masker, *, as_json: bool) -> int:
         print(json.dumps(masker.data(data), indent=2))
         return 0
     lines = [f"# profile {plan.name} from {plan.source}"]
-    if plan.profile.description:
-        lines.append(f"# {plan.profile.description}")
+    if plan.description:
+        lines.append(f"# {plan.description}")
     lines.append(
         f"backend:  {plan.backend}"
-        + (f" ({plan.profile.worker_class} workers)" if plan.backend == "gunicorn" else "")
+        + (f" ({plan.worker_class} workers)" if plan.backend == "gunicorn" else "")
     )
     lines += [f"# {line}" for line in detected(plan)]
     lines.append(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")

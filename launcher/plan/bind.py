@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from launcher.plan.values import CONTROL
+from launcher.errors import CONTROL
 
 UNIX_PATH_MAX = 107  # sun_path holds 108 bytes with the trailing NUL (Linux)
 # Ports in ASCII digits only: `\d` would take full-width and other Unicode digits.

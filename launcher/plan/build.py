@@ -94,7 +94,8 @@ def build_plan(
             argv: tuple[str, ...] = (python, "-m", wire.MANAGE_MODULE, *shlex.split(spec))
         else:
             argv = tuple(spec)
-        return Command(argv=argv, cwd=workdir, env=child_env)
+        label = spec if isinstance(spec, str) else shlex.join(spec)
+        return Command(argv=argv, cwd=workdir, env=child_env, label=label)
 
     bind = Bind.parse(p.bind)
     check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
@@ -103,7 +104,7 @@ def build_plan(
         check_argv += ["--worker-class", named]
     if bind.host:
         check_argv += ["--host", bind.host]
-    checks = [Command(tuple(check_argv), cwd=workdir, env=child_env)]
+    checks = [Command(tuple(check_argv), cwd=workdir, env=child_env, label="app")]
     if settings:
         checks.append(step("check --deploy --fail-level ERROR" if p.check_deploy else "check"))
 
@@ -119,10 +120,10 @@ def build_plan(
             drain_timeout=p.watch.drain_timeout,
         )
 
+    server_app = f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}"
     return LaunchPlan(
         name=loaded.name,
         source=loaded.path,
-        profile=p,
         backend=p.server,
         bind=bind,
         workers=workers,
@@ -137,16 +138,21 @@ def build_plan(
         max_worker_memory=int(p.limits.max_worker_memory) if p.limits.max_worker_memory else None,
         memory_check_interval=p.limits.check_interval,
         graceful_timeout=float(p.graceful_timeout),
-        build_argv=BACKENDS[p.server],
+        server=BACKENDS[p.server](p, python=python, app=server_app, workers=workers, watch=watch),
         origins={".".join(k): (o.file, o.line) for k, o in loaded.origins.items()},
         project=project,
         interface=interface,
         app=app.value if app else "",
         app_source=app.source if app else "built by the launcher from the settings",
-        server_app=f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}",
+        server_app=server_app,
         deferred_env=loaded.deferred,
         uvicorn_kwargs=server_kwargs(p),
         wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=workdir),
+        description=p.description,
+        worker_class=p.worker_class if p.server == "gunicorn" else "",
+        worker_timeout=p.timeout if p.server == "gunicorn" else 0,
+        step_timeout=p.step_timeout,
+        backlog=p.backlog,
     )
 
 

@@ -31,15 +31,15 @@ def contradictions(plan: LaunchPlan) -> list[Contradiction]:
 
 
 def _probe_outlives_worker(plan: LaunchPlan) -> Contradiction | None:
-    p = plan.profile
-    if plan.backend != "gunicorn" or not plan.probe.enabled or not p.timeout:
+    timeout = plan.worker_timeout
+    if plan.backend != "gunicorn" or not plan.probe.enabled or not timeout:
         return None
-    if plan.probe.timeout <= p.timeout:
+    if plan.probe.timeout <= timeout:
         return None
     return Contradiction(
         ("health.timeout", "timeout"),
         f"the probe waits {plan.probe.timeout:g}s, but gunicorn kills a worker silent for "
-        f"{p.timeout}s: a hung worker is seen as a reset connection, never as a slow answer",
+        f"{timeout}s: a hung worker is seen as a reset connection, never as a slow answer",
     )
 
 
@@ -55,17 +55,17 @@ def _probes_overlap(plan: LaunchPlan) -> Contradiction | None:
 
 
 def _drain_shorter_than_requests(plan: LaunchPlan) -> Contradiction | None:
-    p = plan.profile
+    timeout = plan.worker_timeout
     # With sync workers `timeout` is how long one request may run; a reload or stop gives
     # in-flight requests only graceful_timeout. (Dev reloads are meant to be quick.)
-    if plan.backend != "gunicorn" or p.worker_class != "sync" or p.reload or not p.timeout:
+    if plan.worker_class != "sync" or plan.watch or not timeout:
         return None
-    if p.graceful_timeout >= p.timeout:
+    if plan.graceful_timeout >= timeout:
         return None
     return Contradiction(
         ("graceful_timeout", "timeout"),
-        f"a request may run for {p.timeout}s, but a reload or stop cuts it after "
-        f"{p.graceful_timeout}s",
+        f"a request may run for {timeout}s, but a reload or stop cuts it after "
+        f"{plan.graceful_timeout:g}s",
     )
 
 

@@ -1,9 +1,13 @@
-"""The launch plan: plain frozen data that the run layer executes and `launch show` prints."""
+"""The launch plan: plain frozen data that the run layer executes and `launch show` prints.
+
+Plain on purpose: no pydantic model, no callable. The supervisor receives it from a planner
+process (launcher.cli.planner) and never imports the profile's parsers itself.
+"""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,6 @@ from typing import Any
 from launcher.errors import ProfileError
 from launcher.plan.bind import parse_bind
 from launcher.plan.project import Project
-from launcher.plan.schema import Profile
 
 # The masking rule lives in plan/secrets.py; MASK and is_secret are re-exported from here.
 from launcher.plan.secrets import MASK as MASK
@@ -57,6 +60,7 @@ class Command:
     argv: tuple[str, ...]
     cwd: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""  # as the profile writes it (`migrate --noinput`), for messages
 
     def shell_line(self, *, mask: bool = True) -> str:
         """A line a person can paste in a shell; secrets become references to their shell vars."""
@@ -115,12 +119,42 @@ Listen = Bind | tuple[int, ...]  # a bind to open, or inherited sockets' file de
 
 
 @dataclass(frozen=True)
+class ServerArgv:
+    """The server's command line, decided at plan time around its listen arguments, which only
+    the run layer knows: it passes the sockets it holds as file descriptors."""
+
+    head: tuple[str, ...]  # `python -m gunicorn APP`
+    tail: tuple[str, ...]  # every option after the listen arguments
+    style: str = "gunicorn"  # how sockets are named: gunicorn `--bind`, or uvicorn's options
+    # What a person would add for autoreload: shown by `launch show`; under `launch` the
+    # launcher reloads, so a server given sockets never gets it.
+    autoreload: tuple[str, ...] = ()
+
+    def argv(self, listen: Listen) -> tuple[str, ...]:
+        fds = isinstance(listen, tuple)
+        return (*self.head, *listen_args(self.style, listen), *self.tail,
+                *(() if fds else self.autoreload))
+
+
+def listen_args(style: str, listen: Listen) -> list[str]:
+    """gunicorn takes one `--bind` per socket (fd://N for an inherited one); uvicorn serves one
+    socket: `--fd`, `--uds`, or `--host` and `--port`."""
+    if style == "gunicorn":
+        binds = [f"fd://{fd}" for fd in listen] if isinstance(listen, tuple) else [str(listen)]
+        return [arg for bind in binds for arg in ("--bind", bind)]
+    if isinstance(listen, tuple):
+        return ["--fd", str(listen[0])]
+    if listen.is_unix:
+        return ["--uds", str(listen.path)]
+    return ["--host", str(listen.host), "--port", str(listen.port)]
+
+
+@dataclass(frozen=True)
 class LaunchPlan:
     """Everything needed to run a profile, decided up front and free of side effects."""
 
     name: str
     source: Path
-    profile: Profile
     backend: str
     bind: Bind
     workers: int
@@ -135,7 +169,7 @@ class LaunchPlan:
     max_worker_memory: int | None
     memory_check_interval: float
     graceful_timeout: float
-    build_argv: Callable[[LaunchPlan, Listen], tuple[str, ...]] = field(repr=False, compare=False)
+    server: ServerArgv
     # Where each key was written (file, line), by dotted path ('bind', 'before_start.0'):
     # errors found later point there too.
     origins: Mapping[str, tuple[Path, int]] = field(default_factory=dict, repr=False)
@@ -152,6 +186,11 @@ class LaunchPlan:
     # Top-level keys given on the command line (`--bind`): errors about them name the option.
     overridden: frozenset[str] = frozenset()
     wrapper: Wrapper = field(default_factory=Wrapper)  # `wrap:`, its command found
+    description: str = ""
+    worker_class: str = ""  # gunicorn's, as the profile names it
+    worker_timeout: int = 0  # gunicorn kills a worker silent this long (0: never)
+    step_timeout: float = 600.0
+    backlog: int = 2048
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
@@ -160,10 +199,9 @@ class LaunchPlan:
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
 
-    def step_label(self, index: int) -> str:
-        """A before_start step as the profile writes it (`migrate --noinput`, or an argv)."""
-        spec = self.profile.before_start[index]
-        return spec if isinstance(spec, str) else shlex.join(spec)
+    def given(self, key: str) -> bool:
+        """Whether the profile (or the command line) set `key`, rather than a default."""
+        return key in self.origins or key in self.overridden
 
     def check_wrapper(self) -> None:
         """Raise when the `wrap:` command cannot run: before anything starts, not after."""
@@ -172,7 +210,7 @@ class LaunchPlan:
 
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""
-        argv = self.build_argv(self, self.bind if listen is None else listen)
+        argv = self.server.argv(self.bind if listen is None else listen)
         return Command(argv=(*self.wrapper.argv, *argv), cwd=self.cwd, env=self.env)
 
     def masked_env(self) -> dict[str, str]:

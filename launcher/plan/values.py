@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, ByteSize
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+from launcher.errors import CONTROL
+
 HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: a Host header, a request path
 def one_line(value: str) -> str:
     """Text that reaches an argv, a path, a header or a unit file: no control characters."""

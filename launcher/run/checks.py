@@ -22,7 +22,7 @@ from typing import Any
 from launcher.plan.model import Command
 from launcher.run.diagnose import explain
 from launcher.run.outcome import Outcome
-from launcher.run.process import signal_group
+from launcher.run.process import die_with_supervisor, signal_group
 from launcher.run.waiter import Waiter
 
 SLICE = 0.1  # seconds between looks at the waiter while a check runs
@@ -51,6 +51,7 @@ class CheckRun:
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=die_with_supervisor(),
         )
         self.pid = self.popen.pid
         self.items: list[dict[str, Any]] = []  # what the app check said, in order

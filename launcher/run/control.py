@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ def run_dir(env: Mapping[str, str]) -> Path:
         return Path(env["LAUNCH_RUN_DIR"])
     if env.get("XDG_RUNTIME_DIR"):
         return Path(env["XDG_RUNTIME_DIR"]) / "launcher"
+    import tempfile  # only here: the supervisor has no other use for it
+
     return Path(tempfile.gettempdir()) / f"launcher-{os.getuid()}"
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from launcher.plan.model import LaunchPlan
 from launcher.run.forkserver import ForkServer
 from launcher.run.outcome import Outcome
-from launcher.run.process import Reaper
 from launcher.run.waiter import Waiter
 
 
@@ -24,7 +23,6 @@ class DevParents:
         self.current: ForkServer | None = None
         self.warming: ForkServer | None = None  # started early, not yet waited on
         self.old: list[ForkServer] = []
-        self.reaper: Reaper | None = None  # set once the supervisor runs
 
     def start(self, plan: LaunchPlan, *, quiet: bool = False) -> ForkServer:
         return ForkServer(plan, self._env, self._listen_fd, on_exit=self._on_exit, quiet=quiet)
@@ -39,8 +37,6 @@ class DevParents:
         """A warm parent for `plan` (the one started early, if any) becomes the current one;
         the previous one is kept until its children have drained."""
         parent, self.warming = self.warming or self.start(plan), None
-        if self.reaper is not None:
-            self.reaper.guard(parent.pid)
         outcome = parent.wait_warm(plan.probe.startup_timeout, waiter)
         if not outcome.ok:
             self._end(parent)
@@ -79,5 +75,3 @@ class DevParents:
 
     def _end(self, parent: ForkServer) -> None:
         parent.stop()
-        if self.reaper is not None:
-            self.reaper.release(parent.pid)

@@ -17,7 +17,7 @@ import psutil
 
 from launcher.plan.model import LaunchPlan
 from launcher.run.outcome import Outcome
-from launcher.run.process import signal_group, stop_escalating
+from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
 from launcher.wire import DEV_EVENTS, DEVSERVER_MODULE
 
 Event = tuple[str, int, str]  # (kind, pid, message): one line of the status pipe
@@ -58,6 +58,7 @@ class ForkServer:
             pass_fds=(listen_fd, write_fd),
             start_new_session=True,
             text=True,
+            preexec_fn=die_with_supervisor(),
         )
         os.close(write_fd)
         self.pid = self.proc.pid

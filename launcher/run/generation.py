@@ -24,7 +24,7 @@ from launcher.run.devparents import DevParents
 from launcher.run.forkserver import ForkServer
 from launcher.run.health import probe_once
 from launcher.run.outcome import Outcome
-from launcher.run.process import Reaper, ServerProcess
+from launcher.run.process import ServerProcess
 from launcher.run.sockets import listener_bind, probe_listener
 from launcher.run.waiter import Waiter
 
@@ -77,7 +77,6 @@ class Generations:
     ) -> None:
         self.listeners = listeners
         self.env = env
-        self.reaper: Reaper | None = None  # set once the supervisor runs
         self.parents = parents
         self.selector = selector  # the loop's: a serving generation's exit wakes it
         self.watchdog_interval = watchdog_interval
@@ -114,8 +113,6 @@ class Generations:
             target = listener_bind(probe_sock)
             fds.append(probe_sock.fileno())
         server = ServerProcess(plan.server_command(tuple(fds)), self.env, pass_fds=fds)
-        if self.reaper is not None:
-            self.reaper.guard(server.pid)
         return Generation(self.count, server, probe_sock, target)
 
     def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:
@@ -182,8 +179,6 @@ class Generations:
         """Stop it (`timeout` 0: at once), and forget it."""
         self._unwatch(gen)
         gen.server.stop(timeout)
-        if isinstance(gen.server, ServerProcess) and self.reaper is not None:
-            self.reaper.release(gen.server.pid)
         gen.close()
 
 

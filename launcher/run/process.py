@@ -1,23 +1,25 @@
 """Child processes of the supervisor: each leads its own process group, is stopped by the one
-escalation (`stop_escalating`), and never outlives the supervisor (the reaper)."""
+escalation (`stop_escalating`), and never outlives the supervisor: the kernel sends it SIGTERM
+when the supervisor dies, even by SIGKILL (PR_SET_PDEATHSIG), and a server's SIGTERM is its
+graceful stop, which ends its workers too."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 import psutil
 
 from launcher.plan.model import Command
-from launcher.wire import REAPER_SCRIPT
 
 KILL_WAIT = 5.0  # seconds to wait for a process after SIGKILL
 POLL = 0.02
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def stop_escalating(
@@ -56,38 +58,26 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-class Reaper:
-    """Guarantees the server never outlives the supervisor, even one killed with SIGKILL
-    (launcher/child/reaper.py: it ends the groups it guards when its stdin closes)."""
+def die_with_supervisor() -> Callable[[], None] | None:
+    """A preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies.
 
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(REAPER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            start_new_session=True,
-            text=True,
-        )
+    Set between fork and exec, so nothing runs in the child before it; kept across exec (and
+    a wrapper's exec: `newrelic-admin run-program`). The kernel ties it to the thread that
+    forked, so children are only started from the supervisor's main thread. None where there
+    is no prctl (not Linux): there a child ends with its supervisor only on a graceful stop.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    supervisor = os.getpid()
 
-    def guard(self, pgid: int) -> None:
-        self._write(f"+ {pgid}\n")
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != supervisor:  # it died before the line above: the signal never comes
+            os.kill(os.getpid(), signal.SIGTERM)
 
-    def release(self, pgid: int) -> None:
-        self._write(f"- {pgid}\n")
-
-    def close(self, timeout: float = 5.0) -> None:
-        stdin = self._proc.stdin
-        stop_escalating(
-            lambda: stdin.close() if stdin and not stdin.closed else None,
-            self._proc.kill,
-            lambda: self._proc.poll() is not None,
-            timeout,
-        )
-
-    def _write(self, line: str) -> None:
-        assert self._proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self._proc.stdin.write(line)
-            self._proc.stdin.flush()
+    return preexec
 
 
 class ServerProcess:
@@ -102,6 +92,7 @@ class ServerProcess:
             env=command.full_env(base_env),
             pass_fds=tuple(pass_fds),
             start_new_session=True,
+            preexec_fn=die_with_supervisor(),
         )
         self.pid = self.popen.pid
         self.exit_fd = _pidfd(self.pid)
@@ -171,7 +162,11 @@ def _is_worker(proc: psutil.Process) -> bool:
 def start_step(command: Command, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """A before-start step, output passed through, leading its own group (so it can be ended)."""
     return subprocess.Popen(
-        list(command.argv), cwd=command.cwd, env=command.full_env(base_env), start_new_session=True
+        list(command.argv),
+        cwd=command.cwd,
+        env=command.full_env(base_env),
+        start_new_session=True,
+        preexec_fn=die_with_supervisor(),
     )
 
 

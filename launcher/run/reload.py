@@ -6,25 +6,30 @@ plan and its warm dev parent serve on."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
-from launcher.plan.source import PlanSource
 from launcher.run.checks import run_checks
 from launcher.run.outcome import Outcome
+from launcher.run.planner import Planner
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
 
 
-def reread(current: LaunchPlan, source: PlanSource | None) -> tuple[LaunchPlan, Outcome]:
+def reread(
+    current: LaunchPlan, source: Planner | None, stopping: Callable[[], bool]
+) -> tuple[LaunchPlan, Outcome]:
     """The plan as the profile reads now; where the server listens, which server it is and
     whether it reloads by itself need a restart of the launcher instead."""
     if source is None:
         return current, Outcome(True, "")
     try:
-        plan = source.plan()
+        plan = source.plan(stopping)
+        if plan is None:
+            return current, Outcome(False, "stopped while the profile was read")
         plan.check_wrapper()
     except LauncherError as exc:
         return current, Outcome(False, exc.render())
@@ -48,7 +53,7 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
     started = time.monotonic()
     sup.notifier.reloading()
     sup.log(f"{why}: reloading")
-    plan, outcome = reread(sup.plan, sup.source)
+    plan, outcome = reread(sup.plan, sup.source, sup.waiter)
     changed = plan is not sup.plan
     if changed:
         sup.learn_secrets(plan)  # a refusal below may quote the new profile's values

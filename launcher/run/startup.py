@@ -14,34 +14,36 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
-import threading
-from collections.abc import Iterator, Mapping
-from types import FrameType
+from collections.abc import Mapping
 from typing import Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.plan.source import PlanSource
 from launcher.run import control
 from launcher.run.checks import CheckRun
+from launcher.run.planner import Planner
 from launcher.run.process import end_step, start_step
+from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
-from launcher.run.supervisor import HANDLED_SIGNALS, STOP_SIGNALS, Supervisor
+from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
 
-KILL_AFTER = 5.0  # seconds a step gets between SIGTERM and SIGKILL when start-up is stopped
 
-
-def run_plan(plan: LaunchPlan, env: Mapping[str, str], source: PlanSource | None = None) -> int:
+def run_plan(
+    plan: LaunchPlan,
+    env: Mapping[str, str],
+    source: Planner | None = None,
+    signals: StartupSignals | None = None,
+) -> int:
     """Claim the profile's control socket, bind, check the app and run steps, then supervise.
 
     `source` is where the plan came from: reloads read the profile again through it.
+    `signals` has noted the signals since launch began (while the planner ran).
     """
+    signals = signals or StartupSignals()
     plan.check_wrapper()
-    signals = StartupSignals()
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
@@ -67,14 +69,14 @@ def run_plan(plan: LaunchPlan, env: Mapping[str, str], source: PlanSource | None
                 reason = exc.strerror or str(exc)
                 raise _step_failure(plan, index, f"cannot run the step ({reason})", 2) from None
             with signals.owning(proc.pid):
-                code = _wait_step(proc, plan.profile.step_timeout)
+                code = _wait_step(proc, plan.step_timeout)
             signals.raise_if_stopping()
             if code is None:
                 raise _step_failure(
                     plan,
                     index,
                     f"before_start step did not finish within step_timeout "
-                    f"({plan.profile.step_timeout:g}s) and was ended",
+                    f"({plan.step_timeout:g}s) and was ended",
                 )
             if code != 0:
                 check.raise_if_failed()  # a broken app explains a failed migrate best
@@ -111,61 +113,10 @@ def _wait_step(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
 
 def _step_failure(plan: LaunchPlan, index: int, message: str, code: int = 1) -> LaunchError:
     """One line: the step's file:line and key, what happened, and the step as written."""
-    where = plan.error(f"before_start.{index}", f"{message}: {plan.step_label(index)}")
+    where = plan.error(f"before_start.{index}", f"{message}: {plan.steps[index].label}")
     return LaunchError(
         where.render(), "fix it and launch again; the server was not started", code=code
     )
-
-
-class StartupSignals:
-    """Signals that arrive before the supervisor runs: noted, and a stop ends the owned groups."""
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        self._groups: set[int] = set()
-        self._previous = {sig: signal.signal(sig, self._note) for sig in HANDLED_SIGNALS}
-
-    @property
-    def stopping(self) -> bool:
-        return any(sig in STOP_SIGNALS for sig in self.received)
-
-    def _note(self, signum: int, _frame: FrameType | None) -> None:
-        self.received.append(signum)
-        if signum in STOP_SIGNALS:
-            self._end_groups(signal.SIGTERM)
-            timer = threading.Timer(KILL_AFTER, self._end_groups, (signal.SIGKILL,))
-            timer.daemon = True
-            timer.start()
-
-    def _end_groups(self, sig: int) -> None:
-        for pgid in list(self._groups):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-
-    def own(self, pid: int) -> None:
-        """From now on a stop signal ends `pid`'s group (it leads its own session)."""
-        self._groups.add(pid)
-        if self.stopping:  # the signal came while the process was being started
-            self._end_groups(signal.SIGTERM)
-
-    def disown(self, pid: int) -> None:
-        self._groups.discard(pid)
-
-    @contextlib.contextmanager
-    def owning(self, pid: int) -> Iterator[None]:
-        self.own(pid)
-        try:
-            yield
-        finally:
-            self.disown(pid)
-
-    def raise_if_stopping(self) -> None:
-        if self.stopping:
-            raise LaunchError("stopped during start-up; the server was not started", code=0)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class ImportCheck:
@@ -216,11 +167,11 @@ class ImportCheck:
 
     def _raise(self, key: str, message: str) -> None:
         project = self.plan.project
-        if key == "settings" and project and project.settings and not self.plan.profile.settings:
+        if key == "settings" and project and project.settings and not self.plan.given("settings"):
             # The project chose these settings, not the profile: point at the project's file.
             found = project.settings
             raise LaunchError(f"{message}", f"settings {found.value}, from {found.source}")
-        if key == "app" and not self.plan.profile.app:
+        if key == "app" and not self.plan.given("app"):
             raise LaunchError(message, f"app {self.plan.app_source}, from {self.plan.cwd}")
         raise self.plan.error(key, f"{message} (from {self.plan.cwd})")
 
@@ -237,6 +188,6 @@ def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.soc
     if inherited:
         return inherited
     try:
-        return [bind_listener(plan.bind, plan.profile.backlog)]
+        return [bind_listener(plan.bind, plan.backlog)]
     except LaunchError as exc:  # port taken, path missing: point at where the bind was set
         raise plan.error("bind", exc.render()) from None

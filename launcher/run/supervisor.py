@@ -21,20 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from launcher.plan.model import LaunchPlan
-from launcher.plan.source import PlanSource
 from launcher.run import control, memory, reload, requests, restart, status
 from launcher.run.devparents import DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.monitor import Health, HealthMonitor
 from launcher.run.outcome import Outcome
-from launcher.run.process import Reaper
+from launcher.run.planner import Planner
+from launcher.run.signals import HANDLED_SIGNALS, STOP_SIGNALS
 from launcher.run.systemd import Notifier, child_env
 from launcher.run.timers import Timers
 from launcher.run.waiter import Waiter
 from launcher.run.watch import start_watcher
-
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
 @dataclass
@@ -50,7 +47,7 @@ class Supervisor:
         default=lambda line: print(line, file=sys.stderr, flush=True)
     )
     # Where the plan came from: a reload reads the profile again through it; None: fixed.
-    source: PlanSource | None = None
+    source: Planner | None = None
     # Signals that came during start-up; the supervisor's handler appends to the same list.
     pending_signals: list[int] = field(default_factory=list)
 
@@ -91,12 +88,10 @@ class Supervisor:
     def run(self) -> int:
         """Start, serve until stopped; returns the process exit code."""
         self._install_signals()
-        reaper = Reaper()
-        self.parents.reaper = self.generations.reaper = reaper
         try:
             return self._serve()
         finally:
-            self._shutdown(reaper)
+            self._shutdown()
 
     def start_warming(self) -> int | None:
         """Dev: watch, and start the warm parent now, so it imports Django while the
@@ -177,12 +172,11 @@ class Supervisor:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
 
-    def _shutdown(self, reaper: Reaper) -> None:
+    def _shutdown(self) -> None:
         self.notifier.send("STOPPING=1")
         self.generations.stop_all(self.current, self.plan.graceful_timeout)
         self.current = None
         self.parents.stop_all()
-        reaper.close()
         with contextlib.suppress(OSError):
             control.state_path(self.run_dir, self.plan.name).unlink()
         self._selector.close()

@@ -6,10 +6,12 @@ import fnmatch
 import threading
 from collections.abc import Callable
 from pathlib import Path
-
-from watchfiles import Change, watch
+from typing import TYPE_CHECKING
 
 from launcher.plan.model import WatchSet
+
+if TYPE_CHECKING:
+    from watchfiles import Change
 
 
 class WatchFilter:
@@ -32,6 +34,8 @@ def start_watcher(watch_set: WatchSet, on_change: Callable[[list[str]], None]) -
     No stop_event: watchfiles would call it every `step` (50 ms), a third of the watcher's idle
     CPU; the daemon thread ends with the process.
     """
+    from watchfiles import watch  # dev only: prod supervisors never load it
+
     roots = [str(r) for r in watch_set.roots if r.exists()]
 
     def loop() -> None:

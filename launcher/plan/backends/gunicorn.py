@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from launcher.plan.backends.uvicorn import config_kwargs
-from launcher.plan.model import LaunchPlan, Listen
+from launcher.plan.model import ServerArgv, WatchSet
 from launcher.plan.schema import WORKER_CLASSES, Profile
 
 UVICORN_WORKER = "launcher.child.workers.UvicornWorker"
@@ -48,22 +48,12 @@ def extra_env(profile: Profile) -> dict[str, str]:
     return {}
 
 
-def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
-    """The gunicorn command line; fds are inherited sockets, one `--bind fd://N` each."""
-    p = plan.profile
+def server_argv(
+    p: Profile, *, python: str, app: str, workers: int, watch: WatchSet | None
+) -> ServerArgv:
+    """The gunicorn command line; the run layer adds one `--bind` per socket it holds."""
     kind = PROJECT_WORKER if is_import_path(p.worker_class) else worker_class_to_check(p)
-    binds = [f"fd://{fd}" for fd in listen] if isinstance(listen, tuple) else [str(listen)]
-    out = [
-        plan.python,
-        "-m",
-        "gunicorn",
-        plan.server_app,
-        *(arg for bind in binds for arg in ("--bind", bind)),
-        "--workers",
-        str(plan.workers),
-        "--worker-class",
-        kind,
-    ]
+    out = ["--workers", str(workers), "--worker-class", kind]
     if p.threads > 1:
         out += ["--threads", str(p.threads)]
     out += [
@@ -82,8 +72,6 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
         out += ["--backlog", str(p.backlog)]
     if p.preload_app:
         out.append("--preload")
-    if p.reload and not isinstance(listen, tuple):
-        out.append("--reload")  # what a person would type; under `launch` the launcher reloads
     if p.worker_class == "asgi":
         out += ["--asgi-lifespan", p.uvicorn.lifespan]
         if p.uvicorn.loop in ("asyncio", "uvloop"):
@@ -100,4 +88,8 @@ def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
         out += ["--access-logfile", "-"]
     # gunicorn 25.1+ opens one control socket per user by default; two servers collide on it.
     out.append("--no-control-socket")
-    return tuple(out)
+    return ServerArgv(
+        head=(python, "-m", "gunicorn", app),
+        tail=tuple(out),
+        autoreload=("--reload",) if p.reload else (),
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from launcher.plan.model import LaunchPlan, Listen
+from launcher.plan.model import ServerArgv, WatchSet
 from launcher.plan.schema import Profile, UvicornSettings
 
 _DEFAULTS = UvicornSettings()
@@ -49,29 +49,22 @@ def extra_env(profile: Profile) -> dict[str, str]:
     return {}
 
 
-def argv(plan: LaunchPlan, listen: Listen) -> tuple[str, ...]:
-    """The uvicorn command line; fds are inherited sockets (uvicorn serves only the first)."""
-    p = plan.profile
-    out = [plan.python, "-m", "uvicorn", plan.server_app]
-    if isinstance(listen, tuple):
-        out += ["--fd", str(listen[0])]
-    elif listen.is_unix:
-        out += ["--uds", str(listen.path)]
-    else:
-        out += ["--host", str(listen.host), "--port", str(listen.port)]
+def server_argv(
+    p: Profile, *, python: str, app: str, workers: int, watch: WatchSet | None
+) -> ServerArgv:
+    """The uvicorn command line; the run layer adds the socket it holds (`--fd N`)."""
     # Always explicit: without --workers, uvicorn takes the count from $WEB_CONCURRENCY.
-    out += ["--workers", str(plan.workers)]
-    if p.reload and not isinstance(listen, tuple):
-        # What a person would type; under `launch`, the launcher's own reloader takes over.
-        out += ["--reload", *(f"--reload-dir={root}" for root in _reload_dirs(plan))]
+    out = ["--workers", str(workers)]
     for name, value in server_kwargs(p).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             out.append(flag if value else flag.replace("--", "--no-", 1))
         elif value is not None:
             out += [flag, str(value)]
-    return tuple(out)
-
-
-def _reload_dirs(plan: LaunchPlan) -> tuple[str, ...]:
-    return tuple(str(r) for r in plan.watch.roots if r.is_dir()) if plan.watch else ()
+    roots = tuple(str(r) for r in watch.roots if r.is_dir()) if watch else ()
+    return ServerArgv(
+        head=(python, "-m", "uvicorn", app),
+        tail=tuple(out),
+        style="uvicorn",
+        autoreload=("--reload", *(f"--reload-dir={root}" for root in roots)) if p.reload else (),
+    )

@@ -1,0 +1,79 @@
+"""Plans made in a planner process (launcher/cli/planner.py), for the first launch and for
+every reload: the supervisor never imports the profile's parsers, so it stays small.
+
+The planner is started before the run layer is imported, so both load at once; its answer is
+read in short slices that feed the watchdog and hear a stop, as every wait here does. It leads
+its own process group, so a stop during start-up ends it (launcher/run/signals.py).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from launcher import wire
+from launcher.errors import LaunchError
+from launcher.plan.model import LaunchPlan
+from launcher.run.process import die_with_supervisor
+
+SLICE = 0.1  # seconds between looks at the waiter
+
+
+@dataclass(frozen=True)
+class Planner:
+    """A profile name and the command line's overrides: what `launch` was asked to run."""
+
+    name: str
+    cwd: Path
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def start(self) -> Pending:
+        request = json.dumps({"name": self.name, "overrides": dict(self.overrides)})
+        popen = subprocess.Popen(
+            [sys.executable, "-m", wire.PLANNER_MODULE, request],
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=die_with_supervisor(),
+        )
+        return Pending(popen)
+
+    def plan(self, stopping: Callable[[], bool]) -> LaunchPlan | None:
+        """The plan as the profile reads now, None when a stop came first; a bad profile
+        raises its one-line error."""
+        return self.start().result(stopping)
+
+
+class Pending:
+    """A planner at work."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+
+    def result(self, stopping: Callable[[], bool]) -> LaunchPlan | None:
+        while True:
+            try:
+                out, _ = self.popen.communicate(timeout=SLICE)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping():
+                    self.popen.kill()
+                    self.popen.wait()
+                    return None
+        if stopping():  # the stop may have ended the planner itself
+            return None
+        answer = pickle.loads(out) if self.popen.returncode == 0 and out else None
+        if isinstance(answer, tuple) and answer[0] == "plan":
+            plan: LaunchPlan = answer[1]
+            return plan
+        if isinstance(answer, tuple) and answer[0] == "error":
+            raise LaunchError(answer[2], code=answer[1])
+        code = self.popen.returncode
+        raise LaunchError(f"the planner ({wire.PLANNER_MODULE}) failed with exit code {code}")

@@ -1,0 +1,76 @@
+"""The supervisor stays light: the plan is made in a planner process, so the long-lived process
+never loads the profile's parsers, and no helper process runs beside it. A server still never
+outlives it: the kernel ends the supervisor's children when it dies, even by SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, Env, Launch, free_port, start
+
+PARSERS = ("pydantic_core", "_yaml")  # the compiled parts of pydantic and PyYAML
+
+
+def loaded_libraries(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def serving(launch: list[Launch], env: Env, profile: str) -> Launch:
+    item = start(launch, env, profile, "--bind", f"127.0.0.1:{free_port()}",
+                 WEB_CONCURRENCY="2")
+    item.wait_for("[launch] serving", timeout=60)
+    return item
+
+
+def test_the_check_sees_the_parsers_where_they_are_loaded() -> None:
+    """The control for the test below: a process that imports the profile loader shows both."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import launcher.plan.loader, yaml.cyaml, time; time.sleep(30)"],
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not all(name in loaded_libraries(proc.pid) for name in PARSERS):
+            assert time.monotonic() < deadline, "the parsers never showed in the maps"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("profile", ["prod-wsgi", "dev"])
+def test_supervisor_loads_no_profile_parser_and_runs_no_helper(
+    env: Env, launch: list[Launch], profile: str
+) -> None:
+    item = serving(launch, env, profile)
+    assert item.proc is not None
+    maps = loaded_libraries(item.proc.pid)
+    assert [name for name in PARSERS if name in maps] == []
+    children = psutil.Process(item.proc.pid).children()
+    words = {"prod-wsgi": "gunicorn", "dev": "launcher.child.devserver"}[profile]
+    assert [c.cmdline()[1:3] for c in children] == [["-m", words]]
+    # A reload reads the profile again (in a planner process) and still loads no parser here.
+    item.signal(signal.SIGHUP)
+    item.wait_for("reloaded: generation", timeout=60)
+    assert [name for name in PARSERS if name in loaded_libraries(item.proc.pid)] == []
+    assert item.stop() == 0
+
+
+def test_sigkill_of_a_dev_supervisor_takes_its_servers_down(
+    env: Env, launch: list[Launch]
+) -> None:
+    item = serving(launch, env, "dev")
+    assert item.proc is not None
+    tree = psutil.Process(item.proc.pid).children(recursive=True)
+    assert len(tree) >= 2  # the warm parent and the server it forked
+    item.proc.kill()
+    item.wait(10)
+    _gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
