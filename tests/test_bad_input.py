@@ -129,6 +129,23 @@ def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
     assert "'foo' is not HOST:PORT or unix:/PATH" in line
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--admin-bind", "unix:/run/admin.sock", "takes HOST:PORT or a port, not unix:"),
+        ("--admin-bind", "70000", "port 70000 is outside 1-65535"),
+        ("--log-format", "xml", "'text' or 'json' (got 'xml')"),
+    ],
+)
+def test_bad_admin_bind_or_log_format_names_the_option(
+    env: Env, option: str, value: str, fragment: str
+) -> None:
+    line = error_line(*cli(env, "prod-wsgi", option, value, cwd=DEMO))
+    assert f"key '{option}'" in line
+    assert fragment in line
+    no_control_socket_left(env)
+
+
 def test_extends_loop(env: Env) -> None:
     a = profile(env.tmp / "p", "a.yaml", HEADER + APP + "extends: b\n")
     b = profile(env.tmp / "p", "b.yaml", "extends: a\n")

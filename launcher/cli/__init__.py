@@ -26,6 +26,7 @@ from pathlib import Path
 from launcher.cli import check, remote, show
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.lookup import list_profiles
+from launcher.plan.overrides import OPTIONS
 from launcher.plan.secrets import Masker
 from launcher.plan.source import PlanSource
 
@@ -63,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("profile", nargs="?", help="profile name, or a path to a .yaml file")
         p.add_argument("--config", help="profile file (instead of a name)")
         p.add_argument("--bind", help="override the profile's bind: HOST:PORT or unix:/PATH")
+        p.add_argument("--admin-bind", help="the admin listener (admin.bind): HOST:PORT or PORT")
+        p.add_argument("--log-format", help="override the profile's log_format: text or json")
         return p
 
     profile_command("run", "run a profile (the default command)")
@@ -92,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int:
     bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
-    if bare_profile or (argv and argv[0] in ("--config", "--bind")):
+    if bare_profile or (argv and argv[0] in ("--config", *OPTIONS)):
         argv = ["run", *argv]
     parser = _parser()
     args = parser.parse_args(argv)
@@ -147,7 +150,7 @@ def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> Plan
         env=env,
         python=sys.executable,
         cpus=os.cpu_count() or 1,
-        overrides={"bind": args.bind} if args.bind else {},
+        overrides=_overrides(args),
         defer_env=args.command == "systemd-unit",
     )
 
@@ -157,5 +160,15 @@ def _launch_argv(args: argparse.Namespace) -> list[str]:
     name = args.config or args.profile
     path = Path(name).resolve() if name.endswith((".yaml", ".yml")) or "/" in name else None
     target = str(path) if path else name
-    extra = ["--bind", args.bind] if args.bind else []
+    extra = [word for option, value in _options(args) for word in (option, value)]
     return [sys.executable, "-m", "launcher", target, *extra]
+
+
+def _options(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The overriding options given (`--bind`, `--admin-bind`, `--log-format`), as typed."""
+    given = [(option, getattr(args, option[2:].replace("-", "_"))) for option in OPTIONS]
+    return [(option, value) for option, value in given if value is not None]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {OPTIONS[option]: value for option, value in _options(args)}

@@ -4,6 +4,9 @@ servers will take them."""
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
 
 from launcher.plan.values import CONTROL
 
@@ -35,3 +38,26 @@ def parse_bind(value: str) -> tuple[str, str | int]:
         raise ValueError(f"'{value}': port {port} is outside 1-65535")
     host = match["host"].strip("[]") or "127.0.0.1"
     return host, port
+
+
+def admin_bind(value: object) -> object:
+    """The admin listener's bind: a bare port means loopback (127.0.0.1:PORT), else HOST:PORT.
+
+    TCP only: it is what a kubelet or a Prometheus reaches, and a unix socket they cannot."""
+    if isinstance(value, bool):
+        return value  # YAML's `on`/`off`: left for the type check to refuse
+    text = str(value).strip() if isinstance(value, int | str) else value
+    if isinstance(text, str) and re.fullmatch(r"[0-9]{1,5}", text):
+        text = f"127.0.0.1:{text}"
+    if isinstance(text, str):
+        host, _ = parse_bind(text)
+        if host == "unix":
+            raise ValueError(f"'{text}': the admin listener takes HOST:PORT or a port, not unix:")
+    return text
+
+
+# In the JSON Schema: a string (HOST:PORT, a port, or ${VAR}) or a port number.
+AdminBind = Annotated[
+    str,
+    BeforeValidator(admin_bind, json_schema_input_type=str | Annotated[int, Field(ge=1, le=65535)]),
+]

@@ -147,6 +147,8 @@ def build_plan(
         deferred_env=loaded.deferred,
         uvicorn_kwargs=server_kwargs(p),
         wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=workdir),
+        admin_bind=Bind.parse(p.admin.bind) if p.admin.bind else None,
+        log_format=p.log_format,
     )
 
 

@@ -152,6 +152,8 @@ class LaunchPlan:
     # Top-level keys given on the command line (`--bind`): errors about them name the option.
     overridden: frozenset[str] = frozenset()
     wrapper: Wrapper = field(default_factory=Wrapper)  # `wrap:`, its command found
+    admin_bind: Bind | None = None  # the supervisor's admin listener (`admin.bind`); None: off
+    log_format: str = "text"  # "text" or "json": every line the launcher writes
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
