@@ -108,6 +108,13 @@ def test_bad_setting_names_file_line_and_key(env: Env, case: str) -> None:
     no_control_socket_left(env)
 
 
+def test_bad_systemd_version_names_the_option(env: Env) -> None:
+    line = error_line(*cli(env, "systemd-unit", "prod-wsgi", "--systemd-version", "new", cwd=DEMO))
+    assert line == (
+        "launch: error: key '--systemd-version': 'new' is not a systemd version such as 253"
+    )
+
+
 @pytest.mark.parametrize("command", ["show", "check", "systemd-unit"])
 def test_every_command_refuses_the_same_way(env: Env, command: str) -> None:
     path = profile(env.tmp / "profiles", "bad.yaml", HEADER + APP + "worker: 3\n")

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from launcher.cli import check, remote, show
+from launcher.cli import unit as cli_unit
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.lookup import list_profiles
 from launcher.plan.overrides import OPTIONS
@@ -78,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     unit = profile_command("systemd-unit", "print a systemd unit file for a profile")
     unit.add_argument("--user", help="User= of the unit")
     unit.add_argument("--group", help="Group= of the unit")
+    unit.add_argument(
+        "--systemd-version",
+        help="render for this systemd (default: this machine's; 253+ gets Type=notify-reload)",
+    )
     for name, help_text in (
         ("status", "show a running instance"),
         ("reload", "graceful reload"),
@@ -127,12 +132,7 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
     if args.command == "check":
         return check.check(plan, env, masker[-1])
     if args.command == "systemd-unit":
-        from launcher.plan.unit import render_unit
-
-        print(
-            render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
-        )
-        return 0
+        return cli_unit.systemd_unit(plan, args, _launch_argv(args))
     from launcher.run.startup import run_plan
 
     return run_plan(plan, env, source)
