@@ -8,6 +8,7 @@ launch status [NAME] [--json]  a running instance: pids, workers, memory, health
 launch reload [NAME]           graceful reload; exit 1 when the new code is refused
 launch stop [NAME]             graceful stop
 launch systemd-unit NAME       print a systemd unit for the profile
+launch k8s NAME --image IMAGE  print a Kubernetes Deployment and Service for the profile
 launch list                    the profiles the lookup can see
 launch schema                  the JSON Schema of a profile, for editors
 """
@@ -31,7 +32,9 @@ from launcher.plan.overrides import OPTIONS
 from launcher.plan.secrets import Masker
 from launcher.plan.source import PlanSource
 
-COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run", "schema")
+COMMANDS = (
+    "show", "check", "status", "reload", "stop", "systemd-unit", "k8s", "list", "run", "schema"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         "--systemd-version",
         help="render for this systemd (default: this machine's; 253+ gets Type=notify-reload)",
     )
+    kube = profile_command("k8s", "print a Kubernetes Deployment and Service for a profile")
+    kube.add_argument("--image", help="the container image (required), e.g. example.com/site:1")
+    kube.add_argument("--name", help="the objects' name (default: the profile's)")
     for name, help_text in (
         ("status", "show a running instance"),
         ("reload", "graceful reload"),
@@ -133,6 +139,10 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
         return check.check(plan, env, masker[-1])
     if args.command == "systemd-unit":
         return cli_unit.systemd_unit(plan, args, _launch_argv(args))
+    if args.command == "k8s":
+        from launcher.cli.k8s import k8s
+
+        return k8s(plan, args, _options(args))
     from launcher.run.startup import run_plan
 
     return run_plan(plan, env, source)
@@ -151,7 +161,7 @@ def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> Plan
         python=sys.executable,
         cpus=os.cpu_count() or 1,
         overrides=_overrides(args),
-        defer_env=args.command == "systemd-unit",
+        defer_env=args.command in ("systemd-unit", "k8s"),
     )
 
 
