@@ -108,6 +108,13 @@ def test_bad_setting_names_file_line_and_key(env: Env, case: str) -> None:
     no_control_socket_left(env)
 
 
+def test_bad_systemd_version_names_the_option(env: Env) -> None:
+    line = error_line(*cli(env, "systemd-unit", "prod-wsgi", "--systemd-version", "new", cwd=DEMO))
+    assert line == (
+        "launch: error: key '--systemd-version': 'new' is not a systemd version such as 253"
+    )
+
+
 @pytest.mark.parametrize("command", ["show", "check", "systemd-unit"])
 def test_every_command_refuses_the_same_way(env: Env, command: str) -> None:
     path = profile(env.tmp / "profiles", "bad.yaml", HEADER + APP + "worker: 3\n")
@@ -127,6 +134,23 @@ def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
     line = error_line(*cli(env, "prod-wsgi", "--bind", "foo", cwd=DEMO))
     assert "key '--bind'" in line
     assert "'foo' is not HOST:PORT or unix:/PATH" in line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--admin-bind", "unix:/run/admin.sock", "takes HOST:PORT or a port, not unix:"),
+        ("--admin-bind", "70000", "port 70000 is outside 1-65535"),
+        ("--log-format", "xml", "'text' or 'json' (got 'xml')"),
+    ],
+)
+def test_bad_admin_bind_or_log_format_names_the_option(
+    env: Env, option: str, value: str, fragment: str
+) -> None:
+    line = error_line(*cli(env, "prod-wsgi", option, value, cwd=DEMO))
+    assert f"key '{option}'" in line
+    assert fragment in line
+    no_control_socket_left(env)
 
 
 def test_extends_loop(env: Env) -> None:

@@ -121,7 +121,7 @@ def test_hostile_value_is_one_line(
 ) -> None:
     body, key, fragment = VALUES[case]
     path = write(tmp_path / "hostile.yaml", HEADER + body)
-    for command in ("show", "check", "systemd-unit"):
+    for command in ("show", "check", "systemd-unit", "k8s"):
         line = refused(capsys, command, str(path))
         where = f"launch: error: {path}:4: " + (f"key '{key}': " if key else "")
         assert line.startswith(where), line

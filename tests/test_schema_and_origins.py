@@ -64,6 +64,9 @@ def errors(schema: dict[str, Any], data: dict[str, Any]) -> list[str]:
         ({"health": {"timeout": "soon"}}, "health.timeout"),
         ({"loglevel": "loud"}, "loglevel"),
         ({"before_start": [1]}, "before_start.0"),
+        ({"admin": {"bind": True}}, "admin.bind"),
+        ({"admin": {"bind": 70000}}, "admin.bind"),
+        ({"log_format": "xml"}, "log_format"),
     ],
 )
 def test_schema_refuses_what_the_loader_refuses(
@@ -83,6 +86,8 @@ def test_schema_refuses_what_the_loader_refuses(
         {"workers": "${WEB_CONCURRENCY:-auto}", "timeout": "${TIMEOUT}"},
         {"extends": "prod-wsgi", "uvicorn": {"lifespan": False}},  # YAML 1.1 reads `off` so
         {"limits": {"max_worker_memory": "400MiB"}, "before_start": ["migrate", ["ls", "-l"]]},
+        {"admin": {"bind": 9100}, "log_format": "json"},
+        {"admin": {"bind": "${ADMIN_PORT:-9100}"}},
     ],
 )
 def test_schema_accepts_what_the_loader_accepts(schema: dict[str, Any], data: dict) -> None:

@@ -152,3 +152,19 @@ def test_show_never_prints_the_secret(env: Env, args: tuple[str, ...]) -> None:
     assert "DJANGO_SECRET_KEY" in output  # it is there, masked
     if "--json" not in args:
         assert "env:      DJANGO_SECRET_KEY=***" in output
+
+
+def test_show_prints_the_admin_listener_and_the_log_format(env: Env) -> None:
+    """Off and text by default; the options land in both outputs (an admin port alone: loopback)."""
+    plain = show(env, "prod-wsgi").stdout.splitlines()
+    assert "admin:    off" in plain and "logs:     text" in plain
+    data = json.loads(show(env, "prod-wsgi", "--json").stdout)
+    assert (data["admin_bind"], data["log_format"]) == (None, "text")
+
+    args = ("prod-wsgi", "--admin-bind", "9100", "--log-format", "json")
+    lines = show(env, *args).stdout.splitlines()
+    assert "admin:    127.0.0.1:9100 (/livez /readyz /startupz /metrics)" in lines
+    assert "logs:     json" in lines
+    data = json.loads(show(env, *args, "--json").stdout)
+    assert (data["admin_bind"], data["log_format"]) == ("127.0.0.1:9100", "json")
+    assert data["resolved"]["admin"] == {"bind": "127.0.0.1:9100"}

@@ -8,6 +8,7 @@ launch status [NAME] [--json]  a running instance: pids, workers, memory, health
 launch reload [NAME]           graceful reload; exit 1 when the new code is refused
 launch stop [NAME]             graceful stop
 launch systemd-unit NAME       print a systemd unit for the profile
+launch k8s NAME --image IMAGE  print a Kubernetes Deployment and Service for the profile
 launch list                    the profiles the lookup can see
 launch schema                  the JSON Schema of a profile, for editors
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher.errors import LauncherError, LaunchError
+from launcher.plan.overrides import OPTIONS
 from launcher.plan.secrets import Masker
 
 if TYPE_CHECKING:
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 # PyYAML) load in the planner process (launcher/cli/planner.py), the other commands' modules
 # when they run.
 
-COMMANDS = ("show", "check", "status", "reload", "stop", "systemd-unit", "list", "run", "schema")
+COMMANDS = (
+    "show", "check", "status", "reload", "stop", "systemd-unit", "k8s", "list", "run", "schema"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("profile", nargs="?", help="profile name, or a path to a .yaml file")
         p.add_argument("--config", help="profile file (instead of a name)")
         p.add_argument("--bind", help="override the profile's bind: HOST:PORT or unix:/PATH")
+        p.add_argument("--admin-bind", help="the admin listener (admin.bind): HOST:PORT or PORT")
+        p.add_argument("--log-format", help="override the profile's log_format: text or json")
         return p
 
     profile_command("run", "run a profile (the default command)")
@@ -80,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     unit = profile_command("systemd-unit", "print a systemd unit file for a profile")
     unit.add_argument("--user", help="User= of the unit")
     unit.add_argument("--group", help="Group= of the unit")
+    unit.add_argument(
+        "--systemd-version",
+        help="render for this systemd (default: this machine's; 253+ gets Type=notify-reload)",
+    )
+    kube = profile_command("k8s", "print a Kubernetes Deployment and Service for a profile")
+    kube.add_argument("--image", help="the container image (required), e.g. example.com/site:1")
+    kube.add_argument("--name", help="the objects' name (default: the profile's)")
     for name, help_text in (
         ("status", "show a running instance"),
         ("reload", "graceful reload"),
@@ -97,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int:
     bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
-    if bare_profile or (argv and argv[0] in ("--config", "--bind")):
+    if bare_profile or (argv and argv[0] in ("--config", *OPTIONS)):
         argv = ["run", *argv]
     parser = _parser()
     args = parser.parse_args(argv)
@@ -136,12 +149,13 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
     if args.command == "check":
         return check.check(plan, env, masker[-1])
     if args.command == "systemd-unit":
-        from launcher.plan.unit import render_unit
+        from launcher.cli import unit as cli_unit
 
-        print(
-            render_unit(plan, user=args.user, group=args.group, launch=_launch_argv(args)), end=""
-        )
-        return 0
+        return cli_unit.systemd_unit(plan, args, _launch_argv(args))
+    if args.command == "k8s":
+        from launcher.cli.k8s import k8s
+
+        return k8s(plan, args, _options(args))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -175,10 +189,6 @@ def _name(args: argparse.Namespace) -> str:
     return name
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, str]:
-    return {"bind": args.bind} if args.bind else {}
-
-
 def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> PlanSource:
     """The profile named on the command line, as read from here."""
     from launcher.plan.source import PlanSource
@@ -190,7 +200,7 @@ def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> Plan
         python=sys.executable,
         cpus=os.cpu_count() or 1,
         overrides=_overrides(args),
-        defer_env=args.command == "systemd-unit",
+        defer_env=args.command in ("systemd-unit", "k8s"),
     )
 
 
@@ -199,5 +209,15 @@ def _launch_argv(args: argparse.Namespace) -> list[str]:
     name = args.config or args.profile
     path = Path(name).resolve() if name.endswith((".yaml", ".yml")) or "/" in name else None
     target = str(path) if path else name
-    extra = ["--bind", args.bind] if args.bind else []
+    extra = [word for option, value in _options(args) for word in (option, value)]
     return [sys.executable, "-m", "launcher", target, *extra]
+
+
+def _options(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The overriding options given (`--bind`, `--admin-bind`, `--log-format`), as typed."""
+    given = [(option, getattr(args, option[2:].replace("-", "_"))) for option in OPTIONS]
+    return [(option, value) for option, value in given if value is not None]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {OPTIONS[option]: value for option, value in _options(args)}

@@ -35,6 +35,8 @@ def show(
             "argv": list(command.argv),
             "command": command.shell_line(),
             "watch": _watch_json(plan),
+            "admin_bind": str(plan.admin_bind) if plan.admin_bind else None,
+            "log_format": plan.log_format,
         }
         print(json.dumps(masker.data(data), indent=2))
         return 0
@@ -48,6 +50,8 @@ def show(
     lines += [f"# {line}" for line in detected(plan)]
     lines.append(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
     lines += [f"bind:     {plan.bind}", f"workers:  {plan.workers}", f"cwd:      {plan.cwd}"]
+    admin = f"{plan.admin_bind} (/livez /readyz /startupz /metrics)" if plan.admin_bind else "off"
+    lines += [f"admin:    {admin}", f"logs:     {plan.log_format}"]
     lines += [f"env:      {name}={value}" for name, value in plan.masked_env().items()]
     lines += [f"before:   {shlex.join(step.argv)}" for step in plan.steps]
     if plan.probe.enabled:

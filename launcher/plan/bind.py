@@ -35,3 +35,20 @@ def parse_bind(value: str) -> tuple[str, str | int]:
         raise ValueError(f"'{value}': port {port} is outside 1-65535")
     host = match["host"].strip("[]") or "127.0.0.1"
     return host, port
+
+
+def admin_bind(value: object) -> object:
+    """The admin listener's bind: a bare port means loopback (127.0.0.1:PORT), else HOST:PORT.
+
+    TCP only: it is what a kubelet or a Prometheus reaches, and a unix socket they cannot."""
+    if isinstance(value, bool):
+        return value  # YAML's `on`/`off`: left for the type check to refuse
+    text = str(value).strip() if isinstance(value, int | str) else value
+    if isinstance(text, str) and re.fullmatch(r"[0-9]{1,5}", text):
+        text = f"127.0.0.1:{text}"
+    if isinstance(text, str):
+        host, _ = parse_bind(text)
+        if host == "unix":
+            raise ValueError(f"'{text}': the admin listener takes HOST:PORT or a port, not unix:")
+    return text
+

@@ -153,6 +153,8 @@ def build_plan(
         worker_timeout=p.timeout if p.server == "gunicorn" else 0,
         step_timeout=p.step_timeout,
         backlog=p.backlog,
+        admin_bind=Bind.parse(p.admin.bind) if p.admin.bind else None,
+        log_format=p.log_format,
     )
 
 

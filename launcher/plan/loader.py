@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from launcher.errors import ProfileError
 from launcher.plan.lookup import config_dirs, find_profile, is_file, nearest, resolve
+from launcher.plan.overrides import apply as apply_overrides
+from launcher.plan.overrides import overriding
 from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profile_file
 from launcher.plan.schema import Profile
 from launcher.plan.secrets import Masker, is_secret
@@ -34,7 +36,7 @@ class LoadedProfile:
     origins: Mapping[KeyPath, Origin]
     # Variables an `env:` value needs that were not set (only when loaded with `defer_env`).
     deferred: tuple[str, ...] = ()
-    overrides: tuple[str, ...] = ()  # keys set on the command line (`--bind`)
+    overrides: tuple[str, ...] = ()  # dotted keys set on the command line (`--bind`, ...)
 
     def base_dir(self, key: KeyPath) -> Path:
         """Relative paths resolve against the directory of the file that wrote them."""
@@ -63,8 +65,7 @@ def load_profile(
     origins = {
         k: replace(o, via=tuple(via[k])) if k in via else o for k, o in origins.items()
     }
-    for key, value in (overrides or {}).items():
-        data[key] = value
+    apply_overrides(data, overrides or {})
     profile = _validate(data, origins, path, overrides or {})
     return LoadedProfile(
         name=path.stem,
@@ -210,9 +211,10 @@ def _validate(
         # The profile's own secrets (env values) never reach the message, whatever key failed.
         env = data.get("env")
         masker = Masker.of(env if isinstance(env, dict) else {})
-        if loc and loc[0] in overrides:
+        option = overriding(loc, overrides)
+        if option:
             message = masker.text(_message(error, loc))
-            raise ProfileError(None, None, f"--{loc[0]}", message) from None
+            raise ProfileError(None, None, option, message) from None
         origin = origins.get(loc)
         while origin is None and loc:
             loc = loc[:-1]

@@ -12,7 +12,8 @@ from pathlib import Path
 from launcher.errors import ProfileError
 
 RESERVED_NAMES = frozenset(
-    {"show", "check", "status", "reload", "stop", "systemd-unit", "run", "help", "list", "schema"}
+    {"show", "check", "status", "reload", "stop", "systemd-unit", "k8s", "run", "help", "list",
+     "schema"}
 )
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

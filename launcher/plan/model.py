@@ -14,6 +14,7 @@ from typing import Any
 
 from launcher.errors import ProfileError
 from launcher.plan.bind import parse_bind
+from launcher.plan.overrides import option_for
 from launcher.plan.project import Project
 
 # The masking rule lives in plan/secrets.py; MASK and is_secret are re-exported from here.
@@ -191,11 +192,13 @@ class LaunchPlan:
     worker_timeout: int = 0  # gunicorn kills a worker silent this long (0: never)
     step_timeout: float = 600.0
     backlog: int = 2048
+    admin_bind: Bind | None = None  # the supervisor's admin listener (`admin.bind`); None: off
+    log_format: str = "text"  # "text" or "json": every line the launcher writes
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
         if key in self.overridden:
-            return ProfileError(None, None, f"--{key}", message)
+            return ProfileError(None, None, option_for(key), message)
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
 

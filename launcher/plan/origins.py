@@ -12,6 +12,7 @@ from typing import Any
 
 from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import LaunchPlan, mask_value
+from launcher.plan.overrides import overriding
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,9 @@ def _origin(loaded: LoadedProfile, path: KeyPath, value: Any) -> ValueOrigin:
     key = ".".join(path)
     if isinstance(value, str):
         value = mask_value(path[-1], value)
-    if path[0] in loaded.overrides:
-        return ValueOrigin(key, value, flag=f"--{path[0]}")
+    option = overriding(path, loaded.overrides)
+    if option:
+        return ValueOrigin(key, value, flag=option)
     origin = loaded.origins.get(path)
     if origin is None:
         return ValueOrigin(key, value)

@@ -24,6 +24,7 @@ from pydantic import (
 from launcher.plan.bind import parse_bind
 from launcher.plan.values import (
     HEADER_SAFE,
+    AdminBind,
     EnvValue,
     Folded,
     Line,
@@ -180,6 +181,12 @@ class Watch(Strict):
     drain_timeout: float = Field(default=2.0, ge=0, le=DAY)
 
 
+class Admin(Strict):
+    """The supervisor's own listener (/livez, /readyz, /startupz, /metrics): off unless bound."""
+
+    bind: AdminBind | None = None
+
+
 class Profile(Strict):
     """A whole launch profile, after `extends:` and `${VAR}` are resolved."""
 
@@ -201,6 +208,7 @@ class Profile(Strict):
     warm_urls: bool = True
     loglevel: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     accesslog: bool = True
+    log_format: Literal["text", "json"] = "text"
     forwarded_allow_ips: Line = "127.0.0.1,::1"
     env: dict[str, EnvValue] = Field(default_factory=dict)
     chdir: Word = "."
@@ -218,6 +226,7 @@ class Profile(Strict):
     restart: Restart = Restart()
     limits: Limits = Limits()
     watch: Watch = Watch()
+    admin: Admin = Admin()
 
     @field_validator("app")
     @classmethod

@@ -23,7 +23,8 @@ class PlanSource:
     python: str
     cpus: int
     overrides: Mapping[str, str] = field(default_factory=dict)
-    defer_env: bool = False  # systemd-unit: variables for the unit's EnvironmentFile may be unset
+    # systemd-unit, k8s: variables for the unit's EnvironmentFile (the pod's Secret) may be unset
+    defer_env: bool = False
 
     def load(self) -> LoadedProfile:
         return load_profile(

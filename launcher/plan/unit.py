@@ -13,6 +13,7 @@ from launcher.plan.model import LaunchPlan
 STOP_MARGIN = 15  # seconds on top of graceful_timeout: the supervisor's own exit
 START_MARGIN = 60  # seconds on top of the startup probe: before_start steps (migrate) run first
 WATCHDOG_MARGIN = 5  # seconds of slack for the main loop's tick and a busy host
+NOTIFY_RELOAD_SINCE = 253  # the systemd release that added Type=notify-reload
 
 # Paths ProtectSystem=full makes read-only, and the ones ProtectHome= covers.
 _SYSTEM_DIRS = ("/usr", "/boot", "/efi", "/etc")
@@ -44,10 +45,28 @@ def start_timeout(plan: LaunchPlan) -> int:
     return math.ceil(plan.probe.startup_timeout) + START_MARGIN
 
 
+def reload_directives(systemd_version: int | None) -> list[str]:
+    """How `systemctl reload` reaches the launcher, for the systemd that will run the unit.
+
+    From 253, Type=notify-reload: systemd sends SIGHUP itself and the reload job lasts until
+    the launcher's RELOADING=1 (with MONOTONIC_USEC) ... READY=1, so `systemctl reload` returns
+    when the new generation serves or was refused. Before 253 (or unknown), Type=notify with a
+    kill: the job ends as soon as the signal is sent."""
+    if systemd_version is not None and systemd_version >= NOTIFY_RELOAD_SINCE:
+        return ["Type=notify-reload", "ReloadSignal=SIGHUP"]
+    return ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID"]
+
+
 def render_unit(
-    plan: LaunchPlan, *, launch: Sequence[str], user: str | None = None, group: str | None = None
+    plan: LaunchPlan,
+    *,
+    launch: Sequence[str],
+    user: str | None = None,
+    group: str | None = None,
+    systemd_version: int | None = None,
 ) -> str:
-    """A Type=notify unit: the launcher reports READY/RELOADING/STOPPING and pets the watchdog.
+    """A Type=notify(-reload) unit: the launcher reports READY/RELOADING/STOPPING and pets the
+    watchdog. `systemd_version` is that of the machine that will run it (None: unknown, older).
 
     Every value that reaches the text is checked first (`check_unit_values`): a newline in one
     would start a directive of its own."""
@@ -60,6 +79,7 @@ def render_unit(
         "#   systemctl daemon-reload && systemctl enable --now launcher-" + plan.name,
         "# Secrets (DJANGO_SECRET_KEY, ...) go in the optional EnvironmentFile below.",
         "# `launch status|reload|stop` from a shell: LAUNCH_RUN_DIR=/run/<unit name>",
+        f"# For systemd {systemd_version or 'older than 253'} (another: --systemd-version N)",
         *_needed_env(plan),
         "",
         "[Unit]",
@@ -69,10 +89,9 @@ def render_unit(
         "",
         "[Service]",
         # READY=1 comes after the first healthy probe, RELOADING=1 ... READY=1 around a reload.
-        "Type=notify",
+        *reload_directives(systemd_version),
         "NotifyAccess=main",
         f"ExecStart={' '.join(_exec_quote(a) for a in launch)}",
-        "ExecReload=/bin/kill -HUP $MAINPID",
         f"WorkingDirectory={_escape_specifiers(cwd)}",
         # A bare profile name resolves the same way as it did here, whatever the working dir.
         _environment("LAUNCH_CONFIG_DIR", str(plan.source.parent)),

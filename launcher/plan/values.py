@@ -7,9 +7,10 @@ import re
 import shlex
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, ByteSize
+from pydantic import AfterValidator, BeforeValidator, ByteSize, Field
 
 from launcher.errors import CONTROL
+from launcher.plan.bind import admin_bind
 
 HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: a Host header, a request path
 def one_line(value: str) -> str:
@@ -62,3 +63,10 @@ Folded = Annotated[str, BeforeValidator(lambda v: " ".join(v.split()) if isinsta
 Word = Annotated[str, AfterValidator(_word)]
 Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
 EnvValue = Annotated[str, AfterValidator(_no_nul)]
+
+
+# In the JSON Schema: a string (HOST:PORT, a port, or ${VAR}) or a port number.
+AdminBind = Annotated[
+    str,
+    BeforeValidator(admin_bind, json_schema_input_type=str | Annotated[int, Field(ge=1, le=65535)]),
+]

@@ -37,6 +37,7 @@ def reread(
         "bind": (str(current.bind), str(plan.bind)),
         "server": (current.backend, plan.backend),
         "reload": (current.watch is not None, plan.watch is not None),
+        "admin.bind": (str(current.admin_bind), str(plan.admin_bind)),
     }
     moved = [f"{key} {old} -> {new}" for key, (old, new) in fixed.items() if old != new]
     if moved:

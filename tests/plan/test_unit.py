@@ -126,6 +126,31 @@ def test_unit_sections_and_the_timeouts_it_derives(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("version", "present", "absent"),
+    [
+        (None, {"Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID"}, ["ReloadSignal"]),
+        (219, {"Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID"}, ["ReloadSignal"]),
+        (252, {"Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID"}, ["ReloadSignal"]),
+        # systemd sends the SIGHUP itself and waits for RELOADING=1 ... READY=1: no ExecReload
+        (253, {"Type": "notify-reload", "ReloadSignal": "SIGHUP"}, ["ExecReload"]),
+        (257, {"Type": "notify-reload", "ReloadSignal": "SIGHUP"}, ["ExecReload"]),
+    ],
+)
+def test_reload_directives_follow_the_systemd_version(
+    tmp_path: Path, version: int | None, present: dict[str, str], absent: list[str]
+) -> None:
+    plan = plan_of(tmp_path, "description: x\n")
+    unit = render_unit(plan, launch=LAUNCH, systemd_version=version)
+    got = service(unit)
+    for key, value in present.items():
+        assert got.get(key) == [value], key
+    for key in absent:
+        assert key not in got, key
+    assert got["NotifyAccess"] == ["main"]
+    assert f"# For systemd {version or 'older than 253'} " in unit
+
+
+@pytest.mark.parametrize(
     ("profile", "kwargs", "present", "absent"),
     [
         pytest.param(

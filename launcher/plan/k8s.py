@@ -1,0 +1,258 @@
+"""LaunchPlan -> a Kubernetes Deployment and Service (YAML). Renders only; applying is the user's.
+
+Every number comes from the plan, the way the systemd unit's timeouts do (plan/unit.py): the
+probes on the supervisor's admin listener give the launcher as long to recover by itself as
+WatchdogSec does, and the grace period covers the preStop delay plus the drain. What reaches
+the text is checked first (`check_k8s`) and written by a YAML emitter, which quotes it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from launcher.errors import ProfileError
+from launcher.plan.model import LaunchPlan
+from launcher.plan.overrides import overriding
+from launcher.plan.unit import start_timeout, stop_timeout, watchdog_timeout
+
+MIB = 2**20
+# Requests per worker. CPU: `workers: auto` runs 2 x CPU + 1, about two workers per core, so
+# half a core each. Memory: a Django worker after warm-up holds ~40-60 MB RSS on a bare site and
+# ~100 MB on a real project (the CMS template imports ~100 MB), so 128 MiB.
+WORKER_CPU_MILLI = 500
+WORKER_MEMORY_MIB = 128
+# The supervisor and the server's master: ~25 MB RSS each, mostly idle.
+BASE_CPU_MILLI = 100
+BASE_MEMORY_MIB = 64
+# Pages the workers share (the interpreter, Django) are charged to the pod once; USS, which
+# max_worker_memory bounds, leaves them out.
+SHARED_MEMORY_MIB = 128
+
+PROBE_TIMEOUT = 2  # seconds; the admin listener answers in milliseconds, this is for a busy node
+STARTUP_PERIOD = 2
+LIVENESS_PERIOD = 10
+# After the pod leaves the Service's endpoints, kube-proxy and ingress controllers take a few
+# seconds to stop sending it traffic; SIGTERM (and the listener's close) waits that long.
+ENDPOINTS_DELAY = 5
+
+SITE_PORT, ADMIN_PORT = "http", "admin"  # named container ports
+_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")  # DNS-1035 label: a Service's name
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?/)?"  # registry[:port]/
+    rf"{_COMPONENT}(?:/{_COMPONENT})*"  # repository path
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"  # :tag
+    r"(?:@sha256:[a-f0-9]{64})?"  # @digest
+)
+
+
+def readiness_period(plan: LaunchPlan) -> int:
+    """The supervisor's readiness changes at most once per health interval: poll at that pace."""
+    return min(max(math.ceil(plan.probe.interval), 1), 10)
+
+
+def pre_stop_delay(plan: LaunchPlan) -> int:
+    """Seconds between the pod leaving the endpoints and SIGTERM: propagation, plus one
+    readiness period for anything that follows the pod's readiness rather than the endpoints."""
+    return ENDPOINTS_DELAY + readiness_period(plan)
+
+
+def grace_period(plan: LaunchPlan) -> int:
+    """terminationGracePeriodSeconds counts from the start of preStop: the delay, then the drain
+    (graceful_timeout) and the supervisor's exit, as TimeoutStopSec allows under systemd."""
+    return pre_stop_delay(plan) + stop_timeout(plan)
+
+
+def probes(plan: LaunchPlan) -> dict[str, dict[str, Any]]:
+    """Startup, liveness and readiness on the admin listener, never on a worker.
+
+    Startup allows what TimeoutStartSec does (before_start steps, then the startup probe).
+    Liveness fails only after the launcher has had as long to recover by itself (stop, back
+    off, start again) as half the WatchdogSec gives it: a restart from the kubelet in the middle
+    of that would turn one slow recovery into a cascade. Readiness is taken at its word (the
+    supervisor already counts failure_threshold), so one failure removes the pod."""
+
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": ADMIN_PORT},
+            "periodSeconds": period,
+            "timeoutSeconds": PROBE_TIMEOUT,
+            "failureThreshold": failures,
+        }
+
+    recovery = watchdog_timeout(plan) / 2
+    return {
+        "startupProbe": probe(
+            "/startupz", STARTUP_PERIOD, math.ceil(start_timeout(plan) / STARTUP_PERIOD)
+        ),
+        "livenessProbe": probe("/livez", LIVENESS_PERIOD, math.ceil(recovery / LIVENESS_PERIOD)),
+        "readinessProbe": probe("/readyz", readiness_period(plan), 1),
+    }
+
+
+def resources(plan: LaunchPlan) -> dict[str, dict[str, str]]:
+    """Requests from the worker count; a memory limit only where max_worker_memory bounds the
+    workers (the launcher recycles one before the pod is OOM-killed). No CPU limit: throttling
+    is what makes probes time out under load."""
+    workers = plan.workers
+    per_worker = WORKER_MEMORY_MIB
+    limits = {}
+    if plan.max_worker_memory:
+        ceiling = math.ceil(plan.max_worker_memory / MIB)
+        per_worker = min(per_worker, ceiling)
+        limits["memory"] = f"{BASE_MEMORY_MIB + SHARED_MEMORY_MIB + workers * ceiling}Mi"
+    requests = {
+        "cpu": f"{BASE_CPU_MILLI + workers * WORKER_CPU_MILLI}m",
+        "memory": f"{BASE_MEMORY_MIB + workers * per_worker}Mi",
+    }
+    return {"requests": requests, **({"limits": limits} if limits else {})}
+
+
+def render_k8s(plan: LaunchPlan, *, image: str, command: Sequence[str], name: str | None) -> str:
+    """A Deployment and a Service for the profile, as one multi-document YAML text.
+
+    `command` is the launch command the container runs in the image's working directory (the
+    project); `name` names both objects (default: the profile's name)."""
+    name = check_k8s(plan, image=image, command=command, name=name)
+    assert plan.admin_bind is not None and plan.bind.port is not None  # check_k8s said so
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "web"}
+    env = [{"name": "PYTHONUNBUFFERED", "value": "1"}]
+    # The pod runs the worker count the requests are sized for (`workers: ${WEB_CONCURRENCY:-
+    # auto}` would count the node's CPUs there, not this machine's).
+    env.append({"name": "WEB_CONCURRENCY", "value": str(plan.workers)})
+    settings = plan.project.settings if plan.project else None
+    if settings and settings.source.startswith("$"):  # from this shell: the pod has none
+        env.append({"name": "DJANGO_SETTINGS_MODULE", "value": settings.value})
+    container: dict[str, Any] = {
+        "name": "web",
+        "image": image,
+        "command": list(command),
+        "env": env,
+        "ports": [
+            {"name": SITE_PORT, "containerPort": plan.bind.port, "protocol": "TCP"},
+            {"name": ADMIN_PORT, "containerPort": plan.admin_bind.port, "protocol": "TCP"},
+        ],
+        **probes(plan),
+        "lifecycle": {"preStop": {"sleep": {"seconds": pre_stop_delay(plan)}}},
+        "resources": resources(plan),
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+    if plan.deferred_env:
+        container["envFrom"] = [{"secretRef": {"name": f"{name}-env"}}]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            # No replicas: 1 by default, and a HorizontalPodAutoscaler's to set.
+            "selector": {"matchLabels": labels},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(plan.admin_bind.port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": {
+                    "terminationGracePeriodSeconds": grace_period(plan),
+                    "containers": [container],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "selector": labels,
+            # The site only: the admin listener (probes, metrics) stays inside the pod network.
+            "ports": [{"name": SITE_PORT, "port": 80, "targetPort": SITE_PORT, "protocol": "TCP"}],
+        },
+    }
+    header = [
+        f"# Generated by `launch k8s {plan.name}` from {plan.source}",
+        "# Apply with: kubectl apply -f <this file>. Needs Kubernetes 1.30+ (preStop sleep).",
+    ]
+    if plan.deferred_env:
+        needed = ", ".join(sorted(set(plan.deferred_env)))
+        header.append(f"# The profile needs, in the Secret {name}-env: {needed}")
+    body = yaml.dump_all(
+        [deployment, service], Dumper=_Dumper, sort_keys=False, explicit_start=True
+    )
+    return "\n".join(header) + "\n" + body
+
+
+def check_k8s(plan: LaunchPlan, *, image: str, command: Sequence[str], name: str | None) -> str:
+    """Refuse what a pod cannot serve, or what would not be a valid object; return the name."""
+    bind, admin = plan.bind, plan.admin_bind
+    if bind.is_unix or bind.host not in ("0.0.0.0", "::"):
+        raise _error(
+            plan,
+            "bind",
+            f"{bind} is not reachable in a pod (its IP is assigned at start): bind 0.0.0.0:PORT "
+            "in the profile, or give --bind 0.0.0.0:PORT (it goes into the container command)",
+        )
+    if admin is None:
+        raise _error(
+            plan,
+            "admin.bind",
+            "launch k8s puts the probes on the admin listener: set admin.bind: 0.0.0.0:9100 "
+            "in the profile, or give --admin-bind 0.0.0.0:9100",
+        )
+    if admin.host not in ("0.0.0.0", "::"):
+        raise _error(
+            plan,
+            "admin.bind",
+            f"{admin} is not reachable by the kubelet's probes: use 0.0.0.0:{admin.port} "
+            f"(the Service does not expose it)",
+        )
+    if admin.port == bind.port:
+        raise _error(plan, "admin.bind", f"port {admin.port} is the site's bind too")
+    if not _IMAGE.fullmatch(image) or len(image) > 512:
+        raise ProfileError(
+            None, None, "--image", f"{image!r} is not an image reference such as "
+            "registry.example.com/mysite:1.4"
+        )
+    chosen = name if name is not None else plan.name
+    if not _NAME.fullmatch(chosen):
+        where = "--name" if name is not None else None
+        what = f"{chosen!r}" if name is not None else f"the profile's name {chosen!r}"
+        raise ProfileError(
+            None, None, where, f"{what} is not a Kubernetes name (lowercase letters, digits and "
+            "'-', a letter first, at most 63 characters); give --name"
+        )
+    for word in command:
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in word):
+            raise ProfileError(
+                None, None, None, f"the container command word {word!r} holds a control character"
+            )
+    return chosen
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML as a person writes it: the labels repeated, not `&id001` anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _error(plan: LaunchPlan, key: str, message: str) -> ProfileError:
+    """An error about a profile key: the option that set it, or the file and line that did."""
+    option = overriding(key.split("."), plan.overridden)
+    if option:
+        return ProfileError(None, None, option, message)
+    file, line = plan.origins.get(key, (plan.source, None))
+    return ProfileError(file, line, key, message)

@@ -1,0 +1,114 @@
+"""`launch k8s`, end to end: the real CLI's output passes `kubernetes-validate --strict` (its
+bundled schemas, offline) for the newest Kubernetes it knows and for 1.30, the oldest with the
+preStop sleep; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, Env
+
+DEMO = ROOT / "demo_site"
+VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
+POD = ("--bind", "0.0.0.0:8000", "--admin-bind", "0.0.0.0:9100")
+IMAGE = ("--image", "registry.example.com/demo-site:1.4")
+
+
+def cli(env: Env, *args: str, cwd: Path = DEMO, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "launcher", "k8s", *args],
+        cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=60,
+    )
+
+
+def validate(manifest: Path, *version: str) -> str:
+    result = subprocess.run(
+        [str(VALIDATE), "--strict", *version, str(manifest)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+SECRET_PROFILE = "extends: prod-wsgi\nenv:\n  DJANGO_SECRET_KEY: ${K8S_TEST_UNSET_SECRET}\n"
+
+
+@pytest.mark.parametrize(
+    ("profile", "extra", "name"),
+    [
+        ("prod-wsgi", (), "prod-wsgi"),
+        ("prod-asgi", ("--log-format", "json"), "prod-asgi"),
+        # a secret unset here: the pod takes it from a Secret (envFrom)
+        ("shop_site.yaml", (), "shop"),
+    ],
+)
+def test_output_passes_kubernetes_validate_strict(
+    env: Env, tmp_path: Path, profile: str, extra: tuple[str, ...], name: str
+) -> None:
+    if profile.endswith(".yaml"):
+        (tmp_path / profile).write_text(SECRET_PROFILE)
+        profile = str(tmp_path / profile)
+    named = ("--name", name) if name != profile else ()
+    result = cli(env, profile, *POD, *IMAGE, *extra, *named, WEB_CONCURRENCY="3")
+    assert result.returncode == 0, result.stderr
+    manifest = tmp_path / "site.yaml"
+    manifest.write_text(result.stdout)
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(result.stdout)]
+    assert kinds == [("Deployment", name), ("Service", name)]
+    for version in ((), ("-k", "1.30.0")):
+        report = validate(manifest, *version)
+        assert report.count("passed for resource") == 2, report
+    deployment = next(yaml.safe_load_all(result.stdout))
+    (web,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert web["command"] == ["launch", profile, *POD, *extra]
+    assert {"name": "WEB_CONCURRENCY", "value": "3"} in web["env"]
+    if named:
+        assert web["envFrom"] == [{"secretRef": {"name": "shop-env"}}]
+        assert "in the Secret shop-env: K8S_TEST_UNSET_SECRET" in result.stdout
+    else:
+        assert "envFrom" not in web
+
+
+def test_validator_refuses_what_strict_mode_should(tmp_path: Path) -> None:
+    """The check has teeth: an unknown field in the container fails --strict."""
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n"
+        "  selector: {matchLabels: {a: x}}\n  template:\n    metadata: {labels: {a: x}}\n"
+        "    spec:\n      containers: [{name: web, image: 'x:1', preStopSleep: 5}]\n"
+    )
+    result = subprocess.run(
+        [str(VALIDATE), "--strict", str(manifest)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "preStopSleep" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (POD, "launch: error: key '--image': required: the image that holds the project"),
+        ((*POD, "--image", "Site:latest"), "key '--image': 'Site:latest' is not an image"),
+        ((*IMAGE,), f"{ROOT / 'configs' / 'prod-wsgi.yaml'}:8: key 'bind': 127.0.0.1:8000 is "
+                    "not reachable in a pod"),
+        ((*IMAGE, "--bind", "0.0.0.0:8000"),
+         f"{ROOT / 'configs' / 'prod-wsgi.yaml'}: key 'admin.bind': launch k8s puts the probes"),
+        ((*IMAGE, "--bind", "0.0.0.0:8000", "--admin-bind", "9100"),
+         "key '--admin-bind': 127.0.0.1:9100 is not reachable by the kubelet's probes"),
+        ((*IMAGE, *POD, "--name", "Shop"), "key '--name': 'Shop' is not a Kubernetes name"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(env: Env, args: tuple[str, ...], expected: str) -> None:
+    result = cli(env, "prod-wsgi", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("launch: error: ")
+    assert expected in lines[0]
