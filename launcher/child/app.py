@@ -136,8 +136,18 @@ def build_asgi() -> Any:
     lane = sync_lane(app)  # after the dev wrappers: their paths stay theirs
     probe.quiet_access_logs()
     return ASGIApp(
-        app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane
+        app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane,
+        executors=executor_pool(),
     )
+
+
+def executor_pool() -> Any | None:
+    """Reused per-request threads for asgiref (launcher.child.executors), when it takes them."""
+    if not is_django() or os.environ.get(wire.SYNC_THREADS_ENV) in (None, "", "0"):
+        return None
+    from launcher.child import executors
+
+    return executors.ExecutorPool() if executors.supported() else None
 
 
 def sync_lane(app: Any) -> Any | None:
@@ -180,12 +190,14 @@ class ASGIApp:
     """The project's ASGI app, with the probe, collected static files and lifespan."""
 
     def __init__(
-        self, app: Any, index: Any | None, *, answers_lifespan: bool, lane: Any | None = None
+        self, app: Any, index: Any | None, *, answers_lifespan: bool, lane: Any | None = None,
+        executors: Any | None = None,
     ) -> None:
         self.app = app
         self.index = index
         self.answers_lifespan = answers_lifespan
         self.lane = lane  # sync views, when the project has a sync_views.SyncLane
+        self.executors = executors  # an executors.ExecutorPool for the rest of HTTP
         self.site_probe = os.environ.get(wire.PROBE_PATH_ENV)  # a probed site URL, if any
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -204,6 +216,9 @@ class ASGIApp:
                     return
             if self.lane is not None and self.lane.takes(scope):
                 await self.lane(scope, receive, send)
+                return
+            if self.executors is not None:
+                await self.executors.run(self.app, scope, receive, send)
                 return
         elif kind == "lifespan" and self.answers_lifespan:
             await _lifespan(receive, send)

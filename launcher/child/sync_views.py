@@ -152,7 +152,7 @@ class SyncLane:
         try:
             if isinstance(response, FileResponse):
                 response.block_size = self.handler.chunk_size
-            if response.is_async:  # an async iterator: the loop sends it, as ASGIHandler does
+            if getattr(response, "is_async", False):  # the loop sends it, as ASGIHandler does
                 _on_loop(self.handler.send_response(response, send), loop)
             else:
                 self._stream(response, receive, send, loop)
