@@ -33,6 +33,8 @@ PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
 
 # The app check (`python -m launcher.child.check`) prints one JSON object per line.
 CHECK_MODULE = "launcher.child.check"
+# "1": the app check also reports what fits the project, WSGI or ASGI (for `launch check`).
+CHECK_FIT_ENV = "LAUNCHER_CHECK_FIT"
 MANAGE_MODULE = "launcher.child.manage"
 APP_MODULE = "launcher.child.app"
 
