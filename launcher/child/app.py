@@ -137,17 +137,20 @@ def build_asgi() -> Any:
     probe.quiet_access_logs()
     return ASGIApp(
         app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane,
-        executors=executor_pool(),
+        executors=executor_pool(app),
     )
 
 
-def executor_pool() -> Any | None:
-    """Reused per-request threads for asgiref (launcher.child.executors), when it takes them."""
+def executor_pool(app: Any) -> Any | None:
+    """Reused per-request threads for asgiref (launcher.child.executors), when it takes them
+    and the app is Django's own handler (which opens a context per request anyway)."""
     if not is_django() or os.environ.get(wire.SYNC_THREADS_ENV) in (None, "", "0"):
         return None
-    from launcher.child import executors
+    from launcher.child import executors, sync_views
 
-    return executors.ExecutorPool() if executors.supported() else None
+    if not executors.supported() or sync_views.unwrap(app)[0] is None:
+        return None
+    return executors.ExecutorPool()
 
 
 def sync_lane(app: Any) -> Any | None:
