@@ -34,12 +34,15 @@ def answer(section: MatrixSection) -> list[str]:
     rows = [[label, *(spread(ratio(section, a, b, p)) for p in shown)] for label, a, b in pairs]
     if not any(cell != "n/a" for row in rows for cell in row[1:]):
         return []
-    figure = {(a, p): ratio(section, a, b, p) for _, a, b in pairs for p in shown}
+    figure = {(a, b, p): ratio(section, a, b, p) for _, a, b in pairs for p in shown}
 
-    def med(key: str, path: str) -> str:
-        s = figure.get((key, path))
+    def med(top: str, bottom: str, path: str) -> str:
+        s = figure.get((top, bottom, path))
         return "n/a" if not s or s.get("median") is None else f"{s['median']:.2f}x"
 
+    on_uvicorn = ratio(section, "uvicorn-worker-wsgi", WSGI, SYNC)
+    wsgi_on_uvicorn = f"{on_uvicorn['median']:.2f}x" if on_uvicorn and on_uvicorn.get(
+        "median") is not None else "n/a"
     return [
         "## WSGI or ASGI for a Django site?",
         "",
@@ -48,20 +51,24 @@ def answer(section: MatrixSection) -> list[str]:
         "",
         "- **Sync views** (most Django sites): Django's own ASGI handler costs a thread started",
         "  and joined per request and a trip through the event loop for each sync part of it;",
-        f"  on this run it served the sync view at {med(ASGI_DJANGO, SYNC)} the req/s of",
+        f"  on this run it served the sync view at {med(ASGI_DJANGO, WSGI, SYNC)} the req/s of",
         "  `launch prod-wsgi`. `launch prod-asgi` runs sync views as WSGI does (one hop per",
         "  request to a small thread pool, Django's sync middleware chain, the same thread for",
-        f"  the whole request) and serves them at {med(ASGI, SYNC)} of prod-wsgi (database",
-        f"  view: {med(ASGI, DB)}). For a site that is all sync, prod-wsgi fits: it is the",
+        f"  the whole request) and serves them at {med(ASGI, WSGI, SYNC)} of prod-wsgi (database",
+        f"  view: {med(ASGI, WSGI, DB)}). For a site that is all sync, prod-wsgi fits: it is the",
         "  plainer server and there is nothing ASGI adds; `launch check` says so.",
-        f"- **Async views**: `launch prod-asgi` serves them at {med(ASGI, ASYNC)} the req/s of",
-        "  the stock `uvicorn_worker.UvicornWorker` (its requests borrow a reused thread for",
-        "  their sync parts instead of starting one). Choose prod-asgi when the site has async",
-        "  views, streams long responses (server-sent events) or routes websockets: a WSGI",
-        "  worker runs an async view too, but holds a thread for every open connection.",
+        f"- **Async views**: `launch prod-asgi` serves them at {med(ASGI, STOCK, ASYNC)} the req/s",
+        "  of the stock `uvicorn_worker.UvicornWorker` (its requests borrow a reused thread for",
+        "  their sync parts instead of starting one). A short async view that awaits nothing",
+        f"  real is served faster by prod-wsgi still (prod-asgi: {med(ASGI, WSGI, ASYNC)} of it):",
+        "  the demo's sync-only middleware (whitenoise's) costs the ASGI path two trips between",
+        "  the loop and a thread. Choose prod-asgi when the site's async views wait on I/O,",
+        "  it streams long responses (server-sent events) or routes websockets: a WSGI worker",
+        "  holds a thread for every request in flight and every open connection.",
         "- **gunicorn WSGI vs ASGI** as such: the same uvicorn worker serving the WSGI app",
-        "  (`interface: wsgi`) runs at WSGI speed; the difference was Django's ASGI handler, not",
-        "  the protocol.",
+        f"  (`interface: wsgi`) ran the sync view at {wsgi_on_uvicorn} of prod-wsgi, against",
+        f"  {med(ASGI_DJANGO, WSGI, SYNC)} for Django's ASGI handler on it: the cost is Django's",
+        "  ASGI handler more than the protocol or the server.",
         "",
         "Ratios of req/s, median (min..max) of per-round ratios; a ratio whose range lies",
         "outside the A/A row's is beyond this machine's noise:",

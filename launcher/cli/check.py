@@ -71,10 +71,11 @@ def _check_port(plan: LaunchPlan) -> None:
         Path(str(plan.bind.path)).unlink(missing_ok=True)
 
 
-# req/s on a sync view against `launch prod-wsgi` (gthread x4), from docs/benchmarks.md: Django's
+# req/s on a sync view against `launch prod-wsgi` (gthread x4), medians of per-round ratios in
+# docs/benchmarks.md (2026-11-30, 6 rounds): Django's
 # own ASGI handler (prod-asgi with asgi.sync_pool: false), and prod-asgi as shipped.
-DJANGO_ASGI_SYNC_RATIO = 0.15
-PROD_ASGI_SYNC_RATIO = 0.9
+DJANGO_ASGI_SYNC_RATIO = 0.18
+PROD_ASGI_SYNC_RATIO = 0.94
 
 
 def advice(fit: dict[str, Any]) -> str:
