@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.formatting import loads, pct, rounds, scaled, spread, table
+from benchmarks.render_answer import answer
 from benchmarks.render_operations import dev_reload, operations
 from benchmarks.results import PLOTS, MatrixSection, OverheadSection, Report, load
 from benchmarks.verdicts import (
@@ -28,6 +29,8 @@ from benchmarks.verdicts import (
 
 def render(data: Report) -> str:
     lines = _header(data)
+    if "matrix" in data:
+        lines += answer(data["matrix"])
     if "overhead" in data:
         lines += _overhead(data["overhead"])
     if "matrix" in data:
@@ -209,6 +212,15 @@ def _matrix(section: MatrixSection) -> list[str]:
         "workers, DEBUG off, health checks on, access logs off.",
         f"{rounds(section['rounds'])} of `{section['wrk']}` per server and endpoint, in a",
         "rotating server order.",
+        "",
+        "Server settings of each row:",
+        "",
+        *table(
+            ["server", "interface", "HTTP parser", "event loop", "access log"],
+            [[s["label"], *(s.get("settings", {}).get(k, "n/a")
+                            for k in ("interface", "http", "loop", "access log"))]
+             for s in section["servers"]],
+        ),
         "",
         "Requests/s:",
         "",

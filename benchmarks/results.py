@@ -125,6 +125,7 @@ class Endpoint(TypedDict):
 
 class EndpointResult(TypedDict):
     rps: Summary
+    rps_rounds: NotRequired[list[float]]  # in round order: ratios between rows pair rounds
     p50_ms: Summary
     p99_ms: Summary
     failed: int
@@ -136,6 +137,7 @@ class MatrixServer(TypedDict):
     label: str
     profile: dict[str, Any]
     server_processes: int
+    settings: dict[str, str]  # interface, http, loop, access log
     results: dict[str, EndpointResult]  # by endpoint path
 
 

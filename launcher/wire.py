@@ -16,6 +16,9 @@ STATIC_ENV = "LAUNCHER_STATIC"
 STATIC_ROOT_ENV = "LAUNCHER_STATIC_ROOT"
 # "1": import the URLconf (every view) when the app loads, so a generation holds its own code.
 WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
+# Under ASGI: threads per worker that run a Django project's sync views, one hop per request
+# (launcher.child.sync_views); "0": every request takes the project's ASGIHandler.
+SYNC_THREADS_ENV = "LAUNCHER_SYNC_THREADS"
 
 # The launcher's own health answer, given inside the worker before Django's URL routing and
 # host checks: it proves the app imported and the worker answers. `?deep=1` also asks every
@@ -28,6 +31,8 @@ PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
 
 # The app check (`python -m launcher.child.check`) prints one JSON object per line.
 CHECK_MODULE = "launcher.child.check"
+# "1": the app check also reports what fits the project, WSGI or ASGI (for `launch check`).
+CHECK_FIT_ENV = "LAUNCHER_CHECK_FIT"
 MANAGE_MODULE = "launcher.child.manage"
 APP_MODULE = "launcher.child.app"
 # The planner: makes a plan in a process of its own and writes it, pickled, to its stdout

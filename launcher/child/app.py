@@ -133,8 +133,35 @@ def build_asgi() -> Any:
             app = static.wrap_asgi_dev(app)
         elif not static.project_serves_static():
             index = static.collected_index()
+    lane = sync_lane(app)  # after the dev wrappers: their paths stay theirs
     probe.quiet_access_logs()
-    return ASGIApp(app, index, answers_lifespan=is_django() and _lacks_lifespan(app))
+    return ASGIApp(
+        app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane,
+        executors=executor_pool(app),
+    )
+
+
+def executor_pool(app: Any) -> Any | None:
+    """Reused per-request threads for asgiref (launcher.child.executors), when it takes them
+    and the app is Django's own handler (which opens a context per request anyway)."""
+    if not is_django() or os.environ.get(wire.SYNC_THREADS_ENV) in (None, "", "0"):
+        return None
+    from launcher.child import executors, sync_views
+
+    if not executors.supported() or sync_views.unwrap(app)[0] is None:
+        return None
+    return executors.ExecutorPool()
+
+
+def sync_lane(app: Any) -> Any | None:
+    """Sync views in one hop to a pool thread (launcher.child.sync_views), unless the plan
+    turned it off or the app is not Django's own handler."""
+    threads = int(os.environ.get(wire.SYNC_THREADS_ENV) or "0")
+    if threads < 1 or not is_django():
+        return None
+    from launcher.child import sync_views
+
+    return sync_views.build(app, threads)
 
 
 def _lacks_lifespan(app: Any) -> bool:
@@ -165,10 +192,15 @@ class WSGIApp:
 class ASGIApp:
     """The project's ASGI app, with the probe, collected static files and lifespan."""
 
-    def __init__(self, app: Any, index: Any | None, *, answers_lifespan: bool) -> None:
+    def __init__(
+        self, app: Any, index: Any | None, *, answers_lifespan: bool, lane: Any | None = None,
+        executors: Any | None = None,
+    ) -> None:
         self.app = app
         self.index = index
         self.answers_lifespan = answers_lifespan
+        self.lane = lane  # sync views, when the project has a sync_views.SyncLane
+        self.executors = executors  # an executors.ExecutorPool for the rest of HTTP
         self.site_probe = os.environ.get(wire.PROBE_PATH_ENV)  # a probed site URL, if any
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -185,6 +217,12 @@ class ASGIApp:
 
                 if await serve_collected(self.index, scope, send):
                     return
+            if self.lane is not None and self.lane.takes(scope):
+                await self.lane(scope, receive, send)
+                return
+            if self.executors is not None:
+                await self.executors.run(self.app, scope, receive, send)
+                return
         elif kind == "lifespan" and self.answers_lifespan:
             await _lifespan(receive, send)
             return

@@ -3,13 +3,15 @@
 Run as `python -m launcher.child.check --interface wsgi|asgi [--host H] [--worker-class C]`
 with the plan's environment. It prints one JSON object per line on stdout: `{"settings": "ok"}`
 once the settings import (start-up waits for it before running steps), `{"warn": TEXT}` for what
-will misbehave, then `{"app": "ok", ...}` or `{"error": {"key": KEY, "message": TEXT}}` (exit 2).
+will misbehave, then `{"app": "ok", ...}` or `{"error": {"key": KEY, "message": TEXT}}` (exit 2);
+for `launch check` ($LAUNCHER_CHECK_FIT), `{"fit": ...}`: what decides between WSGI and ASGI.
 Messages name the file and setting to change.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -95,7 +97,8 @@ def check_hosts(module: ModuleType, host: str | None) -> None:
             )
 
 
-def check_app(interface: str) -> str:
+def check_app(interface: str) -> Any:
+    """The app as the server would build it."""
     from launcher.child import app
 
     try:
@@ -105,8 +108,39 @@ def check_app(interface: str) -> str:
     except BaseException as exc:
         ref = os.environ.get(wire.APP_ENV) or "the app built from the settings"
         raise Failed("app", f"cannot load '{ref}': {cause(exc)}") from None
-    inner = type(built.app)
-    return f"{inner.__module__}.{inner.__qualname__}"
+    return built
+
+
+def find_fit(interface: str, inner: Any) -> dict[str, Any]:
+    """What decides between WSGI and ASGI for a Django project: its views (async or sync, every
+    URL pattern), its middleware (any async-only) and websocket routing in its ASGI app."""
+    from asgiref.sync import iscoroutinefunction
+    from django.conf import settings
+    from django.urls import URLResolver, get_resolver
+    from django.utils.module_loading import import_string
+
+    def views(patterns: Any) -> Any:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from views(pattern.url_patterns)
+            else:
+                yield pattern.lookup_str, pattern.callback
+
+    found = list(views(get_resolver().url_patterns))
+    middleware = list(settings.MIDDLEWARE)
+    asgi_app = inner
+    if interface != "asgi" and getattr(settings, "ASGI_APPLICATION", None):
+        asgi_app = import_string(settings.ASGI_APPLICATION)
+    mapping = getattr(asgi_app, "application_mapping", None)  # Channels' ProtocolTypeRouter
+    return {
+        "views": len(found),
+        "async_views": sorted({name for name, view in found if iscoroutinefunction(view)}),
+        "middleware": len(middleware),
+        "async_middleware": [
+            m for m in middleware if not getattr(import_string(m), "sync_capable", True)
+        ],
+        "websocket": isinstance(mapping, dict) and "websocket" in mapping,
+    }
 
 
 def check_worker_class(path: str) -> type:
@@ -148,7 +182,13 @@ def main(argv: list[str]) -> int:
                 from launcher.child.workers import serves_asgi
 
                 interface = "asgi" if serves_asgi(worker) else "wsgi"
-        emit(app="ok", serves=check_app(interface), interface=interface)
+        inner = check_app(interface).app
+        kind = type(inner)
+        emit(app="ok", serves=f"{kind.__module__}.{kind.__qualname__}", interface=interface)
+        if settings_name and os.environ.get(wire.CHECK_FIT_ENV) == "1":
+            # Advice only: a project the finder cannot read gets none.
+            with contextlib.suppress(Exception):
+                emit(fit=find_fit(interface, inner))
     except Failed as exc:
         emit(error={"key": exc.key, "message": str(exc)})
         return 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from launcher import wire
 from launcher.cli.show import detected
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
@@ -25,7 +27,7 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     print(f"ok    {plan.bind} is free")
     from launcher.run.startup import ImportCheck
 
-    check = ImportCheck(plan, child_env(env))
+    check = ImportCheck(plan, {**child_env(env), wire.CHECK_FIT_ENV: "1"})
     check.raise_if_failed()
     for line in detected(plan):
         print(f"      {line}")
@@ -35,6 +37,9 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
           + (f" ({check.serves})" if check.serves else ""))
     for warning in check.warnings:
         print(f"warn  {warning}")
+    fit = next((item["fit"] for item in check.run.items if "fit" in item), None)
+    if isinstance(fit, dict):
+        print(f"note  {advice(fit)}")
     if plan.backend == "gunicorn":
         print(f"ok    worker class {plan.worker_class} imports")
     from launcher.run.checks import CheckRun
@@ -62,3 +67,36 @@ def _check_port(plan: LaunchPlan) -> None:
     sock.close()
     if plan.bind.is_unix:
         Path(str(plan.bind.path)).unlink(missing_ok=True)
+
+
+# req/s on a sync view against `launch prod-wsgi` (gthread x4), medians of per-round ratios in
+# docs/benchmarks.md (2026-11-30, 6 rounds): Django's
+# own ASGI handler (prod-asgi with asgi.sync_pool: false), and prod-asgi as shipped.
+DJANGO_ASGI_SYNC_RATIO = 0.18
+PROD_ASGI_SYNC_RATIO = 0.94
+
+
+def advice(fit: dict[str, Any]) -> str:
+    """WSGI or ASGI, from what the project's views, middleware and ASGI app are."""
+    async_views = list(fit.get("async_views") or [])
+    async_middleware = list(fit.get("async_middleware") or [])
+    reasons = []
+    if async_views:
+        shown = ", ".join(async_views[:3]) + (", ..." if len(async_views) > 3 else "")
+        reasons.append(f"{len(async_views)} async view{'s' * (len(async_views) > 1)} ({shown})")
+    if async_middleware:
+        reasons.append(f"async-only middleware ({', '.join(async_middleware)})")
+    if fit.get("websocket"):
+        reasons.append("websocket routing in its ASGI app")
+    if reasons:
+        return (
+            f"{' and '.join(reasons)}: prod-asgi fits this project (async code keeps the "
+            "event loop; its sync views run on prod-asgi's thread pool, at "
+            f"{PROD_ASGI_SYNC_RATIO:g}x prod-wsgi's req/s in docs/benchmarks.md)"
+        )
+    return (
+        f"all {fit.get('views', 0)} views and {fit.get('middleware', 0)} middleware are sync: "
+        "prod-wsgi fits this project. Under ASGI, Django's own handler serves sync views at "
+        f"{DJANGO_ASGI_SYNC_RATIO:g}x prod-wsgi's req/s; prod-asgi's thread pool at "
+        f"{PROD_ASGI_SYNC_RATIO:g}x (docs/benchmarks.md)"
+    )

@@ -191,6 +191,8 @@ def _wrapper_env(
     }
     if p.warm_urls:
         env[wire.WARM_URLS_ENV] = "1"
+    if interface != "wsgi":
+        env[wire.SYNC_THREADS_ENV] = str(p.asgi.sync_threads if p.asgi.sync_pool else 0)
     if p.health.path:
         env[wire.PROBE_PATH_ENV] = p.health.path.partition("?")[0]
     return env

@@ -92,6 +92,16 @@ class UvicornSettings(Strict):
     h11_max_incomplete_event_size: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
+class Asgi(Strict):
+    """A Django project under an ASGI server: its sync views run as under WSGI, one hop per
+    request to a pool of `sync_threads` threads per worker, instead of a new thread and a hop
+    per sync part of every request; async views, streams and websockets keep Django's ASGI
+    handler. `sync_pool: false` sends every request through Django's ASGI handler."""
+
+    sync_pool: bool = True
+    sync_threads: int = Field(default=8, ge=1, le=1024)
+
+
 class Health(Strict):
     """An HTTP probe of the running site; works on TCP and unix binds.
 
@@ -221,6 +231,7 @@ class Profile(Strict):
     step_timeout: float = Field(default=600.0, gt=0, le=7 * 86400)
     wrap: tuple[Word, ...] = ()
     uvicorn: UvicornSettings = UvicornSettings()
+    asgi: Asgi = Asgi()
     health: Health = Health()
     static: Static = Static()
     restart: Restart = Restart()

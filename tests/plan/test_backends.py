@@ -289,6 +289,7 @@ def test_uvicorn_dev_argv(tmp_path: Path) -> None:
         "LAUNCHER_STATIC": "dev",
         "LAUNCHER_STATIC_ROOT": str(root / "demo_site" / "staticfiles"),
         "LAUNCHER_WARM_URLS": "1",
+        "LAUNCHER_SYNC_THREADS": "8",  # asgi.sync_threads: sync views on the pool
     }
     assert not plan.probe.enabled
 
@@ -496,3 +497,13 @@ def test_uvicorn_worker_count_is_always_explicit(tmp_path: Path) -> None:
     for argv in (plan.server_command().argv, plan.server_command((3,)).argv):
         index = argv.index("--workers")
         assert argv[index + 1] == "1"
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [("prod-asgi", "8"), ("prod-wsgi", None)],
+)
+def test_the_sync_pool_reaches_asgi_servers_only(
+    tmp_path: Path, profile: str, expected: str | None
+) -> None:
+    assert shipped(profile, tmp_path).env.get("LAUNCHER_SYNC_THREADS") == expected
