@@ -1,8 +1,8 @@
 """Shared test harness: real launcher processes on free loopback ports, and a leak check.
 
 Every process a test starts carries LAUNCHER_TEST_TAG in its environment, and so do all of
-its descendants (gunicorn masters, workers, the dev warm parent). After each test, no live process may
-carry the tag: that is the "no test leaves a process behind" assertion.
+its descendants (gunicorn masters, workers, the dev warm parent). After each test, no live
+process may carry the tag: that is the "no test leaves a process behind" assertion.
 """
 
 from __future__ import annotations

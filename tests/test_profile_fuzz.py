@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 
 from launcher.cli import main
 from launcher.plan.lookup import SHIPPED_CONFIGS
-from launcher.plan.schema import Health, Limits, Profile, Restart, UvicornSettings, Watch
+from launcher.plan.schema import Profile
+from launcher.plan.sections import Health, Limits, Restart, UvicornSettings, Watch
 from tests.conftest import ROOT, Env, free_port
 
 EXAMPLES = int(os.environ.get("LAUNCH_FUZZ_EXAMPLES", "1000"))

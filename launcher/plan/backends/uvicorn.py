@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from launcher.plan.model import ServerArgv, WatchSet
-from launcher.plan.schema import Profile, UvicornSettings
+from launcher.plan.schema import Profile
+from launcher.plan.sections import UvicornSettings
 
 _DEFAULTS = UvicornSettings()
 
