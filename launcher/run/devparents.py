@@ -67,6 +67,9 @@ class DevParents:
             self.warming.stop()
             self.warming = None
 
+    def pids(self) -> set[int]:
+        return {p.pid for p in (self.current, self.warming, *self.old) if p is not None}
+
     def stop_all(self) -> None:
         for parent in (self.current, self.warming, *self.old):
             if parent is not None:

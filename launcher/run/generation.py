@@ -175,6 +175,10 @@ class Generations:
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(gen.server.exit_fd)
 
+    def pids(self, current: Generation | None) -> set[int]:
+        """The server processes started here and not yet stopped."""
+        return {g.server.pid for g in (current, *self.retiring) if g is not None}
+
     def stop(self, gen: Generation, timeout: float) -> None:
         """Stop it (`timeout` 0: at once), and forget it."""
         self._unwatch(gen)

@@ -38,6 +38,8 @@ class HealthMonitor:
         on_change: Callable[[], None],
     ) -> None:
         self.health = Health()
+        self.probes: dict[str, int] = {"ok": 0, "failed": 0}  # counted, for /metrics
+        self.last_seconds: float | None = None  # how long the last probe took
         self._serving = serving
         self._stopping = stopping
         self._log = log
@@ -53,13 +55,16 @@ class HealthMonitor:
             probe, gen = self._serving()  # a reload may bring a new profile
             if gen is None or not gen.ready or not probe.enabled:
                 continue
+            started = time.monotonic()
             ok, reason = probe_once(gen.target, probe)
+            self.last_seconds = time.monotonic() - started
             if self._serving()[1] is not gen or self._stopping():
                 continue  # replaced, or a stop closed the server under the probe: no failure
             self._record(probe, ok, reason)
 
     def _record(self, probe: Probe, ok: bool, reason: str) -> None:
         before = self.health
+        self.probes["ok" if ok else "failed"] += 1
         if ok:
             if before.state != "healthy":
                 self._log(f"healthy again: {reason}")

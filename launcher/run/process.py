@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import psutil
 
@@ -141,6 +141,24 @@ class ServerProcess:
         # uvicorn --workers also has a multiprocessing resource tracker child: not a worker.
         workers = [c for c in children if _is_worker(c)]
         return workers or [leader]
+
+
+def reap_orphans(ours: Collection[int]) -> int:
+    """As PID 1 (a container's CMD, a new PID namespace) every orphan of the tree becomes the
+    supervisor's child: collect those that have exited, leaving its own children (`ours`) to
+    their Popen objects. Returns how many were reaped."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return 0
+    reaped = 0
+    for child in children:
+        if child.pid in ours:
+            continue
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if child.status() == psutil.STATUS_ZOMBIE and os.waitpid(child.pid, os.WNOHANG)[0]:
+                reaped += 1
+    return reaped
 
 
 def _pidfd(pid: int) -> int | None:

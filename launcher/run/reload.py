@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
+from launcher.run import status
 from launcher.run.checks import run_checks
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Planner
@@ -85,6 +86,7 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
         )
         sup.last_failure = outcome.message
     elapsed = time.monotonic() - started
+    sup.counts.reloads["ok" if outcome.ok else "refused"] += 1
     sup.log(f"{outcome.message} ({elapsed:.2f}s)")
     sup.last_reload = {
         "ok": outcome.ok,
@@ -92,6 +94,6 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
         "at": time.time(),
         "seconds": round(elapsed, 3),
     }
-    sup.notifier.send("READY=1", sup.status_line())
-    sup.write_state()
+    sup.notifier.send("READY=1", status.line(sup))
+    status.write(sup)
     return outcome

@@ -7,14 +7,17 @@ import time
 from typing import TYPE_CHECKING
 
 from launcher.plan.policy import is_flapping, next_backoff
+from launcher.run import status
 from launcher.run.monitor import Health
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
 
 
-def restart(sup: Supervisor, reason: str) -> int | None:
-    """Restart with capped exponential backoff; give up (exit 1) when it flaps."""
+def restart(sup: Supervisor, reason: str, kind: str) -> int | None:
+    """Restart with capped exponential backoff; give up (exit 1) when it flaps. `kind` is
+    one of metrics.RESTART_REASONS, counted once per failure however many tries it takes."""
+    sup.counts.restarts[kind] += 1
     sup.current = None
     sup.last_failure = reason
     policy = sup.plan.restart
@@ -32,7 +35,7 @@ def restart(sup: Supervisor, reason: str) -> int | None:
         delay = next_backoff(len(sup.crash_times), policy.backoff_initial, policy.backoff_max)
         sup.log(f"{reason}; restarting in {delay:.2f}s (crash {len(sup.crash_times)})")
         sup.monitor.health = Health(state="starting", last=reason)
-        sup.write_state()
+        status.write(sup)
         if sup.waiter.sleep(delay):
             return 0
         parent = sup.parents.current
@@ -45,7 +48,7 @@ def restart(sup: Supervisor, reason: str) -> int | None:
         if gen is not None:
             sup.restarts += 1
             sup.promote(gen, outcome.message)
-            sup.notifier.send(sup.status_line())
+            sup.notifier.send(status.line(sup))
             sup.log(f"server restarted (pid {gen.server.pid})")
             return None
         if sup.stopping():

@@ -15,6 +15,9 @@ from launcher.errors import LaunchError
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+# Passed on to the serving server, as tini would: reopen logs (USR1), one worker more or less
+# (TTIN, TTOU). Not USR2: gunicorn would re-exec itself behind the supervisor's back.
+FORWARDED_SIGNALS = (signal.SIGUSR1, signal.SIGTTIN, signal.SIGTTOU)
 KILL_AFTER = 5.0  # seconds a step gets between SIGTERM and SIGKILL when start-up is stopped
 
 

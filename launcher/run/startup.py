@@ -16,19 +16,24 @@ import contextlib
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
 from launcher.run import control
 from launcher.run.checks import CheckRun
+from launcher.run.metrics import StepRun
 from launcher.run.planner import Planner
 from launcher.run.process import end_step, start_step
 from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
+
+if TYPE_CHECKING:
+    from launcher.run.admin import AdminServer
 
 
 def run_plan(
@@ -47,6 +52,7 @@ def run_plan(
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
+    admin: AdminServer | None = None
     check: ImportCheck | None = None
     supervisor: Supervisor | None = None
     try:
@@ -57,6 +63,7 @@ def run_plan(
             plan, env, listeners, directory, control_server, source=source,
             pending_signals=signals.received,
         )
+        admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
         check.wait_settings()
         signals.raise_if_stopping()
         warming = supervisor.start_warming()  # dev: imports Django while the steps run
@@ -68,8 +75,11 @@ def run_plan(
             except OSError as exc:  # not found, not executable: the profile names it wrong
                 reason = exc.strerror or str(exc)
                 raise _step_failure(plan, index, f"cannot run the step ({reason})", 2) from None
+            began = time.monotonic()
             with signals.owning(proc.pid):
                 code = _wait_step(proc, plan.step_timeout)
+            took = StepRun(step.label, time.monotonic() - began, -1 if code is None else code)
+            supervisor.counts.steps.append(took)
             signals.raise_if_stopping()
             if code is None:
                 raise _step_failure(
@@ -99,7 +109,22 @@ def run_plan(
                     os.unlink(str(plan.bind.path))
             sock.close()
         control_server.close()
+        if admin is not None:
+            admin.close()
         signals.restore()
+
+
+def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None:
+    """The admin listener, when the profile asks for one (imported only then: it brings
+    http.server and prometheus-client, which a supervisor without it never loads)."""
+    if plan.admin_bind is None:
+        return None
+    from launcher.run.admin import AdminServer
+
+    try:
+        return AdminServer(plan.admin_bind, supervisor)
+    except LaunchError as exc:  # port taken: point at where admin.bind was set
+        raise plan.error("admin.bind", exc.render()) from None
 
 
 def _wait_step(proc: subprocess.Popen[bytes], timeout: float) -> int | None:

@@ -3,13 +3,13 @@
 Shape borrowed from gunicorn's arbiter: a signal handler only queues the signal and wakes the
 loop, which sleeps on events (a signal, a control request, a file change and a health change
 through the wake socket; a server's exit through its pidfd) and handles each in turn. What it
-does lives beside it: generations (generation.py), the reload transaction (reload.py), health
-(monitor.py), the dev fork server's parents (devparents.py), status (status.py).
+does lives beside it: generation, reload, monitor (health), devparents, status, metrics.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import signal
 import socket
@@ -24,10 +24,12 @@ from launcher.plan.model import LaunchPlan
 from launcher.run import control, memory, reload, requests, restart, status
 from launcher.run.devparents import DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
+from launcher.run.metrics import Counts
 from launcher.run.monitor import Health, HealthMonitor
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Planner
-from launcher.run.signals import HANDLED_SIGNALS, STOP_SIGNALS
+from launcher.run.process import reap_orphans
+from launcher.run.signals import FORWARDED_SIGNALS, HANDLED_SIGNALS, STOP_SIGNALS
 from launcher.run.systemd import Notifier, child_env
 from launcher.run.timers import Timers
 from launcher.run.waiter import Waiter
@@ -56,6 +58,8 @@ class Supervisor:
         self.masker = self.plan.masker(self.env)  # every line logged, stored or replied
         self.child_env = child_env(self.env)  # children must not see NOTIFY_SOCKET & co.
         self.current: Generation | None = None
+        self.counts = Counts()  # for /metrics
+        self.serving_since: float | None = None  # when the first generation passed its probe
         self.restarts = 0
         self.crash_times: list[float] = []
         self.last_failure: str | None = None
@@ -122,7 +126,7 @@ class Supervisor:
         if gen is None:
             return self._failed_start(outcome)
         self.promote(gen, outcome.message)
-        self.notifier.send("READY=1", self.status_line())
+        self.notifier.send("READY=1", status.line(self))
         self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
         self.monitor.start()
         return self._loop()
@@ -165,7 +169,7 @@ class Supervisor:
             if self.timers.memory_due(now):
                 memory.recycle_overgrown(self)
             self.timers.pet_watchdog(now)
-            self.write_state()
+            status.write(self)
 
     def _wake(self) -> None:
         """Wake the loop (from a signal handler or another thread)."""
@@ -191,8 +195,11 @@ class Supervisor:
             self._signals.append(signum)
             self._wake()
 
-        for sig in HANDLED_SIGNALS:
+        for sig in (*HANDLED_SIGNALS, *FORWARDED_SIGNALS):
             signal.signal(sig, queue)
+        if os.getpid() == 1:  # a container's CMD: orphans of the whole tree come to us
+            signal.signal(signal.SIGCHLD, queue)
+            self._signals.append(signal.SIGCHLD)  # any that came before the handler
 
     def queue_signal(self, signum: int) -> None:
         self._signals.append(signum)
@@ -205,6 +212,10 @@ class Supervisor:
             return self.handle_term(signum)
         if signum == signal.SIGHUP:
             self.handle_hup()
+        elif signum == signal.SIGCHLD:
+            reap_orphans(self.generations.pids(self.current) | self.parents.pids())
+        elif signum in FORWARDED_SIGNALS and self.current is not None:
+            self.current.server.send(signum)
         return None
 
     def handle_term(self, signum: int) -> int:
@@ -246,9 +257,10 @@ class Supervisor:
         """`gen` serves now; `reason` is how readiness was seen (the probe's own words)."""
         self.generations.promote(gen)
         self.current = gen
+        self.serving_since = self.serving_since or time.time()
         self.monitor.health = Health("healthy", 0, reason, time.time())
         self.recycled.clear()
-        self.write_state()
+        status.write(self)
 
     def retire(self, gen: Generation) -> None:
         """Graceful: TERM to the old master now, SIGKILL to its group after the drain."""
@@ -271,19 +283,14 @@ class Supervisor:
                 reason = f"unhealthy: {health.last}"
                 self.log(f"restarting server: {reason} ({health.failures} failed probes)")
                 self.generations.stop(gen, self.plan.graceful_timeout)
-                return restart.restart(self, reason)
+                return restart.restart(self, reason, "unhealthy")
             return None
         self.generations.stop(gen, 0.0)  # the master died: end what it left behind
-        return restart.restart(self, f"server exited unexpectedly with {describe_exit(code)}")
+        reason = f"server exited unexpectedly with {describe_exit(code)}"
+        return restart.restart(self, reason, "exited")
 
     def status(self, *, with_workers: bool) -> dict[str, Any]:
         return self.masker.data(status.describe(self, with_workers=with_workers))
-
-    def status_line(self) -> str:
-        return status.line(self)
-
-    def write_state(self) -> None:
-        status.write(self)
 
     def learn_secrets(self, plan: LaunchPlan) -> None:
         """Mask the secrets of a profile read again too: old messages may name old ones."""

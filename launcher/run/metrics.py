@@ -1,0 +1,38 @@
+"""What the supervisor counts while it runs, as plain numbers: the admin listener's /metrics
+turns them into the Prometheus text format (launcher/run/exposition.py), `launch status` may
+show them. Counting costs nothing when no one scrapes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+RESTART_REASONS = ("exited", "unhealthy")
+RELOAD_RESULTS = ("ok", "refused")
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """A before_start step as it ran: its label, seconds taken, exit code."""
+
+    label: str
+    seconds: float
+    code: int
+
+
+@dataclass
+class Counts:
+    """Counters only grow; the rest is the last value seen."""
+
+    restarts: Counter[str] = field(default_factory=Counter)  # by reason: RESTART_REASONS
+    reloads: Counter[str] = field(default_factory=Counter)  # by result: RELOAD_RESULTS
+    steps: list[StepRun] = field(default_factory=list)
+    workers_started: int = 0  # worker pids first seen (observed at scrapes and memory checks)
+    _workers: frozenset[int] = frozenset()  # the worker pids seen last
+
+    def saw_workers(self, pids: list[int]) -> None:
+        """A worker pid not seen before is a worker started (a kill, max_requests, a reload);
+        only the last set is kept, so a long uptime costs nothing."""
+        now = frozenset(pids)
+        self.workers_started += len(now - self._workers)
+        self._workers = now
