@@ -5,8 +5,10 @@ page serving at `/`); on top of it, what a site grows into: the CMS's contrib ap
 (django-rest-framework, django-filter), django-extensions, and five apps of its own (`catalog`,
 `blog`, `events`, `shop`, `people`), each with models that carry code (querysets, a page model
 with a StreamField, tags, snippets), admin, serializers, filters, viewsets registered in the
-URLconf's router, list views and a template tag library; their migrations are made once, here.
-Importing it (`django.setup()` + the URLconf) takes about 1.5 s on 2 cores.
+URLconf's router, list views, a template tag library, and module-level imports of Pillow,
+requests and openpyxl as real models and admin modules have; their migrations are made here.
+Importing it (`django.setup()` + the URLconf, a fresh interpreter) loads ~1,950 modules in
+~1.0 s of CPU, 0.9-2 s of wall time on a shared 2-core machine, ~110 MB.
 
 `/probe/` is the page tests edit: `catalog.views.probe` (registered in the URLconf) renders
 one line from five modules, each holding a `TOKEN = "..."` line (see `PROBE_FILES`):
@@ -118,8 +120,11 @@ def _settings(root: Path) -> None:
             "wagtail.contrib.table_block",
             "wagtail.contrib.search_promotions",
             "wagtail.contrib.sitemaps",
+            "wagtail.contrib.styleguide",
+            "wagtail.locales",
             "wagtail.api.v2",
             "rest_framework",
+            "rest_framework.authtoken",
             "django_extensions",
             "django.contrib.sitemaps",
             "django.contrib.humanize",
@@ -258,12 +263,14 @@ _APP_FILES = {
         import datetime
         from decimal import ROUND_HALF_UP, Decimal
 
+        import requests
         from django.db import models
         from django.db.models import Count, Q
         from django.utils import timezone
         from django.utils.text import slugify
         from modelcluster.contrib.taggit import ClusterTaggableManager
         from modelcluster.fields import ParentalKey
+        from PIL import Image, ImageOps
         from taggit.models import TaggedItemBase
         from wagtail import blocks
         from wagtail.admin.panels import FieldPanel, InlinePanel
@@ -345,6 +352,14 @@ _APP_FILES = {
             def price_with_tax(self, rate: Decimal = Decimal("0.2")) -> Decimal:
                 return (self.price * (1 + rate)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
+            def thumbnail(self, source, size: tuple[int, int] = (320, 240)) -> Image.Image:
+                with Image.open(source) as image:
+                    return ImageOps.fit(image.convert("RGB"), size)
+
+            def notify(self, url: str) -> int:
+                payload = {{"id": self.pk, "title": self.title, "url": self.get_absolute_url()}}
+                return requests.post(url, json=payload, timeout=5).status_code
+
 
         class {Item}Note(models.Model):
             {item} = models.ForeignKey({Item}, on_delete=models.CASCADE, related_name="notes")
@@ -410,6 +425,8 @@ _APP_FILES = {
         ''',
     "admin.py": '''
         from django.contrib import admin
+        from django.http import HttpResponse
+        from openpyxl import Workbook
 
         from .models import {Item}, {Item}Category, {Item}Note
 
@@ -427,11 +444,25 @@ _APP_FILES = {
             prepopulated_fields = {{"slug": ["title"]}}
             date_hierarchy = "published_at"
             inlines = [{Item}NoteInline]
-            actions = ["hide"]
+            actions = ["hide", "export"]
 
             @admin.action(description="Hide the selected {item}s")
             def hide(self, request, queryset):
                 self.message_user(request, f"{{queryset.update(hidden=True)}} hidden")
+
+            @admin.action(description="Export the selected {item}s as a spreadsheet")
+            def export(self, request, queryset):
+                book = Workbook()
+                sheet = book.active
+                sheet.append(["title", "category", "price", "published"])
+                for obj in queryset.select_related("category"):
+                    sheet.append([obj.title, str(obj.category or ""), float(obj.price),
+                                  obj.published_at.replace(tzinfo=None)])
+                response = HttpResponse(content_type="application/vnd.openxmlformats-"
+                                        "officedocument.spreadsheetml.sheet")
+                response["Content-Disposition"] = 'attachment; filename="{app}.xlsx"'
+                book.save(response)
+                return response
 
 
         @admin.register({Item}Category)
