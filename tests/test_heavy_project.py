@@ -34,6 +34,9 @@ from tests.projects import HEAVY, generate
 from tests.test_real_projects import SECRETS, status_json, stylesheets, wait_ok
 
 Probe = dict[str, str]
+# The first test also pays for the module's fixtures: generating and migrating the project
+# (~30 s, more on a busy machine) and a dev server's start.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
