@@ -25,6 +25,7 @@ Ratios are taken round by round and summarised as median (min..max), beside the 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -312,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only, leave docs/ alone")
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     args = parser.parse_args(argv)
+    if not args.no_write and importlib.util.find_spec("matplotlib") is None:
+        parser.error("writing docs/ draws plots: install the bench extra (benchmarks/run does)")
     section = run(args.rounds)
     from benchmarks import report, results
     from benchmarks.meta import meta
