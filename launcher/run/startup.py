@@ -83,7 +83,7 @@ def run_plan(
                 raise _step_failure(plan, index, f"before_start step failed with exit code {code}")
         check.raise_if_failed()
         for warning in check.warnings:
-            supervisor.log(f"warning: {warning}")
+            supervisor.log(f"warning: {warning}", "warning", level="warning")
         signals.raise_if_stopping()
         if warming is not None:
             signals.disown(warming)

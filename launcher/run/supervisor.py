@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.plan.model import LaunchPlan
-from launcher.run import control, memory, reload, requests, restart, status
+from launcher.run import control, logs, memory, reload, requests, restart, status
 from launcher.run.devparents import DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.monitor import Health, HealthMonitor
@@ -123,17 +123,23 @@ class Supervisor:
             return self._failed_start(outcome)
         self.promote(gen, outcome.message)
         self.notifier.send("READY=1", self.status_line())
-        self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
+        self.log(
+            f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})", "serving",
+            bind=str(self.plan.bind), server_pid=gen.server.pid,
+        )
         self.monitor.start()
         return self._loop()
 
     def _failed_start(self, outcome: Outcome) -> int:
         """A stop asked for during start-up is a clean exit; anything else is a failure."""
         if self.stopping():
-            self.log("stopped while starting")
+            self.log("stopped while starting", "stopped")
             return 0
         self.last_failure = outcome.message
-        self.log(f"server failed to start: {outcome.message}")
+        self.log(
+            f"server failed to start: {outcome.message}", "start failed", level="error",
+            reason=outcome.message,
+        )
         return 1
 
     def _loop(self) -> int:
@@ -210,7 +216,8 @@ class Supervisor:
     def handle_term(self, signum: int) -> int:
         """Graceful stop: the servers get `graceful_timeout`, then their groups are killed."""
         self._stop_requested = True
-        self.log(f"{signal.Signals(signum).name}: stopping gracefully")
+        name = signal.Signals(signum).name
+        self.log(f"{name}: stopping gracefully", "stopping", signal=name)
         return 0
 
     def handle_hup(self) -> None:
@@ -269,7 +276,10 @@ class Supervisor:
             health = self.health
             if health.failed and health.failures >= self.plan.probe.failure_threshold:
                 reason = f"unhealthy: {health.last}"
-                self.log(f"restarting server: {reason} ({health.failures} failed probes)")
+                self.log(
+                    f"restarting server: {reason} ({health.failures} failed probes)",
+                    "unhealthy", level="warning", reason=reason, failures=health.failures,
+                )
                 self.generations.stop(gen, self.plan.graceful_timeout)
                 return restart.restart(self, reason)
             return None
@@ -289,5 +299,13 @@ class Supervisor:
         """Mask the secrets of a profile read again too: old messages may name old ones."""
         self.masker = self.masker + plan.masker(self.env)
 
-    def log(self, message: str) -> None:
-        self.out(f"[launch] {self.masker.text(message)}")
+    def log(
+        self, message: str, event: str = "log", *, level: str = "info", **fields: object
+    ) -> None:
+        """One line, masked: `[launch] message`, or with `log_format: json` the event's JSON
+        object (`fields` are its own keys: reason, duration, ...)."""
+        gen = self.current.number if self.current is not None else None
+        self.out(logs.render(
+            self.plan.log_format, event, message, level=level, masker=self.masker,
+            profile=self.plan.name, generation=gen, fields=fields,
+        ))
