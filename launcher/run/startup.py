@@ -16,12 +16,14 @@ import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run import control
+from launcher.run import control, logs
 from launcher.run.checks import CheckRun
 from launcher.run.planner import Planner
 from launcher.run.process import end_step, start_step
@@ -63,8 +65,9 @@ def run_plan(
         if warming is not None:
             signals.own(warming)
         for index, step in enumerate(plan.steps):
+            began = time.monotonic()
             try:
-                proc = start_step(step, child_env(env))
+                proc = start_step(step, child_env(env), _step_relay(plan, env, index))
             except OSError as exc:  # not found, not executable: the profile names it wrong
                 reason = exc.strerror or str(exc)
                 raise _step_failure(plan, index, f"cannot run the step ({reason})", 2) from None
@@ -81,6 +84,12 @@ def run_plan(
             if code != 0:
                 check.raise_if_failed()  # a broken app explains a failed migrate best
                 raise _step_failure(plan, index, f"before_start step failed with exit code {code}")
+            if plan.log_format == logs.JSON:  # the text console shows the step's own output
+                took = time.monotonic() - began
+                supervisor.log(
+                    f"before_start step done: {step.label} ({took:.2f}s)", "step done",
+                    step=step.label, duration=took,
+                )
         check.raise_if_failed()
         for warning in check.warnings:
             supervisor.log(f"warning: {warning}", "warning", level="warning")
@@ -100,6 +109,25 @@ def run_plan(
             sock.close()
         control_server.close()
         signals.restore()
+
+
+def _step_relay(
+    plan: LaunchPlan, env: Mapping[str, str], index: int
+) -> Callable[[str], None] | None:
+    """JSON logs: each line a step prints becomes a `step output` object naming the step;
+    text logs: None, the step writes to the console itself."""
+    if plan.log_format != logs.JSON:
+        return None
+    masker = plan.masker(env)
+    fields = {"step": plan.steps[index].label, "index": index}
+
+    def relay(line: str) -> None:
+        sys.stderr.write(logs.render(
+            logs.JSON, "step output", line, masker=masker, profile=plan.name, fields=fields
+        ) + "\n")
+        sys.stderr.flush()
+
+    return relay
 
 
 def _wait_step(proc: subprocess.Popen[bytes], timeout: float) -> int | None:

@@ -123,10 +123,8 @@ class Supervisor:
             return self._failed_start(outcome)
         self.promote(gen, outcome.message)
         self.notifier.send("READY=1", self.status_line())
-        self.log(
-            f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})", "serving",
-            bind=str(self.plan.bind), server_pid=gen.server.pid,
-        )
+        pid, bind = gen.server.pid, str(self.plan.bind)
+        self.log(f"serving {self.plan.name} on {bind} (pid {pid})", "serving", server_pid=pid)
         self.monitor.start()
         return self._loop()
 
@@ -136,10 +134,8 @@ class Supervisor:
             self.log("stopped while starting", "stopped")
             return 0
         self.last_failure = outcome.message
-        self.log(
-            f"server failed to start: {outcome.message}", "start failed", level="error",
-            reason=outcome.message,
-        )
+        self.log(f"server failed to start: {outcome.message}", "start failed", level="error",
+                 reason=outcome.message)
         return 1
 
     def _loop(self) -> int:
@@ -216,8 +212,7 @@ class Supervisor:
     def handle_term(self, signum: int) -> int:
         """Graceful stop: the servers get `graceful_timeout`, then their groups are killed."""
         self._stop_requested = True
-        name = signal.Signals(signum).name
-        self.log(f"{name}: stopping gracefully", "stopping", signal=name)
+        self.log(f"{signal.Signals(signum).name}: stopping gracefully", "stopping")
         return 0
 
     def handle_hup(self) -> None:
@@ -276,10 +271,8 @@ class Supervisor:
             health = self.health
             if health.failed and health.failures >= self.plan.probe.failure_threshold:
                 reason = f"unhealthy: {health.last}"
-                self.log(
-                    f"restarting server: {reason} ({health.failures} failed probes)",
-                    "unhealthy", level="warning", reason=reason, failures=health.failures,
-                )
+                self.log(f"restarting server: {reason} ({health.failures} failed probes)",
+                         "unhealthy", level="warning", reason=reason, failures=health.failures)
                 self.generations.stop(gen, self.plan.graceful_timeout)
                 return restart.restart(self, reason)
             return None
@@ -299,13 +292,8 @@ class Supervisor:
         """Mask the secrets of a profile read again too: old messages may name old ones."""
         self.masker = self.masker + plan.masker(self.env)
 
-    def log(
-        self, message: str, event: str = "log", *, level: str = "info", **fields: object
-    ) -> None:
-        """One line, masked: `[launch] message`, or with `log_format: json` the event's JSON
-        object (`fields` are its own keys: reason, duration, ...)."""
+    def log(self, message: str, event: str = "log", *, level: str = "info", **fields: Any) -> None:
+        """One masked line: `[launch] message`, or the event's JSON object (run/logs.py)."""
         gen = self.current.number if self.current is not None else None
-        self.out(logs.render(
-            self.plan.log_format, event, message, level=level, masker=self.masker,
-            profile=self.plan.name, generation=gen, fields=fields,
-        ))
+        self.out(logs.render(self.plan.log_format, event, message, level=level, masker=self.masker,
+                             profile=self.plan.name, generation=gen, fields=fields))
