@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 
@@ -20,6 +21,12 @@ from launcher.plan.secrets import Masker
 TEXT = "text"
 JSON = "json"
 PREFIX = "[launch] "
+
+
+def write_line(line: str) -> None:
+    """To stderr in one write: lines from several threads never interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def rfc3339(at: float) -> str:

@@ -16,7 +16,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -122,10 +121,9 @@ def _step_relay(
     fields = {"step": plan.steps[index].label, "index": index}
 
     def relay(line: str) -> None:
-        sys.stderr.write(logs.render(
+        logs.write_line(logs.render(
             logs.JSON, "step output", line, masker=masker, profile=plan.name, fields=fields
-        ) + "\n")
-        sys.stderr.flush()
+        ))
 
     return relay
 

@@ -13,7 +13,6 @@ import contextlib
 import selectors
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,9 +42,7 @@ class Supervisor:
     listeners: list[socket.socket]
     run_dir: Path
     control_server: control.ControlServer
-    out: Callable[[str], None] = field(
-        default=lambda line: print(line, file=sys.stderr, flush=True)
-    )
+    out: Callable[[str], None] = logs.write_line
     # Where the plan came from: a reload reads the profile again through it; None: fixed.
     source: Planner | None = None
     # Signals that came during start-up; the supervisor's handler appends to the same list.
