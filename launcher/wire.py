@@ -51,3 +51,13 @@ DEV_READY = "ready"
 DEV_FAILED = "failed"
 DEV_EXIT = "exit"
 DEV_EVENTS = frozenset({DEV_WARM, DEV_BROKEN, DEV_FORKED, DEV_READY, DEV_FAILED, DEV_EXIT})
+
+# Logs as JSON (`log_format: json`): "json" in the servers' environment, with the profile's
+# name and the generation number for every line they write (launcher.child.jsonlog).
+LOG_FORMAT_ENV = "LAUNCHER_LOG_FORMAT"
+LOG_PROFILE_ENV = "LAUNCHER_LOG_PROFILE"
+LOG_GENERATION_ENV = "LAUNCHER_LOG_GENERATION"
+# gunicorn's `--logger-class` in JSON mode, and uvicorn's `--log-config` (a file beside
+# launcher/child/jsonlog.py).
+GUNICORN_JSON_LOGGER = "launcher.child.gunicorn_logger.JsonLogger"
+UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from launcher import wire
-from launcher.child import probe
+from launcher.child import jsonlog, probe
 
 
 class AppError(Exception):
@@ -114,6 +114,7 @@ def build_wsgi() -> Any:
         elif not static.project_serves_static():
             app = static.wrap_wsgi_prod(app)
     probe.quiet_access_logs()
+    jsonlog.json_console()  # log_format: json: Django's console lines too
     return WSGIApp(app)
 
 
@@ -135,6 +136,7 @@ def build_asgi() -> Any:
             index = static.collected_index()
     lane = sync_lane(app)  # after the dev wrappers: their paths stay theirs
     probe.quiet_access_logs()
+    jsonlog.json_console()  # log_format: json: Django's console lines too
     return ASGIApp(
         app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane,
         executors=executor_pool(app),

@@ -20,11 +20,11 @@ import selectors
 import signal
 import socket
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from launcher import wire
+from launcher.child.jsonlog import print_exception
 
 
 def main(argv: list[str]) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         _warm(spec)
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
-            traceback.print_exc()
+            print_exception(exc)
         _say(status_fd, f"{wire.DEV_BROKEN} {_one_line(exc)}")
         return 1
     _say(status_fd, f"{wire.DEV_WARM} " + json.dumps(_project_files(roots)))
@@ -87,10 +87,13 @@ def _serve_commands(spec: dict[str, Any], status_fd: int) -> int:
                 line = sys.stdin.readline()
                 if not line:  # the supervisor is gone
                     return 0
-                if line.strip() == "fork":
+                command, _, generation = line.strip().partition(" ")
+                if command == "fork":
                     pid = os.fork()
                     if pid == 0:
                         selector.close()
+                        if generation.isdigit():  # for its JSON log lines
+                            os.environ[wire.LOG_GENERATION_ENV] = generation
                         os._exit(_child(spec, status_fd))
                     children.add(pid)
                     _say(status_fd, f"{wire.DEV_FORKED} {pid}")
@@ -134,7 +137,7 @@ def _child(spec: dict[str, Any], status_fd: int) -> int:
 
             get_resolver().url_patterns  # noqa: B018 - import every view now, not on a request
     except BaseException as exc:
-        traceback.print_exc()
+        print_exception(exc)
         _say(status_fd, f"{wire.DEV_FAILED} {pid} {_one_line(exc)}")
         return 1
 

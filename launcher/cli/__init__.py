@@ -22,12 +22,14 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.overrides import OPTIONS
 from launcher.plan.secrets import Masker
+from launcher.run import logs
 
 if TYPE_CHECKING:
     from launcher.plan.source import PlanSource
@@ -41,17 +43,34 @@ COMMANDS = (
 )
 
 
+@dataclass
+class ErrorLine:
+    """How `launch NAME` shows an error: text, or one JSON object when `--log-format json`
+    was given or, once the plan is known, its `log_format` says so."""
+
+    log_format: str = logs.TEXT
+    profile: str | None = None
+
+    def render(self, message: str, code: int) -> str:
+        return logs.render(
+            self.log_format, "error", message, level="error", prefix="launch: error: ",
+            profile=self.profile, fields={"exit_code": code},
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ)
     # Errors are masked with what is known when they happen: the environment, then the plan.
     masker = [Masker.of(env)]
+    error_line = ErrorLine()
     try:
-        code = _dispatch(args, env, masker)
+        code = _dispatch(args, env, masker, error_line)
         sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
         return code
     except LauncherError as exc:
-        print(f"launch: error: {masker[-1].text(exc.render())}", file=sys.stderr)
+        message = masker[-1].text(exc.render())
+        print(error_line.render(message, exc.exit_code), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -108,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int:
+def _dispatch(
+    argv: list[str], env: dict[str, str], masker: list[Masker], error_line: ErrorLine
+) -> int:
     bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
     if bare_profile or (argv and argv[0] in ("--config", *OPTIONS)):
         argv = ["run", *argv]
@@ -119,7 +140,7 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
         parser.print_help()
         return 2
     if args.command == "run":
-        return _run(args, cwd, env, masker)
+        return _run(args, cwd, env, masker, error_line)
     if args.command == "list":
         from launcher.plan.lookup import list_profiles
 
@@ -159,11 +180,21 @@ def _dispatch(argv: list[str], env: dict[str, str], masker: list[Masker]) -> int
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _run(args: argparse.Namespace, cwd: Path, env: Mapping[str, str], masker: list[Masker]) -> int:
+def _run(
+    args: argparse.Namespace,
+    cwd: Path,
+    env: Mapping[str, str],
+    masker: list[Masker],
+    error_line: ErrorLine,
+) -> int:
     """Run a profile: the planner makes the plan while the run layer loads here, and reloads
     ask it again."""
     from launcher.run.planner import Planner
     from launcher.run.signals import StartupSignals
+
+    error_line.profile = args.config or args.profile
+    if args.log_format == logs.JSON:
+        error_line.log_format = logs.JSON  # a bad profile is told as JSON too
 
     signals = StartupSignals()  # from here on a stop is noted, and ends what start-up owns
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
@@ -179,6 +210,7 @@ def _run(args: argparse.Namespace, cwd: Path, env: Mapping[str, str], masker: li
         raise
     assert plan is not None
     masker.append(plan.masker(env))
+    error_line.log_format, error_line.profile = plan.log_format, plan.name
     return run_plan(plan, env, planner, signals)
 
 

@@ -195,6 +195,9 @@ def _wrapper_env(
         env[wire.SYNC_THREADS_ENV] = str(p.asgi.sync_threads if p.asgi.sync_pool else 0)
     if p.health.path:
         env[wire.PROBE_PATH_ENV] = p.health.path.partition("?")[0]
+    if p.log_format == "json":  # launcher.child.jsonlog: the servers' lines carry the profile
+        env[wire.LOG_FORMAT_ENV] = "json"
+        env[wire.LOG_PROFILE_ENV] = loaded.name
     return env
 
 

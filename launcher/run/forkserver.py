@@ -119,10 +119,11 @@ class ForkServer:
             return Outcome(True, "warm")
         return Outcome(False, message or "the dev server exited while warming up")
 
-    def fork(self, stop: Callable[[], bool]) -> ForkedChild | None:
+    def fork(self, stop: Callable[[], bool], generation: int = 0) -> ForkedChild | None:
+        """A new server child; `generation` is the number its log lines carry."""
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write("fork\n")
+            self.proc.stdin.write(f"fork {generation}\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError):
             return None

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import psutil
 
+from launcher import wire
 from launcher.plan.model import Bind, LaunchPlan
 from launcher.run.devparents import DevParents
 from launcher.run.forkserver import ForkServer
@@ -87,7 +88,7 @@ class Generations:
         """Start a generation and wait until it is ready; on failure it is already stopped."""
         parent = self.parents.current
         if parent is not None:
-            child = parent.fork(waiter)
+            child = parent.fork(waiter, self.count + 1)
             if child is None:
                 return None, Outcome(False, "the dev server did not fork a new server")
             self.count += 1
@@ -112,7 +113,8 @@ class Generations:
             probe_sock = probe_listener()
             target = listener_bind(probe_sock)
             fds.append(probe_sock.fileno())
-        server = ServerProcess(plan.server_command(tuple(fds)), self.env, pass_fds=fds)
+        env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
+        server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
         return Generation(self.count, server, probe_sock, target)
 
     def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:

@@ -31,7 +31,8 @@ def recycle_overgrown(sup: Supervisor) -> None:
             sup.recycled.add(proc.pid)
             sup.log(
                 f"worker {proc.pid} holds {uss / MIB:.0f} MiB (USS) > ceiling "
-                f"{limit / MIB:.0f} MiB: recycling it gracefully"
+                f"{limit / MIB:.0f} MiB: recycling it gracefully",
+                "worker recycled", level="warning", worker_pid=proc.pid, uss=uss, limit=limit,
             )
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGTERM)

@@ -34,7 +34,7 @@ class HealthMonitor:
         self,
         serving: Callable[[], tuple[Probe, Generation | None]],
         stopping: Callable[[], bool],
-        log: Callable[[str], None],
+        log: Callable[..., None],
         on_change: Callable[[], None],
     ) -> None:
         self.health = Health()
@@ -67,12 +67,15 @@ class HealthMonitor:
         self.probes["ok" if ok else "failed"] += 1
         if ok:
             if before.state != "healthy":
-                self._log(f"healthy again: {reason}")
+                self._log(f"healthy again: {reason}", "healthy", reason=reason)
             self.health = Health("healthy", 0, reason, time.time())
         else:
             failures = before.failures + 1
             state = "unhealthy" if failures >= probe.failure_threshold else before.state
-            self._log(f"health probe failed ({failures}/{probe.failure_threshold}): {reason}")
+            self._log(
+                f"health probe failed ({failures}/{probe.failure_threshold}): {reason}",
+                "probe failed", level="warning", reason=reason, failures=failures,
+            )
             self.health = Health(state, failures, reason, time.time())
         if (self.health.state, self.health.last) != (before.state, before.last):
             self._on_change()  # the loop acts on it: restart, watchdog, state file

@@ -10,8 +10,10 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import IO
 
 import psutil
 
@@ -19,6 +21,7 @@ from launcher.plan.model import Command
 
 KILL_WAIT = 5.0  # seconds to wait for a process after SIGKILL
 POLL = 0.02
+RELAY_WAIT = 2.0  # seconds for a step's last lines once it exited (its children may hold on)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -177,15 +180,45 @@ def _is_worker(proc: psutil.Process) -> bool:
         return False
 
 
-def start_step(command: Command, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """A before-start step, output passed through, leading its own group (so it can be ended)."""
-    return subprocess.Popen(
+def start_step(
+    command: Command, base_env: Mapping[str, str], relay: Callable[[str], None] | None = None
+) -> subprocess.Popen[bytes]:
+    """A before-start step, leading its own group (so it can be ended). Its output passes
+    through, or with `relay` each line it prints (stdout and stderr) is handed to `relay`."""
+    piped = subprocess.PIPE if relay is not None else None
+    proc = StepProcess(
         list(command.argv),
         cwd=command.cwd,
         env=command.full_env(base_env),
+        stdout=piped,
+        stderr=subprocess.STDOUT if relay is not None else None,
         start_new_session=True,
         preexec_fn=die_with_supervisor(),
     )
+    if relay is not None and proc.stdout is not None:
+        proc.relay = threading.Thread(
+            target=_relay_lines, args=(proc.stdout, relay), name="step", daemon=True
+        )
+        proc.relay.start()
+    return proc
+
+
+class StepProcess(subprocess.Popen[bytes]):
+    """A step whose relayed output is all written once `wait()` has returned."""
+
+    relay: threading.Thread | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        if self.relay is not None:
+            self.relay.join(RELAY_WAIT)
+        return code
+
+
+def _relay_lines(stream: IO[bytes], relay: Callable[[str], None]) -> None:
+    with stream:
+        for raw in stream:
+            relay(raw.decode(errors="replace").rstrip("\r\n"))
 
 
 def end_step(proc: subprocess.Popen[bytes], grace: float) -> None:

@@ -54,12 +54,14 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
     """A new generation from the profile as it reads now; the outcome says what happened."""
     started = time.monotonic()
     sup.notifier.reloading()
-    sup.log(f"{why}: reloading")
+    sup.log(f"{why}: reloading", "reloading", reason=why)
     plan, outcome = reread(sup.plan, sup.source, sup.waiter)
     changed = plan is not sup.plan
     if changed:
-        sup.learn_secrets(plan)  # a refusal below may quote the new profile's values
-        sup.log(f"profile read again: {plan.source}")
+        # Mask the new profile's secrets too: a refusal below may quote its values, and old
+        # messages may name old ones.
+        sup.masker = sup.masker + plan.masker(sup.env)
+        sup.log(f"profile read again: {plan.source}", "profile read", path=str(plan.source))
     if outcome.ok and preflight:
         outcome = run_checks(
             plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
@@ -67,7 +69,10 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
     parents = sup.parents
     previous_parent = parents.current
     if outcome.ok and previous_parent is not None and (fresh_parent or changed):
-        sup.log("the change touches what the warm parent imported: starting a fresh one")
+        sup.log(
+            "the change touches what the warm parent imported: starting a fresh one",
+            "fresh parent",
+        )
         outcome = parents.warm(plan, sup.waiter)
     gen = None
     if outcome.ok:
@@ -87,7 +92,10 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
         sup.last_failure = outcome.message
     elapsed = time.monotonic() - started
     sup.counts.reloads["ok" if outcome.ok else "refused"] += 1
-    sup.log(f"{outcome.message} ({elapsed:.2f}s)")
+    sup.log(
+        f"{outcome.message} ({elapsed:.2f}s)", "reloaded" if outcome.ok else "reload failed",
+        level="info" if outcome.ok else "error", reason=why, duration=elapsed,
+    )
     sup.last_reload = {
         "ok": outcome.ok,
         "message": outcome.message,

@@ -28,12 +28,17 @@ def restart(sup: Supervisor, reason: str, kind: str) -> int | None:
         if is_flapping(sup.crash_times, now, policy.max_crashes, policy.window):
             sup.log(
                 f"giving up: {len(sup.crash_times)} crashes within {policy.window:g}s "
-                f"(limit {policy.max_crashes}); last: {reason}"
+                f"(limit {policy.max_crashes}); last: {reason}",
+                "giving up", level="error", reason=reason, crashes=len(sup.crash_times),
             )
             sup.notifier.send(f"STATUS=failed: {reason}")
             return 1
         delay = next_backoff(len(sup.crash_times), policy.backoff_initial, policy.backoff_max)
-        sup.log(f"{reason}; restarting in {delay:.2f}s (crash {len(sup.crash_times)})")
+        sup.log(
+            f"{reason}; restarting in {delay:.2f}s (crash {len(sup.crash_times)})",
+            "restarting", level="warning", reason=reason, delay=delay,
+            crashes=len(sup.crash_times),
+        )
         sup.monitor.health = Health(state="starting", last=reason)
         status.write(sup)
         if sup.waiter.sleep(delay):
@@ -49,7 +54,10 @@ def restart(sup: Supervisor, reason: str, kind: str) -> int | None:
             sup.restarts += 1
             sup.promote(gen, outcome.message)
             sup.notifier.send(status.line(sup))
-            sup.log(f"server restarted (pid {gen.server.pid})")
+            sup.log(
+                f"server restarted (pid {gen.server.pid})", "restarted",
+                server_pid=gen.server.pid,
+            )
             return None
         if sup.stopping():
             return 0

@@ -17,12 +17,12 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run import control
+from launcher.run import control, logs
 from launcher.run.checks import CheckRun
 from launcher.run.metrics import StepRun
 from launcher.run.planner import Planner
@@ -70,12 +70,12 @@ def run_plan(
         if warming is not None:
             signals.own(warming)
         for index, step in enumerate(plan.steps):
+            began = time.monotonic()
             try:
-                proc = start_step(step, child_env(env))
+                proc = start_step(step, child_env(env), _step_relay(plan, env, index))
             except OSError as exc:  # not found, not executable: the profile names it wrong
                 reason = exc.strerror or str(exc)
                 raise _step_failure(plan, index, f"cannot run the step ({reason})", 2) from None
-            began = time.monotonic()
             with signals.owning(proc.pid):
                 code = _wait_step(proc, plan.step_timeout)
             took = StepRun(step.label, time.monotonic() - began, -1 if code is None else code)
@@ -91,9 +91,14 @@ def run_plan(
             if code != 0:
                 check.raise_if_failed()  # a broken app explains a failed migrate best
                 raise _step_failure(plan, index, f"before_start step failed with exit code {code}")
+            if plan.log_format == logs.JSON:  # the text console shows the step's own output
+                supervisor.log(
+                    f"before_start step done: {step.label} ({took.seconds:.2f}s)", "step done",
+                    step=step.label, duration=took.seconds,
+                )
         check.raise_if_failed()
         for warning in check.warnings:
-            supervisor.log(f"warning: {warning}")
+            supervisor.log(f"warning: {warning}", "warning", level="warning")
         signals.raise_if_stopping()
         if warming is not None:
             signals.disown(warming)
@@ -125,6 +130,24 @@ def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None
         return AdminServer(plan.admin_bind, supervisor)
     except LaunchError as exc:  # port taken: point at where admin.bind was set
         raise plan.error("admin.bind", exc.render()) from None
+
+
+def _step_relay(
+    plan: LaunchPlan, env: Mapping[str, str], index: int
+) -> Callable[[str], None] | None:
+    """JSON logs: each line a step prints becomes a `step output` object naming the step;
+    text logs: None, the step writes to the console itself."""
+    if plan.log_format != logs.JSON:
+        return None
+    masker = plan.masker(env)
+    fields = {"step": plan.steps[index].label, "index": index}
+
+    def relay(line: str) -> None:
+        logs.write_line(logs.render(
+            logs.JSON, "step output", line, masker=masker, profile=plan.name, fields=fields
+        ))
+
+    return relay
 
 
 def _wait_step(proc: subprocess.Popen[bytes], timeout: float) -> int | None:

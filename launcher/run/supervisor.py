@@ -13,7 +13,6 @@ import os
 import selectors
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.plan.model import LaunchPlan
-from launcher.run import control, memory, reload, requests, restart, status
+from launcher.run import control, logs, memory, reload, requests, restart, status
 from launcher.run.devparents import DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import Counts
@@ -45,9 +44,7 @@ class Supervisor:
     listeners: list[socket.socket]
     run_dir: Path
     control_server: control.ControlServer
-    out: Callable[[str], None] = field(
-        default=lambda line: print(line, file=sys.stderr, flush=True)
-    )
+    out: Callable[[str], None] = logs.write_line
     # Where the plan came from: a reload reads the profile again through it; None: fixed.
     source: Planner | None = None
     # Signals that came during start-up; the supervisor's handler appends to the same list.
@@ -127,17 +124,19 @@ class Supervisor:
             return self._failed_start(outcome)
         self.promote(gen, outcome.message)
         self.notifier.send("READY=1", status.line(self))
-        self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
+        pid, bind = gen.server.pid, str(self.plan.bind)
+        self.log(f"serving {self.plan.name} on {bind} (pid {pid})", "serving", server_pid=pid)
         self.monitor.start()
         return self._loop()
 
     def _failed_start(self, outcome: Outcome) -> int:
         """A stop asked for during start-up is a clean exit; anything else is a failure."""
         if self.stopping():
-            self.log("stopped while starting")
+            self.log("stopped while starting", "stopped")
             return 0
         self.last_failure = outcome.message
-        self.log(f"server failed to start: {outcome.message}")
+        self.log(f"server failed to start: {outcome.message}", "start failed", level="error",
+                 reason=outcome.message)
         return 1
 
     def _loop(self) -> int:
@@ -221,7 +220,7 @@ class Supervisor:
     def handle_term(self, signum: int) -> int:
         """Graceful stop: the servers get `graceful_timeout`, then their groups are killed."""
         self._stop_requested = True
-        self.log(f"{signal.Signals(signum).name}: stopping gracefully")
+        self.log(f"{signal.Signals(signum).name}: stopping gracefully", "stopping")
         return 0
 
     def handle_hup(self) -> None:
@@ -281,7 +280,8 @@ class Supervisor:
             health = self.health
             if health.failed and health.failures >= self.plan.probe.failure_threshold:
                 reason = f"unhealthy: {health.last}"
-                self.log(f"restarting server: {reason} ({health.failures} failed probes)")
+                self.log(f"restarting server: {reason} ({health.failures} failed probes)",
+                         "unhealthy", level="warning", reason=reason, failures=health.failures)
                 self.generations.stop(gen, self.plan.graceful_timeout)
                 return restart.restart(self, reason, "unhealthy")
             return None
@@ -292,9 +292,8 @@ class Supervisor:
     def status(self, *, with_workers: bool) -> dict[str, Any]:
         return self.masker.data(status.describe(self, with_workers=with_workers))
 
-    def learn_secrets(self, plan: LaunchPlan) -> None:
-        """Mask the secrets of a profile read again too: old messages may name old ones."""
-        self.masker = self.masker + plan.masker(self.env)
-
-    def log(self, message: str) -> None:
-        self.out(f"[launch] {self.masker.text(message)}")
+    def log(self, message: str, event: str = "log", *, level: str = "info", **fields: Any) -> None:
+        """One masked line: `[launch] message`, or the event's JSON object (run/logs.py)."""
+        gen = self.current.number if self.current is not None else None
+        self.out(logs.render(self.plan.log_format, event, message, level=level, masker=self.masker,
+                             profile=self.plan.name, generation=gen, fields=fields))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from launcher import wire
 from launcher.plan.backends.uvicorn import config_kwargs
 from launcher.plan.model import ServerArgv, WatchSet
 from launcher.plan.schema import WORKER_CLASSES, Profile
@@ -86,6 +87,8 @@ def server_argv(
     ]
     if p.accesslog:
         out += ["--access-logfile", "-"]
+    if p.log_format == "json":  # error and access lines as JSON objects
+        out += ["--logger-class", wire.GUNICORN_JSON_LOGGER]
     # gunicorn 25.1+ opens one control socket per user by default; two servers collide on it.
     out.append("--no-control-socket")
     return ServerArgv(

@@ -6,8 +6,10 @@ argv is the same dict spelled as flags, so `launch show` prints what the launche
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from launcher import wire
 from launcher.plan.model import ServerArgv, WatchSet
 from launcher.plan.schema import Profile
 from launcher.plan.sections import UvicornSettings
@@ -43,7 +45,14 @@ def server_kwargs(p: Profile) -> dict[str, Any]:
     kwargs["log_level"] = p.loglevel
     if not p.accesslog:
         kwargs["access_log"] = False
+    if p.log_format == "json":  # error and access lines as JSON objects
+        kwargs["log_config"] = str(json_log_config())
     return kwargs
+
+
+def json_log_config() -> Path:
+    """uvicorn's logging config for `log_format: json`, shipped beside launcher.child.jsonlog."""
+    return Path(wire.__file__).resolve().parent / "child" / wire.UVICORN_JSON_LOG_CONFIG
 
 
 def extra_env(profile: Profile) -> dict[str, str]:
