@@ -1,5 +1,5 @@
 """plan/k8s.py: the Deployment and Service for a profile, as tables of profile text in and
-fields out, and one refusal per thing a pod cannot serve. No processes; `tests/test_k8s.py`
+fields out, and one refusal per thing a pod cannot serve. No processes; `tests/cli/test_k8s.py`
 runs `kubernetes-validate --strict` on the CLI's output."""
 
 from __future__ import annotations

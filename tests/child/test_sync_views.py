@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.child.asgi_site import generate_probe_site
 from tests.conftest import Env, Launch, free_port, get, start, tagged
-from tests.run.asgi_site import generate_probe_site
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Env, Launch, free_port, get, start, tagged
+from tests.e2e.test_real_projects import SECRETS, wait_ok
 from tests.projects import generate
-from tests.test_real_projects import SECRETS, wait_ok
 
 
 def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str, str]:

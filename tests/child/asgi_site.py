@@ -1,7 +1,8 @@
 """A generated `startproject` site with views that report where Django ran each part of a
 request: the thread and database connection seen by a middleware, a `request_started`
 receiver and the view; request signals counted; ATOMIC_REQUESTS on; slow, async and
-streaming views. Used by test_asgi_guarantees.py and the `launch check` advice tests."""
+streaming views. Used by test_sync_views.py and the `launch check` advice tests
+(tests/cli/test_check.py)."""
 
 from __future__ import annotations
 

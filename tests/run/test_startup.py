@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_bad_input import error_line
 from tests.conftest import DEMO, ROOT, Env, Launch, free_port, start
-from tests.test_bad_input import error_line
 
 SITE = (
     f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Env, Launch, assert_nothing_left, free_port, get, start
+from tests.e2e.test_real_projects import SECRETS, status_json, stylesheets, wait_ok
 from tests.heavy_project import (
     PROBE_FILES,
     PROBE_PATH,
@@ -31,7 +32,6 @@ from tests.heavy_project import (
     set_token,
 )
 from tests.projects import HEAVY, generate
-from tests.test_real_projects import SECRETS, status_json, stylesheets, wait_ok
 
 Probe = dict[str, str]
 # The first test also pays for the module's fixtures: generating and migrating the project

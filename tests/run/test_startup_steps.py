@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from tests.cli.test_bad_input import error_line
 from tests.conftest import PYTHON, Env, free_port
-from tests.test_bad_input import error_line
-from tests.test_runtime_errors import SITE, cli
+from tests.run.test_startup import SITE, cli
 
 SLEEPER = f"[{PYTHON}, -c, 'import time; time.sleep(60)']"
 # Ignores SIGTERM, and leaves a child of its own: only the group's SIGKILL ends both.

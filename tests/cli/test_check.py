@@ -7,10 +7,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from tests.child.asgi_site import generate_probe_site
+from tests.child.test_check import launch_cli
 from tests.conftest import Env, free_port
 from tests.projects import generate
-from tests.run.asgi_site import generate_probe_site
-from tests.test_project_checks import launch_cli
 
 ROUTER = '''
 import os

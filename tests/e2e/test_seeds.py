@@ -365,7 +365,7 @@ def test_project_worker_layers_the_profiles_uvicorn_settings_under_the_users(
     from launcher.child import workers
 
     monkeypatch.setenv(workers.CONFIG_ENV, json.dumps({"lifespan": "off", "http": "h11"}))
-    monkeypatch.setenv(workers.WORKER_CLASS_ENV, "tests.test_seeds.UserWorker")
+    monkeypatch.setenv(workers.WORKER_CLASS_ENV, "tests.e2e.test_seeds.UserWorker")
     cls = workers.ProjectWorker
     assert issubclass(cls, UserWorker) and issubclass(cls, UvicornWorker)
     # the user's own settings win; the profile's fill what they leave unset
