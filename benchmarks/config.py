@@ -28,6 +28,7 @@ class Budget:
     idle_s: float
     pause_s: float  # settling time: before/after a reload, before/after a dev edit
     dev_edits: int
+    big_rounds: int  # the big project (generated, ~40 s to prepare); 0: skipped
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +55,7 @@ FULL = Budget(
     idle_s=10.0,
     pause_s=1.5,
     dev_edits=5,
+    big_rounds=3,
 )
 
 # Every code path once, on the smallest scale: the figures are not meant to be compared.
@@ -74,4 +76,5 @@ QUICK = Budget(
     idle_s=1.0,
     pause_s=0.5,
     dev_edits=1,
+    big_rounds=0,
 )

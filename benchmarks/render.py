@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.formatting import loads, pct, rounds, scaled, spread, table
 from benchmarks.render_answer import answer
+from benchmarks.render_big_project import big_project
 from benchmarks.render_operations import dev_reload, operations
 from benchmarks.results import PLOTS, MatrixSection, OverheadSection, Report, load
 from benchmarks.verdicts import (
@@ -41,6 +42,8 @@ def render(data: Report) -> str:
         lines += dev_reload(data["dev_reload"])
         if "operations" not in data:
             lines += [f"![dev reload]({PLOTS['operations']})", ""]
+    if "big_project" in data:
+        lines += big_project(data["big_project"])
     lines += _checks(data)
     return "\n".join(lines).rstrip() + "\n"
 

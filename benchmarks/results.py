@@ -234,6 +234,48 @@ class DevReloadSection(TypedDict):
     servers: list[DevReloadServer]
 
 
+# ----- big project -------------------------------------------------------------------------------
+
+
+class BigEditServer(TypedDict):
+    server: str
+    seconds: Summary
+    samples: list[float | None]  # one per round; None: never served
+    failed_requests: int
+    requests: int
+    timeouts: int
+    ratio_to_uvicorn_reload: Summary  # round by round
+
+
+class BigEdit(TypedDict):
+    servers: list[BigEditServer]
+    aa_ratio: Summary  # uvicorn --reload (A/A) / uvicorn --reload, round by round
+
+
+class BigStart(TypedDict):
+    seconds: dict[str, Summary]  # by variant: raw gunicorn, launch prod-wsgi, ...
+    ratio_to_raw: dict[str, Summary]
+    steps_add_s: Summary  # launch prod-wsgi - launch without before_start, round by round
+
+
+class BigReload(TypedDict):
+    seconds: Summary
+    ratio_to_raw_start: Summary
+
+
+class BigProjectSection(TypedDict):
+    measured_at: str
+    rounds: int
+    settle_s: float
+    poll_ms: float
+    import_seconds: Summary  # django.setup() + URLconf in a fresh interpreter
+    import_cpu_seconds: NotRequired[Summary]  # the same, CPU time of that interpreter
+    modules: int
+    edits: dict[str, BigEdit]  # view, model
+    start: BigStart
+    reload: BigReload
+
+
 # ----- the whole file ----------------------------------------------------------------------------
 
 
@@ -267,6 +309,7 @@ class Report(TypedDict, total=False):
     matrix: MatrixSection
     operations: OperationsSection
     dev_reload: DevReloadSection
+    big_project: BigProjectSection
     seconds: float
     stops: dict[str, StopCount]  # launch, raw
 

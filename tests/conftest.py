@@ -170,6 +170,12 @@ def env(tmp_path: Path) -> Iterator[Env]:
     """A fresh environment per test, and the assertion that it leaves no process behind."""
     e = Env(tmp_path)
     yield e
+    assert_nothing_left(e)
+
+
+def assert_nothing_left(e: Env) -> None:
+    """No live process carries the environment's tag (10 s grace); kill and fail otherwise.
+    For fixtures of a wider scope than a test, which cannot use `env`."""
     deadline = time.monotonic() + 10
     left = tagged(e.tag)
     while left and time.monotonic() < deadline:

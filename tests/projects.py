@@ -7,6 +7,8 @@
   STATIC_ROOT (a `startproject` site has none: that case is covered there), a home
   page with its own static CSS, and production reading SECRET_KEY and ALLOWED_HOSTS from the
   environment.
+- `heavy`: a CMS site grown as real ones grow, slow to import (many installed apps, an API,
+  apps of its own whose models carry code, a page tests edit): see tests/heavy_project.py.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-KINDS = ("startproject", "cms")
+from tests.heavy_project import generate_heavy
+
+KINDS = ("startproject", "cms")  # the light ones, run under every profile
+HEAVY = "heavy"
 HOME_TEXT = "Welcome to mysite"
 
 
@@ -24,6 +29,9 @@ def generate(kind: str, parent: Path) -> Path:
     """A new project `mysite` under `parent`; returns its root (the directory of manage.py)."""
     root = parent / kind
     root.mkdir(parents=True)
+    if kind == HEAVY:
+        generate_heavy(root)
+        return root
     subprocess.run(
         [sys.executable, "-m", "django", "startproject", "mysite", str(root)],
         check=True, capture_output=True, timeout=60,

@@ -12,6 +12,7 @@ from benchmarks.verdicts import (
     CPU_SHARE_LIMIT,
     METRICS,
     MIN_ROUNDS,
+    big_goals,
     checks,
     cpu_share,
     differences,
@@ -435,3 +436,65 @@ def test_a_share_in_percent() -> None:
     assert pct(None) == "n/a"
     assert pct(float("nan")) == "n/a"
     assert scaled(s(0.001, 0.0005, 0.002, 3), 100) == pytest.approx(s(0.1, 0.05, 0.2, 3))
+
+
+# ----- the big project's goals ----------------------------------------------------------------
+
+
+def big_section(model: float, view: float, start: float, steps: float, reload: float,
+                failed: int = 0, timeouts: int = 0) -> Any:
+    def edit(ratio: float) -> Any:
+        return {
+            "servers": [
+                {"server": "launch dev", "seconds": s(1.0, 1.0, 1.0, 3), "samples": [],
+                 "failed_requests": failed, "requests": 100, "timeouts": timeouts,
+                 "ratio_to_uvicorn_reload": s(ratio, ratio, ratio, 3)},
+                {"server": "uvicorn --reload", "seconds": s(1.0, 1.0, 1.0, 3), "samples": [],
+                 "failed_requests": 7, "requests": 100, "timeouts": 0,
+                 "ratio_to_uvicorn_reload": s(1.0, 1.0, 1.0, 3)},
+            ],
+            "aa_ratio": s(1.0, 0.9, 1.1, 3),
+        }
+
+    return {
+        "measured_at": "now", "rounds": 3, "settle_s": 2.0, "poll_ms": 10.0,
+        "import_seconds": s(1.2, 1.1, 1.3, 3), "modules": 1955,
+        "edits": {"view": edit(view), "model": edit(model)},
+        "start": {
+            "seconds": {},
+            "ratio_to_raw": {"launch, no before_start": s(start, start, start, 3)},
+            "steps_add_s": s(steps, steps, steps, 3),
+        },
+        "reload": {"seconds": s(1.0, 1.0, 1.0, 3), "ratio_to_raw_start": s(reload, reload,
+                                                                          reload, 3)},
+    }
+
+
+@pytest.mark.parametrize(
+    ("figures", "failed", "met"),
+    [
+        ((0.5, 0.3, 1.10, 0.3, 1.5), 0, [True] * 5),  # each exactly at its limit
+        ((0.51, 0.31, 1.11, 0.31, 1.51), 0, [False] * 5),
+        ((0.2, 0.1, 1.0, 0.0, 1.0), 1, [False, True, True, True, True]),  # a failed poll
+        ((1.7, 0.15, 1.27, 9.4, 1.75), 0, [False, True, False, False, False]),
+    ],
+)
+def test_big_project_goals(figures: tuple[float, ...], failed: int, met: list[bool]) -> None:
+    goals = big_goals(big_section(*figures, failed=failed))
+    assert [g[3] for g in goals] == met
+    assert [g[1]["median"] for g in goals] == list(figures)
+    assert goals[0][2] == "<= 0.5x, 0 failed requests" and goals[3][2] == "<= 0.3 s"
+
+
+def test_big_project_goals_not_measured_are_not_judged() -> None:
+    section = big_section(0.1, 0.1, 1.0, 0.0, 1.0)
+    section["reload"]["ratio_to_raw_start"] = summary([])
+    assert big_goals(section)[4][3] is None
+
+
+def test_checks_name_failed_polls_of_launch_dev_on_the_big_project() -> None:
+    data: Report = {"big_project": big_section(0.4, 0.1, 1.0, 0.1, 1.2, failed=2, timeouts=1)}
+    assert checks(data) == [
+        "big project, launch dev, view edit: 2 failed polls, 1 edits never served.",
+        "big project, launch dev, model edit: 2 failed polls, 1 edits never served.",
+    ]
