@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
 from launcher.run.checks import run_checks
+from launcher.run.devparents import BASE, FORK, SETUP
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Planner
 
@@ -49,8 +50,11 @@ def reread(
     return (current, Outcome(True, "")) if plan == current else (plan, Outcome(True, "changed"))
 
 
-def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = False) -> Outcome:
-    """A new generation from the profile as it reads now; the outcome says what happened."""
+def reload(
+    sup: Supervisor, why: str, *, preflight: bool, needs: int = FORK, paths: tuple[str, ...] = ()
+) -> Outcome:
+    """A new generation from the profile as it reads now; the outcome says what happened.
+    Dev: `needs` says which warm tiers the change of `paths` throws away (devparents.py)."""
     started = time.monotonic()
     sup.notifier.reloading()
     sup.log(f"{why}: reloading")
@@ -64,10 +68,15 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
             plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
         )
     parents = sup.parents
-    previous_parent = parents.current
-    if outcome.ok and previous_parent is not None and (fresh_parent or changed):
-        sup.log("the change touches what the warm parent imported: starting a fresh one")
-        outcome = parents.warm(plan, sup.waiter)
+    renewed = outcome.ok and parents.current is not None
+    if renewed:
+        level = BASE if changed else max(needs, parents.owed)
+        if level == BASE:
+            sup.log("the change touches what the warm parent imported: starting a fresh one")
+        elif level == SETUP:
+            sup.log("the change touches what django.setup() imported: a fresh setup from the "
+                    "warm imports")
+        outcome = parents.renew(plan, sup.waiter, level, list(paths))
     gen = None
     if outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
@@ -79,7 +88,8 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
             sup.retire(old)
         outcome = Outcome(True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})")
     else:
-        parents.restore(previous_parent)
+        if renewed:
+            parents.restore()
         outcome = Outcome(
             False, f"reload failed, still serving the previous code: {outcome.message}"
         )

@@ -227,14 +227,12 @@ class Supervisor:
         self._wake()
 
     def handle_change(self, paths: list[str]) -> None:
-        """Dev: an edit reloads; one touching what the warm parent imported (settings, models,
-        the profile, .env) needs a fresh parent. The profile is read again every time."""
+        """Dev: an edit reloads; one touching what a warm tier imported (models: the setup
+        tier; settings, the profile, .env: both tiers) needs it anew (devparents.py). The
+        profile is read again every time."""
         shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
-        parent = self.parents.current
-        fresh = parent is not None and (
-            not parent.alive() or parent.touched_by(paths, self.plan.source)
-        )
-        reload.reload(self, f"changed: {shown}", preflight=False, fresh_parent=fresh)
+        needs = self.parents.needs(paths, self.plan.source) if self.parents.current else 0
+        reload.reload(self, f"changed: {shown}", preflight=False, needs=needs, paths=tuple(paths))
 
     # ----- generations --------------------------------------------------------------------------
 
