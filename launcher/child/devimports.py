@@ -11,15 +11,16 @@ defines a model, or reads the app registry) never leaves its half in the base.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import importlib.abc
 import importlib.machinery
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-TRY_TIMEOUT = 60.0  # seconds for the throwaway fork to try the imports
+TRIES = 4  # throwaway forks at most, until the names they keep all import by themselves
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
@@ -77,16 +78,39 @@ class MissingRecorder(importlib.abc.MetaPathFinder):
 
 
 def import_ahead(names: list[str], roots: Sequence[Path]) -> tuple[int, int]:
-    """Import those of `names` that a throwaway fork imported cleanly, without pulling in
-    anything from the project roots; (imported, failed here all the same)."""
-    clean = _try_in_fork(names, roots)
+    """Import those of `names` that import cleanly here, in this order, without pulling in
+    anything from the project roots; (imported, failed all the same).
+
+    Throwaway forks try them until every one they keep imports by itself: a name may only
+    have come in as part of a module that then failed (a model module), and fail alone.
+    """
+    clean = names
+    for _ in range(TRIES):
+        kept = _try_in_fork(clean, roots)
+        if kept == clean:
+            break
+        clean = kept
     failed = 0
-    for name in clean:
-        try:
-            importlib.import_module(name)
-        except Exception:  # cannot happen if the fork saw right; counted, never fatal
-            failed += 1
+    with gc_paused():
+        for name in clean:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the forks saw otherwise: counted, never fatal
+                failed += 1
     return len(clean) - failed, failed
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic collection while importing: thousands of objects that all stay alive make
+    it run again and again for nothing."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _try_in_fork(names: list[str], roots: Sequence[Path]) -> list[str]:
@@ -122,7 +146,8 @@ def _try_here(names: list[str], roots: Sequence[Path]) -> list[str]:
             clean.append(name)
             continue
         try:
-            importlib.import_module(name)
+            with gc_paused():
+                importlib.import_module(name)
         except BaseException:  # a model, the app registry, a missing optional dependency ...
             continue
         new = set(sys.modules) - seen

@@ -19,6 +19,7 @@ free of threads: it forks.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -121,6 +122,7 @@ class Base:
         learn_r = learn_w = None
         if self.ahead is None and self.learning is None:
             learn_r, learn_w = os.pipe()
+        gc.freeze()  # the forks never scan (and so never copy) what the base holds
         pid = os.fork()
         if pid == 0:
             code = 1

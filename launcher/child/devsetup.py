@@ -11,6 +11,7 @@ forks.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -21,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from launcher import wire
-from launcher.child.devimports import MissingRecorder, outside_modules, project_files
+from launcher.child.devimports import (
+    MissingRecorder,
+    gc_paused,
+    outside_modules,
+    project_files,
+)
 
 
 def run_setup(
@@ -34,7 +40,8 @@ def run_setup(
         if os.environ.get("DJANGO_SETTINGS_MODULE"):
             import django
 
-            django.setup(set_prefix=False)
+            with gc_paused():
+                django.setup(set_prefix=False)
     except BaseException as exc:  # shown once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             traceback.print_exc()
@@ -63,6 +70,7 @@ def _serve_commands(
                 if not line:  # the supervisor is gone
                     return 0
                 if line.strip() == wire.DEV_FORK:
+                    gc.freeze()  # the servers never scan (and so never copy) what it holds
                     pid = os.fork()
                     if pid == 0:
                         selector.close()
@@ -106,11 +114,12 @@ def _child(spec: dict[str, Any], status_fd: int, learn_fd: int | None) -> int:
         from launcher.child.workers import DrainingServer
 
         config = uvicorn.Config(app=spec["app"], **spec["kwargs"])
-        config.load()
-        if os.environ.get("DJANGO_SETTINGS_MODULE"):
-            from django.urls import get_resolver
+        with gc_paused():
+            config.load()
+            if os.environ.get("DJANGO_SETTINGS_MODULE"):
+                from django.urls import get_resolver
 
-            get_resolver().url_patterns  # noqa: B018 - import every view now, not on a request
+                get_resolver().url_patterns  # noqa: B018 - every view now, not on a request
     except BaseException as exc:
         traceback.print_exc()
         say(status_fd, f"{wire.DEV_FAILED} {pid} {one_line(exc)}")

@@ -6,6 +6,7 @@ Old setup tiers are kept until their last child has drained."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class DevParents:
         self.owed = FORK
         if level == FORK:
             return Outcome(True, "warm")
+        started = time.monotonic()
         base = self.base
         if level == BASE or base is None:
             base, self.warming = self.warming or DevBase(plan, self._env, self._listen_fd), None
@@ -96,7 +98,7 @@ class DevParents:
         if base is not self.base and self.base is not None:
             self.base.stop()  # its setup tiers lead their own groups: the old one drains on
         self.base, self.current = base, tier
-        return Outcome(True, "warm")
+        return Outcome(True, f"warm in {time.monotonic() - started:.2f}s{_ahead(base)}")
 
     def restore(self) -> None:
         """After a failed reload: back to the tiers whose child still serves."""
@@ -136,3 +138,11 @@ class DevParents:
             if base is not None:
                 base.stop()
         self.base, self.current, self.warming, self.old = None, None, None, []
+
+
+def _ahead(base: DevBase) -> str:
+    if not base.ahead:
+        return ""
+    failed = f", {base.ahead['failed']} of them failed" if base.ahead.get("failed") else ""
+    return (f"; the base holds {base.ahead['modules']} third-party modules imported ahead "
+            f"of django.setup(){failed}")

@@ -77,6 +77,8 @@ def reload(
             sup.log("the change touches what django.setup() imported: a fresh setup from the "
                     "warm imports")
         outcome = parents.renew(plan, sup.waiter, level, list(paths))
+        if outcome.ok and level > FORK:
+            sup.log(f"warm tiers: {outcome.message}")
     gen = None
     if outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
