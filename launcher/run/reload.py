@@ -11,24 +11,27 @@ from typing import TYPE_CHECKING
 
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
+from launcher.run import devreload
 from launcher.run.checks import run_checks
-from launcher.run.devparents import BASE, FORK, SETUP
+from launcher.run.devparents import BASE, FORK
 from launcher.run.outcome import Outcome
-from launcher.run.planner import Planner
+from launcher.run.planner import Pending, Planner
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
 
 
 def reread(
-    current: LaunchPlan, source: Planner | None, stopping: Callable[[], bool]
+    current: LaunchPlan, source: Planner | None, stopping: Callable[[], bool],
+    pending: Pending | None = None,
 ) -> tuple[LaunchPlan, Outcome]:
-    """The plan as the profile reads now; where the server listens, which server it is and
-    whether it reloads by itself need a restart of the launcher instead."""
+    """The plan as the profile reads now (from `pending`, a planner already at work, if
+    given); where the server listens, which server it is and whether it reloads by itself
+    need a restart of the launcher instead."""
     if source is None:
         return current, Outcome(True, "")
     try:
-        plan = source.plan(stopping)
+        plan = (pending or source.start()).result(stopping)
         if plan is None:
             return current, Outcome(False, "stopped while the profile was read")
         plan.check_wrapper()
@@ -58,29 +61,28 @@ def reload(
     started = time.monotonic()
     sup.notifier.reloading()
     sup.log(f"{why}: reloading")
-    plan, outcome = reread(sup.plan, sup.source, sup.waiter)
+    pending = sup.planners.take()
+    dev = sup.parents.current is not None
+    early = devreload.start(sup, sup.plan, needs, list(paths)) if dev and not preflight else None
+    plan, outcome = reread(sup.plan, sup.source, sup.waiter, pending)
     changed = plan is not sup.plan
     if changed:
         sup.learn_secrets(plan)  # a refusal below may quote the new profile's values
         sup.log(f"profile read again: {plan.source}")
+    if early is not None and (changed or not outcome.ok):
+        devreload.discard(sup, early[0])
+        early = None
     if outcome.ok and preflight:
         outcome = run_checks(
             plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
         )
-    parents = sup.parents
-    renewed = outcome.ok and parents.current is not None
-    if renewed:
-        level = BASE if changed else max(needs, parents.owed)
-        if level == BASE:
-            sup.log("the change touches what the warm parent imported: starting a fresh one")
-        elif level == SETUP:
-            sup.log("the change touches what django.setup() imported: a fresh setup from the "
-                    "warm imports")
-        outcome = parents.renew(plan, sup.waiter, level, list(paths))
-        if outcome.ok and level > FORK:
-            sup.log(f"warm tiers: {outcome.message}")
     gen = None
-    if outcome.ok:
+    renewed = early is not None or (outcome.ok and dev)  # a failure restores the tiers
+    if early is not None:
+        gen, outcome = early
+    elif outcome.ok and dev:
+        gen, outcome = devreload.start(sup, plan, BASE if changed else needs, list(paths))
+    elif outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
     if gen is not None:
         sup.plan = plan
@@ -91,7 +93,7 @@ def reload(
         outcome = Outcome(True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})")
     else:
         if renewed:
-            parents.restore()
+            sup.parents.restore()
         outcome = Outcome(
             False, f"reload failed, still serving the previous code: {outcome.message}"
         )
@@ -106,4 +108,6 @@ def reload(
     }
     sup.notifier.send("READY=1", sup.status_line())
     sup.write_state()
+    if sup.plan.watch is not None:
+        sup.planners.refill()
     return outcome

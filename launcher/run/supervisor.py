@@ -26,7 +26,7 @@ from launcher.run.devparents import DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.monitor import Health, HealthMonitor
 from launcher.run.outcome import Outcome
-from launcher.run.planner import Planner
+from launcher.run.planner import Planner, SparePlanner
 from launcher.run.signals import HANDLED_SIGNALS, STOP_SIGNALS
 from launcher.run.systemd import Notifier, child_env
 from launcher.run.timers import Timers
@@ -77,6 +77,7 @@ class Supervisor:
         self.timers = Timers(self.notifier, lambda: self.plan, healthy)
         self.waiter = Waiter(self.stopping, lambda: self.timers.pet_watchdog(time.monotonic()))
         self.parents = DevParents(self.child_env, self.listeners[0].fileno(), self._wake)
+        self.planners = SparePlanner(self.source)
         self.monitor = HealthMonitor(
             lambda: (self.plan.probe, self.current), self.stopping, self.log, self._wake
         )
@@ -124,6 +125,8 @@ class Supervisor:
         self.promote(gen, outcome.message)
         self.notifier.send("READY=1", self.status_line())
         self.log(f"serving {self.plan.name} on {self.plan.bind} (pid {gen.server.pid})")
+        if self.plan.watch is not None:
+            self.planners.refill()
         self.monitor.start()
         return self._loop()
 
@@ -177,6 +180,7 @@ class Supervisor:
         self.generations.stop_all(self.current, self.plan.graceful_timeout)
         self.current = None
         self.parents.stop_all()
+        self.planners.stop()
         with contextlib.suppress(OSError):
             control.state_path(self.run_dir, self.plan.name).unlink()
         self._selector.close()
