@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-TRIES = 4  # throwaway forks at most, until the names they keep all import by themselves
+TRIES = 5  # throwaway forks at most, until the names they keep all import by themselves
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
@@ -140,19 +140,25 @@ def _try_here(names: list[str], roots: Sequence[Path]) -> list[str]:
     os.dup2(devnull, 1)  # what a failing import prints is not the served project's output
     os.dup2(devnull, 2)
     seen = set(sys.modules)
+    tainted: set[str] = set()  # completed, but inside an import that failed: not trusted
     clean = []
     for name in names:
         if name in sys.modules:
-            clean.append(name)
+            if name not in tainted:
+                clean.append(name)
             continue
         try:
             with gc_paused():
                 importlib.import_module(name)
         except BaseException:  # a model, the app registry, a missing optional dependency ...
+            new = set(sys.modules) - seen
+            seen |= new
+            tainted |= new
             continue
         new = set(sys.modules) - seen
         seen |= new
         if any(_under(getattr(sys.modules[n], "__file__", None) or "", roots) for n in new):
+            tainted |= new
             continue  # it imports the project's own code: that stays out of the base
         clean.append(name)
     return [n for n in clean if n in sys.modules]
