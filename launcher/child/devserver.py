@@ -106,7 +106,10 @@ class Base:
                 if key.data == "learn":
                     self._learn()
                     continue
-                message, fds, _flags, _addr = socket.recv_fds(self.control, 4096, 2)
+                try:
+                    message, fds, _flags, _addr = socket.recv_fds(self.control, 4096, 2)
+                except OSError:  # reset: the supervisor left with our words unread
+                    return 0
                 if not message:  # the supervisor is gone
                     return 0
                 if message.decode().strip() == wire.DEV_SPAWN and len(fds) == 2:
