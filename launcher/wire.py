@@ -40,10 +40,19 @@ APP_MODULE = "launcher.child.app"
 PLANNER_MODULE = "launcher.cli.planner"
 
 
-# The dev fork server (launcher.child.devserver) reports on its status pipe, one line each:
-# `warm FILES_JSON` (warmed up; the project files it imported), `broken MESSAGE`,
-# `forked PID`, `ready PID`, `failed PID MESSAGE` (a child's import failed), `exit PID CODE`.
+# The dev fork server comes in two tiers. The base (launcher.child.devserver) holds the
+# third-party imports and talks on a SOCK_SEQPACKET socket: it says `warm HELD_JSON` or
+# `broken MESSAGE` once; to `spawn` (with a command pipe and a status pipe as SCM_RIGHTS) it
+# forks a setup tier and answers `spawned PID HELD_JSON`. HELD_JSON: {"files": the project
+# files it imported, "missing": the files it looked for in vain, "ahead": what it imported
+# ahead of the project, once it has}.
+# A setup tier runs django.setup(), reads `fork` on its command pipe and reports on its status
+# pipe, one line each: `warm HELD_JSON`, `broken MESSAGE`, `forked PID`, `ready PID`,
+# `failed PID MESSAGE` (a child's import failed), `exit PID CODE`.
 DEVSERVER_MODULE = "launcher.child.devserver"
+DEV_SPAWN = "spawn"
+DEV_SPAWNED = "spawned"
+DEV_FORK = "fork"
 DEV_WARM = "warm"
 DEV_BROKEN = "broken"
 DEV_FORKED = "forked"

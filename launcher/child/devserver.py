@@ -1,49 +1,59 @@
-"""The dev fork server: a warm parent that forks a fresh uvicorn server per code change.
+"""The dev fork server's base tier: warm imports that survive edits of the project.
 
-Most of a reload's time is importing Django and uvicorn, which do not change between edits.
-This parent imports them once, runs `django.setup()` (settings, apps, models), then waits for
-commands on stdin. `fork` starts a child that imports only the rest of the project (URLconf,
-views) and serves the inherited socket. Parent and children report on the status fd in the
-words launcher/wire.py names (`warm` lists the project files the parent imported, so a change
-to one of them needs a fresh parent).
+Most of a reload's time is importing what does not change between edits: uvicorn, Django and
+the third-party packages a project builds on. This process imports them once, and the
+settings (an edit of those restarts it), never `django.setup()`. On `spawn` (with a command
+pipe and a status pipe from the supervisor) it forks a setup tier (launcher/child/devsetup.py)
+that runs `django.setup()` and forks the servers: an edit of a model module costs a new setup
+tier, not these imports.
 
-Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1].
-Keep this module free of threads: it forks.
+What the first server of a base imported from outside the project roots, the base imports
+too, once, for the setup tiers after it: those modules a throwaway fork imports cleanly before
+`django.setup()` (launcher/child/devimports.py).
+
+Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1];
+it talks on the SOCK_SEQPACKET socket `control_fd`, one message per packet. Keep this module
+free of threads: it forks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from launcher import wire
+from launcher.child.devimports import MissingRecorder, import_ahead, project_files
+from launcher.child.devsetup import one_line, run_setup
 from launcher.child.jsonlog import print_exception
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
-    status_fd = int(spec["status_fd"])
-    roots = [Path(r) for r in spec["roots"]]
+    control = socket.socket(fileno=int(spec["control_fd"]))
+    missing = MissingRecorder().install()
     try:
-        _warm(spec)
+        _warm()
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             print_exception(exc)
-        _say(status_fd, f"{wire.DEV_BROKEN} {_one_line(exc)}")
+        _send(control, f"{wire.DEV_BROKEN} {one_line(exc)}")
         return 1
-    _say(status_fd, f"{wire.DEV_WARM} " + json.dumps(_project_files(roots)))
-    return _serve_commands(spec, status_fd)
+    base = Base(spec, control, missing)
+    _send(control, f"{wire.DEV_WARM} " + json.dumps(base.held()))
+    return base.serve()
 
 
-def _warm(spec: dict[str, Any]) -> None:
-    """Import what does not change between edits: the framework, and Django's app registry."""
+def _warm() -> None:
+    """Import the server and the framework, and read the settings (no app registry yet)."""
     import uvicorn
     import uvicorn.config
     import uvicorn.lifespan.off
@@ -56,110 +66,118 @@ def _warm(spec: dict[str, Any]) -> None:
         with contextlib.suppress(ImportError):
             __import__(name)
     if os.environ.get("DJANGO_SETTINGS_MODULE"):
-        import django
         import django.core.handlers.asgi
         import django.core.handlers.wsgi
-        import django.urls
+        import django.urls  # noqa: F401
+        from django.conf import settings
 
-        django.setup(set_prefix=False)
-
-
-def _project_files(roots: list[Path]) -> list[str]:
-    files = []
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and any(Path(path).is_relative_to(r) for r in roots):
-            files.append(str(Path(path).resolve()))
-    return sorted(files)
+        settings.INSTALLED_APPS  # noqa: B018 - the settings module, imported here
 
 
-def _serve_commands(spec: dict[str, Any], status_fd: int) -> int:
-    selector = selectors.DefaultSelector()
-    selector.register(sys.stdin, selectors.EVENT_READ)
-    # The handler only notes the stop: raising SystemExit from it could land anywhere, even in
-    # the interpreter's exit (a second TERM during atexit prints "Exception ignored in ...").
-    stopping: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    children: set[int] = set()
-    try:
+class Base:
+    """The base's loop: `spawn` forks a setup tier; what the first server imported from
+    outside the project comes back on a pipe and is imported ahead."""
+
+    def __init__(
+        self, spec: dict[str, Any], control: socket.socket, missing: MissingRecorder
+    ) -> None:
+        self.spec = spec
+        self.control = control
+        self.missing = missing
+        self.roots = [Path(r) for r in spec["roots"]]
+        self.selector = selectors.DefaultSelector()
+        self.learning: tuple[int, bytearray] | None = None  # (read fd, what came so far)
+        self.ahead: dict[str, float] | None = None  # once imported: counts and seconds
+
+    def held(self) -> dict[str, Any]:
+        held: dict[str, Any] = {
+            "files": project_files(self.roots), "missing": self.missing.paths(self.roots)
+        }
+        if self.ahead is not None:
+            held["ahead"] = self.ahead
+        return held
+
+    def serve(self) -> int:
+        stopping: list[int] = []
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+        self.selector.register(self.control, selectors.EVENT_READ, "control")
         while not stopping:
-            for _key, _ in selector.select(timeout=0.1):
-                line = sys.stdin.readline()
-                if not line:  # the supervisor is gone
+            for key, _ in self.selector.select(timeout=0.2):
+                if key.data == "learn":
+                    self._learn()
+                    continue
+                try:
+                    message, fds, _flags, _addr = socket.recv_fds(self.control, 4096, 2)
+                except OSError:  # reset: the supervisor left with our words unread
                     return 0
-                command, _, generation = line.strip().partition(" ")
-                if command == "fork":
-                    pid = os.fork()
-                    if pid == 0:
-                        selector.close()
-                        if generation.isdigit():  # for its JSON log lines
-                            os.environ[wire.LOG_GENERATION_ENV] = generation
-                        os._exit(_child(spec, status_fd))
-                    children.add(pid)
-                    _say(status_fd, f"{wire.DEV_FORKED} {pid}")
-            children -= _reap(status_fd)
+                if not message:  # the supervisor is gone
+                    return 0
+                if message.decode().strip() == wire.DEV_SPAWN and len(fds) == 2:
+                    pid = self._spawn(fds[0], fds[1])
+                    _send(self.control, f"{wire.DEV_SPAWNED} {pid} " + json.dumps(self.held()))
+                else:
+                    for fd in fds:
+                        os.close(fd)
+            _reap()
         return 0
-    finally:
-        # Stopped alone (the kernel's SIGTERM when the supervisor died): the servers go too.
-        for pid in children:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
 
-
-def _reap(status_fd: int) -> set[int]:
-    """Tell the supervisor of every child that exited; their pids."""
-    ended: set[int] = set()
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return ended
+    def _spawn(self, command_fd: int, status_fd: int) -> int:
+        learn_r = learn_w = None
+        if self.ahead is None and self.learning is None:
+            learn_r, learn_w = os.pipe()
+        gc.freeze()  # the forks never scan (and so never copy) what the base holds
+        pid = os.fork()
         if pid == 0:
-            return ended
-        ended.add(pid)
-        _say(status_fd, f"{wire.DEV_EXIT} {pid} {os.waitstatus_to_exitcode(status)}")
+            code = 1
+            try:
+                os.setsid()  # its own group: it and its servers are stopped together
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                self.selector.close()
+                self.control.close()
+                if learn_r is not None:
+                    os.close(learn_r)
+                if self.learning is not None:
+                    os.close(self.learning[0])
+                code = run_setup(self.spec, command_fd, status_fd, self.missing, learn_w)
+            finally:
+                os._exit(code)
+        os.close(command_fd)
+        os.close(status_fd)
+        if learn_r is not None and learn_w is not None:
+            os.close(learn_w)
+            self.learning = (learn_r, bytearray())
+            self.selector.register(learn_r, selectors.EVENT_READ, "learn")
+        return pid
+
+    def _learn(self) -> None:
+        assert self.learning is not None
+        fd, got = self.learning
+        data = os.read(fd, 1 << 16)
+        if data:
+            got += data
+            return
+        self.selector.unregister(fd)
+        os.close(fd)
+        self.learning = None
+        if not got:  # that setup tier or its first server failed: the next one tells
+            return
+        started = time.monotonic()
+        done, failed = import_ahead(got.decode().split("\n"), self.roots)
+        self.ahead = {
+            "modules": done, "failed": failed, "seconds": round(time.monotonic() - started, 3)
+        }
 
 
-def _child(spec: dict[str, Any], status_fd: int) -> int:
-    """Import the project's own code, then serve the inherited socket until told to stop."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    pid = os.getpid()
-    try:
-        import uvicorn
-
-        from launcher.child.workers import DrainingServer
-
-        config = uvicorn.Config(app=spec["app"], **spec["kwargs"])
-        config.load()
-        if os.environ.get("DJANGO_SETTINGS_MODULE"):
-            from django.urls import get_resolver
-
-            get_resolver().url_patterns  # noqa: B018 - import every view now, not on a request
-    except BaseException as exc:
-        print_exception(exc)
-        _say(status_fd, f"{wire.DEV_FAILED} {pid} {_one_line(exc)}")
-        return 1
-
-    class ReadyServer(DrainingServer):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            if self.started:
-                _say(status_fd, f"{wire.DEV_READY} {pid}")
-
-    sock = socket.socket(fileno=os.dup(int(spec["listen_fd"])))
-    ReadyServer(config).run(sockets=[sock])
-    return 0
+def _reap() -> None:
+    """Setup tiers that ended (the supervisor watches them itself)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] != 0:
+            pass
 
 
-def _say(fd: int, message: str) -> None:
-    os.write(fd, (message.replace("\n", " ") + "\n").encode())
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
-    return f"{type(exc).__name__}: {exc}"
+def _send(sock: socket.socket, message: str) -> None:
+    with contextlib.suppress(OSError):  # the supervisor is gone: the loop sees it next
+        sock.send(message.encode())
 
 
 if __name__ == "__main__":

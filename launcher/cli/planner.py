@@ -9,6 +9,8 @@ working directory are the supervisor's own.
     python -m launcher.cli.planner '{"name": "prod-wsgi", "overrides": {"bind": ":8000"}}'
 
 stdout is one pickle: ("plan", LaunchPlan) or ("error", exit code, the error's one line).
+With `"wait": true` it loads all that first, then waits for a line on stdin (a dev reload's
+planner, started ahead: launcher/run/planner.py's SparePlanner).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from launcher.plan.source import PlanSource
 
 def main(request: str) -> int:
     asked = json.loads(request)
+    if asked.get("wait") and not sys.stdin.readline():  # started ahead; abandoned
+        return 0
     source = PlanSource(
         asked["name"],
         cwd=Path.cwd(),

@@ -1,72 +1,50 @@
-"""The supervisor's side of the dev fork server (launcher/child/devserver.py is the other):
-a warm parent that forks a new server child per code change, and the children it forks."""
+"""The supervisor's side of the dev fork server's setup tier (launcher/child/devsetup.py is
+the other): a warm process that forks a new server child per code change, and its children."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import select
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from launcher.plan.model import LaunchPlan
 from launcher.run.outcome import Outcome
-from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
-from launcher.wire import DEV_EVENTS, DEVSERVER_MODULE
+from launcher.run.process import signal_group, stop_escalating
+from launcher.wire import DEV_EVENTS, DEV_FORK
 
 Event = tuple[str, int, str]  # (kind, pid, message): one line of the status pipe
 FORK_WAIT = 10.0  # seconds for the parent to answer `fork`
 
 
 class ForkServer:
-    """A warm parent process; `fork()` gives a new server child in well under a second."""
+    """A setup tier: a warm process, forked by the base (launcher/run/devbase.py), that has
+    run `django.setup()`; `fork()` gives a new server child in well under a second. It leads
+    its own process group; the supervisor is not its parent, so it is watched by a pidfd."""
 
     def __init__(
-        self,
-        plan: LaunchPlan,
-        env: Mapping[str, str],
-        listen_fd: int,
-        on_exit: Callable[[], None] = lambda: None,
-        *,
-        quiet: bool = False,
+        self, pid: int, command_fd: int, status_fd: int, on_exit: Callable[[], None]
     ) -> None:
-        """`quiet`: a failure to warm up is only reported, not printed with its traceback
-        (at start-up the app check explains it in one line)."""
-        assert plan.watch is not None
         self._on_exit = on_exit  # called from the reader thread when a child or the parent ends
-        read_fd, write_fd = os.pipe()
-        spec = {
-            "app": plan.server_app,
-            "kwargs": dict(plan.uvicorn_kwargs),
-            "listen_fd": listen_fd,
-            "status_fd": write_fd,
-            "roots": [str(r) for r in plan.watch.roots],
-            "quiet": quiet,
-        }
-        command = plan.server_command()
-        self.proc = subprocess.Popen(
-            [plan.python, "-m", DEVSERVER_MODULE, json.dumps(spec)],
-            cwd=command.cwd,
-            env=command.full_env(env),
-            stdin=subprocess.PIPE,
-            pass_fds=(listen_fd, write_fd),
-            start_new_session=True,
-            text=True,
-            preexec_fn=die_with_supervisor(),
-        )
-        os.close(write_fd)
-        self.pid = self.proc.pid
+        self.pid = pid
+        self._commands = os.fdopen(command_fd, "w")
+        self._pidfd: int | None = None
+        with contextlib.suppress(OSError):
+            self._pidfd = os.pidfd_open(pid)
         self.warm_files: frozenset[str] = frozenset()
+        self.missing: frozenset[str] = frozenset()
         self._cond = threading.Condition()
         self._events: list[Event] = []
         self._exits: dict[int, int] = {}
-        threading.Thread(target=self._read, args=(read_fd,), daemon=True, name="devserver").start()
+        threading.Thread(
+            target=self._read, args=(status_fd,), daemon=True, name="devserver"
+        ).start()
 
     def _read(self, fd: int) -> None:
         with os.fdopen(fd, "r") as status:
@@ -105,7 +83,9 @@ class ForkServer:
                 self._cond.wait(min(remaining, 0.05))
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        if self._pidfd is None:  # gone, or stopped
+            return False
+        return not select.select([self._pidfd], [], [], 0)[0]  # readable once it exited
 
     def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
@@ -115,16 +95,17 @@ class ForkServer:
             return Outcome(False, "the dev server did not warm up in time")
         kind, _, message = event
         if kind == "warm":
-            self.warm_files = frozenset(json.loads(message))
+            held = json.loads(message)
+            self.warm_files = frozenset(held["files"])
+            self.missing = frozenset(held["missing"])
             return Outcome(True, "warm")
         return Outcome(False, message or "the dev server exited while warming up")
 
     def fork(self, stop: Callable[[], bool], generation: int = 0) -> ForkedChild | None:
         """A new server child; `generation` is the number its log lines carry."""
-        assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(f"fork {generation}\n")
-            self.proc.stdin.flush()
+            self._commands.write(f"{DEV_FORK} {generation}\n")
+            self._commands.flush()
         except (BrokenPipeError, ValueError):
             return None
         deadline = time.monotonic() + FORK_WAIT
@@ -152,26 +133,25 @@ class ForkServer:
         with self._cond:
             return self._exits.get(pid)
 
-    def touched_by(self, paths: list[str], profile: Path) -> bool:
-        """A change to what this parent imported (settings, models), the profile or .env."""
-        for path in paths:
-            resolved = str(Path(path).resolve())
-            if resolved in self.warm_files or resolved == str(profile) or path.endswith(".env"):
-                return True
-        return False
+    def touched_by(self, paths: list[str]) -> bool:
+        """A change to what this tier imported (models, what they import), or the creation
+        of a module it looked for in vain."""
+        return any(str(Path(p).resolve()) in self.warm_files | self.missing for p in paths)
 
     def stop(self, timeout: float = 3.0) -> None:
-        """End the parent and any child it still has: they share its process group."""
+        """End the tier and any child it still has: they share its process group."""
         with contextlib.suppress(OSError, ValueError):
-            if self.proc.stdin:
-                self.proc.stdin.close()
+            self._commands.close()
         stop_escalating(
             lambda: signal_group(self.pid, signal.SIGTERM),
             lambda: signal_group(self.pid, signal.SIGKILL),
-            lambda: self.proc.poll() is not None,
+            lambda: not self.alive(),
             timeout,
         )
-        signal_group(self.pid, signal.SIGKILL)  # a child that outlived the parent
+        signal_group(self.pid, signal.SIGKILL)  # a child that outlived the tier
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None  # None: gone
 
 
 class ForkedChild:

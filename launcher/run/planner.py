@@ -32,12 +32,14 @@ class Planner:
     cwd: Path
     overrides: Mapping[str, str] = field(default_factory=dict)
 
-    def start(self) -> Pending:
-        request = json.dumps({"name": self.name, "overrides": dict(self.overrides)})
+    def start(self, *, wait: bool = False) -> Pending:
+        """A planner at work; `wait`: it loads its parsers, then waits for `Pending.go()`
+        before it reads the profile."""
+        asked = {"name": self.name, "overrides": dict(self.overrides), "wait": wait}
         popen = subprocess.Popen(
-            [sys.executable, "-m", wire.PLANNER_MODULE, request],
+            [sys.executable, "-m", wire.PLANNER_MODULE, json.dumps(asked)],
             cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=die_with_supervisor(),
@@ -56,6 +58,25 @@ class Pending:
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self.popen = popen
         self.pid = popen.pid
+
+    def go(self) -> bool:
+        """A waiting planner reads the profile now; False if it is gone."""
+        try:
+            assert self.popen.stdin is not None
+            self.popen.stdin.write(b"go\n")
+            self.popen.stdin.close()
+        except (OSError, ValueError):
+            return False
+        finally:
+            self.popen.stdin = None  # communicate() would flush it again
+        return self.popen.poll() is None
+
+    def abandon(self) -> None:
+        self.popen.kill()
+        self.popen.wait()
+        if self.popen.stdin is not None:
+            self.popen.stdin.close()
+            self.popen.stdin = None
 
     def result(self, stopping: Callable[[], bool]) -> LaunchPlan | None:
         while True:
@@ -77,3 +98,33 @@ class Pending:
             raise LaunchError(answer[2], code=answer[1])
         code = self.popen.returncode
         raise LaunchError(f"the planner ({wire.PLANNER_MODULE}) failed with exit code {code}")
+
+
+class SparePlanner:
+    """Dev: the next reload's planner, started ahead and waiting, so a reload pays for
+    reading the profile, not for an interpreter and the parsers (they load while nothing
+    happens). The profile is still read after the change, as it is on disk then."""
+
+    def __init__(self, planner: Planner | None) -> None:
+        self.planner = planner
+        self.spare: Pending | None = None
+
+    def take(self) -> Pending | None:
+        """A planner reading the profile now (the spare, if it is still there)."""
+        if self.planner is None:
+            return None
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.go():
+            return spare
+        if spare is not None:
+            spare.abandon()
+        return self.planner.start()
+
+    def refill(self) -> None:
+        if self.planner is not None and self.spare is None:
+            self.spare = self.planner.start(wait=True)
+
+    def stop(self) -> None:
+        if self.spare is not None:
+            self.spare.abandon()
+            self.spare = None

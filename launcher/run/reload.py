@@ -11,24 +11,27 @@ from typing import TYPE_CHECKING
 
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
-from launcher.run import status
+from launcher.run import devreload, status
 from launcher.run.checks import run_checks
+from launcher.run.devparents import BASE, FORK
 from launcher.run.outcome import Outcome
-from launcher.run.planner import Planner
+from launcher.run.planner import Pending, Planner
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
 
 
 def reread(
-    current: LaunchPlan, source: Planner | None, stopping: Callable[[], bool]
+    current: LaunchPlan, source: Planner | None, stopping: Callable[[], bool],
+    pending: Pending | None = None,
 ) -> tuple[LaunchPlan, Outcome]:
-    """The plan as the profile reads now; where the server listens, which server it is and
-    whether it reloads by itself need a restart of the launcher instead."""
+    """The plan as the profile reads now (from `pending`, a planner already at work, if
+    given); where the server listens, which server it is and whether it reloads by itself
+    need a restart of the launcher instead."""
     if source is None:
         return current, Outcome(True, "")
     try:
-        plan = source.plan(stopping)
+        plan = (pending or source.start()).result(stopping)
         if plan is None:
             return current, Outcome(False, "stopped while the profile was read")
         plan.check_wrapper()
@@ -50,32 +53,38 @@ def reread(
     return (current, Outcome(True, "")) if plan == current else (plan, Outcome(True, "changed"))
 
 
-def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = False) -> Outcome:
-    """A new generation from the profile as it reads now; the outcome says what happened."""
+def reload(
+    sup: Supervisor, why: str, *, preflight: bool, needs: int = FORK, paths: tuple[str, ...] = ()
+) -> Outcome:
+    """A new generation from the profile as it reads now; the outcome says what happened.
+    Dev: `needs` says which warm tiers the change of `paths` throws away (devparents.py)."""
     started = time.monotonic()
     sup.notifier.reloading()
     sup.log(f"{why}: reloading", "reloading", reason=why)
-    plan, outcome = reread(sup.plan, sup.source, sup.waiter)
+    pending = sup.planners.take()
+    dev = sup.parents.current is not None
+    early = devreload.start(sup, sup.plan, needs, list(paths)) if dev and not preflight else None
+    plan, outcome = reread(sup.plan, sup.source, sup.waiter, pending)
     changed = plan is not sup.plan
     if changed:
         # Mask the new profile's secrets too: a refusal below may quote its values, and old
         # messages may name old ones.
         sup.masker = sup.masker + plan.masker(sup.env)
         sup.log(f"profile read again: {plan.source}", "profile read", path=str(plan.source))
+    if early is not None and (changed or not outcome.ok):
+        devreload.discard(sup, early[0])
+        early = None
     if outcome.ok and preflight:
         outcome = run_checks(
             plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
         )
-    parents = sup.parents
-    previous_parent = parents.current
-    if outcome.ok and previous_parent is not None and (fresh_parent or changed):
-        sup.log(
-            "the change touches what the warm parent imported: starting a fresh one",
-            "fresh parent",
-        )
-        outcome = parents.warm(plan, sup.waiter)
     gen = None
-    if outcome.ok:
+    renewed = early is not None or (outcome.ok and dev)  # a failure restores the tiers
+    if early is not None:
+        gen, outcome = early
+    elif outcome.ok and dev:
+        gen, outcome = devreload.start(sup, plan, BASE if changed else needs, list(paths))
+    elif outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
     if gen is not None:
         sup.plan = plan
@@ -85,7 +94,8 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
             sup.retire(old)
         outcome = Outcome(True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})")
     else:
-        parents.restore(previous_parent)
+        if renewed:
+            sup.parents.restore()
         outcome = Outcome(
             False, f"reload failed, still serving the previous code: {outcome.message}"
         )
@@ -104,4 +114,5 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
     }
     sup.notifier.send("READY=1", status.line(sup))
     status.write(sup)
+    sup.planners.refill()
     return outcome

@@ -26,7 +26,7 @@ from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import Counts
 from launcher.run.monitor import Health, HealthMonitor
 from launcher.run.outcome import Outcome
-from launcher.run.planner import Planner
+from launcher.run.planner import Planner, SparePlanner
 from launcher.run.process import reap_orphans
 from launcher.run.signals import FORWARDED_SIGNALS, HANDLED_SIGNALS, STOP_SIGNALS
 from launcher.run.systemd import Notifier, child_env
@@ -78,6 +78,7 @@ class Supervisor:
         self.timers = Timers(self.notifier, lambda: self.plan, healthy)
         self.waiter = Waiter(self.stopping, lambda: self.timers.pet_watchdog(time.monotonic()))
         self.parents = DevParents(self.child_env, self.listeners[0].fileno(), self._wake)
+        self.planners = SparePlanner(self.source if self.plan.watch else None)
         self.monitor = HealthMonitor(
             lambda: (self.plan.probe, self.current), self.stopping, self.log, self._wake
         )
@@ -126,6 +127,7 @@ class Supervisor:
         self.notifier.send("READY=1", status.line(self))
         pid, bind = gen.server.pid, str(self.plan.bind)
         self.log(f"serving {self.plan.name} on {bind} (pid {pid})", "serving", server_pid=pid)
+        self.planners.refill()
         self.monitor.start()
         return self._loop()
 
@@ -180,6 +182,7 @@ class Supervisor:
         self.generations.stop_all(self.current, self.plan.graceful_timeout)
         self.current = None
         self.parents.stop_all()
+        self.planners.stop()
         with contextlib.suppress(OSError):
             control.state_path(self.run_dir, self.plan.name).unlink()
         self._selector.close()
@@ -237,14 +240,12 @@ class Supervisor:
         self._wake()
 
     def handle_change(self, paths: list[str]) -> None:
-        """Dev: an edit reloads; one touching what the warm parent imported (settings, models,
-        the profile, .env) needs a fresh parent. The profile is read again every time."""
+        """Dev: an edit reloads; one touching what a warm tier imported (models: the setup
+        tier; settings, the profile, .env: both tiers) needs it anew (devparents.py). The
+        profile is read again every time."""
         shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
-        parent = self.parents.current
-        fresh = parent is not None and (
-            not parent.alive() or parent.touched_by(paths, self.plan.source)
-        )
-        reload.reload(self, f"changed: {shown}", preflight=False, fresh_parent=fresh)
+        needs = self.parents.needs(paths, self.plan.source) if self.parents.current else 0
+        reload.reload(self, f"changed: {shown}", preflight=False, needs=needs, paths=tuple(paths))
 
     # ----- generations --------------------------------------------------------------------------
 

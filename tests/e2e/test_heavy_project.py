@@ -207,12 +207,6 @@ def test_a_deleted_module_is_gone(heavy: Dev) -> None:
     assert heavy.served()["legacy"] == "absent"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the warm parent lists the files it imported; a module it failed to import (now "
-    "created) is not among them, so the new child is forked from a parent whose model module "
-    "still says the import failed",
-)
 def test_a_module_created_where_an_import_had_failed_is_imported(heavy: Dev) -> None:
     """legacy.py appears again: the model module's `try: from catalog.legacy import ...`."""
     legacy = heavy.path("legacy")

@@ -1,0 +1,166 @@
+"""The supervisor's side of the dev fork server's base tier (launcher/child/devserver.py is
+the other): a process holding the third-party imports and the settings, which forks setup
+tiers (ForkServer) for as long as neither changes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from launcher.plan.model import LaunchPlan
+from launcher.run.forkserver import ForkServer
+from launcher.run.outcome import Outcome
+from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
+from launcher.wire import (
+    DEV_BROKEN,
+    DEV_SPAWN,
+    DEV_SPAWNED,
+    DEV_WARM,
+    DEVSERVER_MODULE,
+)
+
+SPAWN_WAIT = 30.0  # seconds for the base to answer `spawn` (it may be importing ahead)
+
+
+class DevBase:
+    """The base tier's process: `wait_warm()`, then `spawn()` setup tiers from it."""
+
+    def __init__(
+        self, plan: LaunchPlan, env: Mapping[str, str], listen_fd: int, *, quiet: bool = False
+    ) -> None:
+        """`quiet`: a failure to warm up is only reported, not printed with its traceback
+        (at start-up the app check explains it in one line)."""
+        assert plan.watch is not None
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.roots = tuple(r.resolve() for r in plan.watch.roots)
+        spec = {
+            "app": plan.server_app,
+            "kwargs": dict(plan.uvicorn_kwargs),
+            "listen_fd": listen_fd,
+            "control_fd": theirs.fileno(),
+            "roots": [str(r) for r in self.roots],
+            "quiet": quiet,
+        }
+        command = plan.server_command()
+        self.proc = subprocess.Popen(
+            [plan.python, "-m", DEVSERVER_MODULE, json.dumps(spec)],
+            cwd=command.cwd,
+            env=command.full_env(env),
+            stdin=subprocess.DEVNULL,
+            pass_fds=(listen_fd, theirs.fileno()),
+            start_new_session=True,
+            preexec_fn=die_with_supervisor(),
+        )
+        theirs.close()
+        self.pid = self.proc.pid
+        self.files: frozenset[str] = frozenset()
+        self.missing: frozenset[str] = frozenset()
+        self.ahead: dict[str, Any] | None = None  # what it imported ahead of the project
+        self._asked: list[tuple[int, int]] = []  # (command fd, status fd) of spawns asked for
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
+        message = self._receive(time.monotonic() + timeout, stop)
+        if message is None:
+            if stop():
+                return Outcome(False, "stop requested")
+            if self.alive():
+                return Outcome(False, "the dev server did not warm up in time")
+            return Outcome(False, "the dev server exited while warming up")
+        kind, _, rest = message.partition(" ")
+        if kind == DEV_WARM:
+            self._learn(rest)
+            return Outcome(True, "warm")
+        return Outcome(False, rest if kind == DEV_BROKEN and rest else "the dev server broke")
+
+    def ask_spawn(self) -> None:
+        """Ask for a setup tier; the base may still be warming up (the packet waits)."""
+        command_r, command_w = os.pipe()
+        status_r, status_w = os.pipe()
+        try:
+            socket.send_fds(self.sock, [DEV_SPAWN.encode()], [command_r, status_w])
+        except OSError:
+            os.close(command_w)
+            os.close(status_r)
+        else:
+            self._asked.append((command_w, status_r))
+        finally:
+            os.close(command_r)
+            os.close(status_w)
+
+    def spawned(self, stop: Callable[[], bool], on_exit: Callable[[], None]) -> ForkServer | None:
+        """The setup tier asked for (once the base is warm); None if the base did not fork it."""
+        if not self._asked:
+            self.ask_spawn()
+        if not self._asked:
+            return None
+        command_w, status_r = self._asked.pop(0)
+        message = self._receive(time.monotonic() + SPAWN_WAIT, stop)
+        kind, _, rest = (message or "").partition(" ")
+        pid_text, _, held = rest.partition(" ")
+        if kind != DEV_SPAWNED or not pid_text.isdigit():
+            os.close(command_w)
+            os.close(status_r)
+            return None
+        self._learn(held)
+        return ForkServer(int(pid_text), command_w, status_r, on_exit)
+
+    def touched_by(self, paths: list[str]) -> bool:
+        """A change to what the base imported (the settings, what they import), a file it
+        looked for in vain, or anything outside the project roots (an installed package)."""
+        for path in paths:
+            resolved = Path(path).resolve()
+            if str(resolved) in self.files | self.missing:
+                return True
+            if not any(resolved.is_relative_to(r) for r in self.roots):
+                return True
+        return False
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """End the base (its setup tiers lead groups of their own: they are stopped apart)."""
+        for command_w, status_r in self._asked:
+            os.close(command_w)
+            os.close(status_r)
+        self._asked = []
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        stop_escalating(
+            lambda: signal_group(self.pid, signal.SIGTERM),
+            lambda: signal_group(self.pid, signal.SIGKILL),
+            lambda: self.proc.poll() is not None,
+            timeout,
+        )
+        signal_group(self.pid, signal.SIGKILL)
+
+    def _learn(self, held_json: str) -> None:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            held = json.loads(held_json)
+            self.files = frozenset(held["files"])
+            self.missing = frozenset(held["missing"])
+            self.ahead = held.get("ahead")
+
+    def _receive(self, deadline: float, stop: Callable[[], bool]) -> str | None:
+        """The base's next message; None at the deadline, on a stop, or once it is gone."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stop():
+                return None
+            try:
+                ready, _, _ = select.select([self.sock], [], [], min(remaining, 0.05))
+                if not ready:
+                    continue
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                return None
+            return data.decode() if data else None
