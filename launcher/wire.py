@@ -51,3 +51,29 @@ DEV_READY = "ready"
 DEV_FAILED = "failed"
 DEV_EXIT = "exit"
 DEV_EVENTS = frozenset({DEV_WARM, DEV_BROKEN, DEV_FORKED, DEV_READY, DEV_FAILED, DEV_EXIT})
+
+# One warm process per start (`python -m launcher.child.prepare`, gunicorn's arguments after
+# it): it imports the project once, answers the app check, runs Django's checks and the
+# management-command steps in-process when asked, then becomes the gunicorn master, so the
+# server's import is the checks' and the steps' too. Its options are JSON in PREPARE_ENV; it
+# reads orders, one line each, from the ORDERS_FD_ENV descriptor, and says what happened, one
+# JSON object a line (the app check's words, and the ones below), on STATUS_FD_ENV's.
+PREPARE_MODULE = "launcher.child.prepare"
+PREPARE_ENV = "LAUNCHER_PREPARE"
+STATUS_FD_ENV = "LAUNCHER_STATUS_FD"
+ORDERS_FD_ENV = "LAUNCHER_ORDERS_FD"
+# Orders: `run INDEX WORDS_JSON` (a before_start step's manage.py words), `app` (build the app
+# now, after the steps: the app check's verdict), `check WORDS_JSON` (Django's check, as a
+# reload's preflight), `serve` (become the server, with the app built).
+ORDER_RUN = "run"
+ORDER_APP = "app"
+ORDER_CHECK = "check"
+ORDER_SERVE = "serve"
+# Status keys: {"step": INDEX, "exit": CODE} once a step ended, with "skipped": WHY when it had
+# nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok"} or
+# {"error": {"key": "check", ...}} for a check order; {"serving": PID} just before gunicorn runs.
+STATUS_STEP = "step"
+STATUS_EXIT = "exit"
+STATUS_SKIPPED = "skipped"
+STATUS_CHECKED = "checked"
+STATUS_SERVING = "serving"

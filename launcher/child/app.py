@@ -272,3 +272,9 @@ def __getattr__(name: str) -> Any:
     if name not in _built:
         _built[name] = builders[name]()
     return _built[name]
+
+
+def keep(built: WSGIApp | ASGIApp) -> None:
+    """Serve `built` (made by the app check of this same process, nothing changed since)
+    instead of building the app again."""
+    _built["asgi" if isinstance(built, ASGIApp) else "wsgi"] = built

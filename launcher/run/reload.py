@@ -14,6 +14,8 @@ from launcher.plan.model import LaunchPlan
 from launcher.run.checks import run_checks
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Planner
+from launcher.run.warmserver import applies
+from launcher.run.warmstart import start_validated
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
@@ -59,7 +61,8 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
     if changed:
         sup.learn_secrets(plan)  # a refusal below may quote the new profile's values
         sup.log(f"profile read again: {plan.source}")
-    if outcome.ok and preflight:
+    inside = preflight and applies(plan)  # the new generation checks itself (warmstart.py)
+    if outcome.ok and preflight and not inside:
         outcome = run_checks(
             plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
         )
@@ -69,7 +72,9 @@ def reload(sup: Supervisor, why: str, *, preflight: bool, fresh_parent: bool = F
         sup.log("the change touches what the warm parent imported: starting a fresh one")
         outcome = parents.warm(plan, sup.waiter)
     gen = None
-    if outcome.ok:
+    if outcome.ok and inside:
+        gen, outcome = start_validated(sup.generations, plan, sup.waiter)
+    elif outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
     if gen is not None:
         sup.plan = plan

@@ -1,0 +1,181 @@
+"""A start that pays one import: the app check, Django's checks and the before_start steps that
+are management commands run in the process that then becomes the gunicorn master.
+
+Run as `python -m launcher.child.prepare APP [gunicorn options]` (what `python -m gunicorn`
+would get), with $LAUNCHER_PREPARE, $LAUNCHER_STATUS_FD and $LAUNCHER_ORDERS_FD (launcher/wire.py
+tells the protocol). It imports the project while answering the app check (its JSON lines go to
+the status descriptor), then does what the supervisor orders, in order: a management-command
+step (`call_command`, its output streamed as manage.py's would be), Django's `check`, and at
+last `serve`: close the database connections and run gunicorn with these arguments, so the
+server's import is the one already made. The supervisor keeps the order of the steps (those
+that are not management commands it runs itself) and decides; this process only reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from launcher import wire
+from launcher.child import check, uptodate
+
+
+def say(status: IO[str], **item: Any) -> None:
+    status.write(json.dumps(item) + "\n")
+    status.flush()
+
+
+def call(words: list[str]) -> int:
+    """A management command in this process, its exit code as manage.py's would be."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command(*words)
+    except CommandError as exc:  # what manage.py prints for it, without a traceback
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.returncode
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+def system_checks(words: list[str]) -> str | None:
+    """Django's `check` with `words`: None when it passed (warnings are printed), else what it
+    said, for the supervisor to tell in one line (launcher/run/diagnose.py)."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    said = io.StringIO()
+    try:
+        call_command(*words, stdout=said, stderr=said)
+    except CommandError as exc:  # SystemCheckError is one: its text lists the failed checks
+        return str(exc)
+    except Exception:
+        return traceback.format_exc()
+    text = said.getvalue()
+    if "WARNINGS" in text:
+        sys.stderr.write(text)
+    return None
+
+
+def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any]:
+    """One step: skipped when it has nothing to do, else run; what to report. `record`: where
+    collectstatic's fingerprint is kept between starts."""
+    said: dict[str, Any] = {wire.STATUS_STEP: index}
+    why = uptodate.nothing_to_do(words, record)
+    if why is not None:
+        return {**said, wire.STATUS_EXIT: 0, wire.STATUS_SKIPPED: why}
+    collects = words[0] == "collectstatic" and uptodate.plain(words)
+    fingerprint = uptodate.static_state(words)[0] if collects else None
+    code = call(words)
+    if code == 0 and collects:
+        uptodate.record_collected(fingerprint, record)
+    return {**said, wire.STATUS_EXIT: code}
+
+
+def setup_django() -> None:
+    """django.setup() as the app's build would do it (with the launcher's setting defaults):
+    management commands need the app registry; a failure is the app check's."""
+    from launcher.child import app
+
+    try:
+        app.apply_setting_defaults()
+        import django
+
+        django.setup(set_prefix=False)
+    except BaseException as exc:
+        ref = os.environ.get(wire.APP_ENV) or "the app built from the settings"
+        raise check.Failed("app", f"cannot load '{ref}': {check.cause(exc)}") from None
+
+
+class Orders:
+    """What the supervisor orders, done in turn; Django's checks once before the first step,
+    as manage.py would run them."""
+
+    def __init__(self, orders: IO[str], status: IO[str], record: Path | None) -> None:
+        self.orders = orders
+        self.status = status
+        self.record = record
+        self.checked = False
+
+    def until(self, last: str) -> bool:
+        """Do the orders up to `last`; False when they ended first (start-up was given up)."""
+        for line in self.orders:
+            order, _, rest = line.strip().partition(" ")
+            if order == last:
+                return True
+            if order == wire.ORDER_RUN:
+                index, _, words = rest.partition(" ")
+                self.step(int(index), json.loads(words))
+            elif order == wire.ORDER_CHECK:
+                failure = system_checks(json.loads(rest))
+                if failure is None:
+                    say(self.status, **{wire.STATUS_CHECKED: "ok"})
+                else:
+                    say(self.status, error={"key": "check", "message": failure})
+        return False
+
+    def steps(self) -> None:
+        """Between the settings check and the app's build: the steps, until `app`."""
+        if not self.until(wire.ORDER_APP):
+            sys.exit(0)
+
+    def step(self, index: int, words: list[str]) -> None:
+        if not self.checked:
+            setup_django()
+            self.checked = True
+            failure = system_checks(["check"])
+            if failure is not None:
+                say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
+                                    "error": failure})
+                return
+        say(self.status, **run_step(index, words, self.record))
+
+
+def serve(server_argv: list[str], built: Any) -> int:
+    """Become the gunicorn master: what `python -m gunicorn` would do, the project imported
+    and the app built (after the steps)."""
+    from launcher.child import app
+
+    if app.is_django():
+        from django.db import connections
+
+        connections.close_all()  # the workers fork from here: no connection may be shared
+    app.keep(built)
+    sys.argv = ["gunicorn", *server_argv]
+    from gunicorn.app.wsgiapp import run
+
+    run(prog="gunicorn")
+    return 0
+
+
+def main(server_argv: list[str]) -> int:
+    options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
+    record = Path(options["record"]) if options.get("record") else None
+    status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
+    orders = Orders(os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r"), status, record)
+    with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
+        code, built = check.run_check(list(options.get("check", [])), orders.steps)
+    if code != 0 or not orders.until(wire.ORDER_SERVE):
+        return code
+    say(status, **{wire.STATUS_SERVING: os.getpid()})
+    status.close()
+    orders.orders.close()
+    return serve(server_argv, built)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
