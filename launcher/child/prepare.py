@@ -110,6 +110,7 @@ class Orders:
         self.status = status
         self.record = record
         self.checked = False
+        self.stdout = sys.stdout  # the steps' output goes where manage.py's would
 
     def until(self, last: str) -> bool:
         """Do the orders up to `last`; False when they ended first (start-up was given up)."""
@@ -129,20 +130,25 @@ class Orders:
         return False
 
     def steps(self) -> None:
-        """Between the settings check and the app's build: the steps, until `app`."""
+        """Between the settings check and the app's build: import the project (while the
+        supervisor runs the steps that are processes of their own), then the steps, until
+        `app`."""
+        setup_django()
         if not self.until(wire.ORDER_APP):
             sys.exit(0)
 
     def step(self, index: int, words: list[str]) -> None:
         if not self.checked:
-            setup_django()
             self.checked = True
-            failure = system_checks(["check"])
+            with contextlib.redirect_stdout(self.stdout):
+                failure = system_checks(["check"])
             if failure is not None:
                 say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
                                     "error": failure})
                 return
-        say(self.status, **run_step(index, words, self.record))
+        with contextlib.redirect_stdout(self.stdout):
+            said = run_step(index, words, self.record)
+        say(self.status, **said)
 
 
 def serve(server_argv: list[str], built: Any) -> int:

@@ -82,6 +82,7 @@ class WarmServer(ServerProcess):
         self._orders = os.fdopen(orders_w, "w")
         self._cond = threading.Condition()
         self._read_all = False
+        self.timed_out = False  # whether the last wait ended at its timeout
         stream = os.fdopen(status_r, "r", errors="replace")
         threading.Thread(target=self._read, args=(stream,), name="warm", daemon=True).start()
 
