@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import IO, Any
@@ -138,6 +139,7 @@ class Orders:
             sys.exit(0)
 
     def step(self, index: int, words: list[str]) -> None:
+        started = time.monotonic()
         if not self.checked:
             self.checked = True
             with contextlib.redirect_stdout(self.stdout):
@@ -148,7 +150,7 @@ class Orders:
                 return
         with contextlib.redirect_stdout(self.stdout):
             said = run_step(index, words, self.record)
-        say(self.status, **said)
+        say(self.status, **said, seconds=round(time.monotonic() - started, 3))
 
 
 def serve(server_argv: list[str], built: Any) -> int:

@@ -89,7 +89,9 @@ def _prepare(
             code = done[STATUS_EXIT]
             raise steps.step_failure(plan, index, f"before_start step failed with exit code {code}")
         if done.get(STATUS_SKIPPED):
-            supervisor.log(f"before_start.{index} {step.label}: {done[STATUS_SKIPPED]}")
+            took = float(done.get("seconds", 0.0))  # the first includes Django's checks
+            supervisor.log(f"before_start.{index} {step.label}: {done[STATUS_SKIPPED]} "
+                           f"({took:.2f}s)")
     said = server.build_app(stopping)  # after the steps: it serves what they collected
     signals.raise_if_stopping()
     if said is None or "error" in said:

@@ -119,8 +119,8 @@ def test_steps_with_nothing_to_do_are_skipped(env: Env, launch: list[Launch]) ->
     assert item.stop() == 0
 
     item, _ = site.serve(launch)
-    assert "[launch] before_start.0 migrate --noinput: no migrations to apply" in item.output
-    assert "[launch] before_start.1 collectstatic --noinput -v 0: static files unchanged" \
+    assert "[launch] before_start.0 migrate --noinput: no migrations to apply (" in item.output
+    assert "[launch] before_start.1 collectstatic --noinput -v 0: static files unchanged (" \
         in item.output
     assert item.stop() == 0
 
