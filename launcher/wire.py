@@ -52,26 +52,25 @@ DEV_FAILED = "failed"
 DEV_EXIT = "exit"
 DEV_EVENTS = frozenset({DEV_WARM, DEV_BROKEN, DEV_FORKED, DEV_READY, DEV_FAILED, DEV_EXIT})
 
-# One warm process per start (`python -m launcher.child.prepare`, gunicorn's arguments after
-# it): it imports the project once, answers the app check, runs Django's checks and the
-# management-command steps in-process when asked, then becomes the gunicorn master, so the
-# server's import is the checks' and the steps' too. Its options are JSON in PREPARE_ENV; it
-# reads orders, one line each, from the ORDERS_FD_ENV descriptor, and says what happened, one
-# JSON object a line (the app check's words, and the ones below), on STATUS_FD_ENV's.
-PREPARE_MODULE = "launcher.child.prepare"
+# A start that pays one import: gunicorn preloading `launcher.child.app` with STATUS_FD_ENV
+# set imports the project once in its master, answers the app check, runs Django's checks and
+# the management-command steps in-process when ordered, then serves (launcher.child.prepare).
+# Its options are JSON in PREPARE_ENV; it reads orders, one line each, from the ORDERS_FD_ENV
+# descriptor, and says what happened, one JSON object a line (the app check's words, and the
+# ones below), on STATUS_FD_ENV's.
 PREPARE_ENV = "LAUNCHER_PREPARE"
 STATUS_FD_ENV = "LAUNCHER_STATUS_FD"
 ORDERS_FD_ENV = "LAUNCHER_ORDERS_FD"
 # Orders: `run INDEX WORDS_JSON` (a before_start step's manage.py words), `app` (build the app
 # now, after the steps: the app check's verdict), `check WORDS_JSON` (Django's check, as a
-# reload's preflight), `serve` (become the server, with the app built).
+# reload's preflight), `serve` (hand the app built to gunicorn, which then serves).
 ORDER_RUN = "run"
 ORDER_APP = "app"
 ORDER_CHECK = "check"
 ORDER_SERVE = "serve"
 # Status keys: {"step": INDEX, "exit": CODE} once a step ended, with "skipped": WHY when it had
 # nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok"} or
-# {"error": {"key": "check", ...}} for a check order; {"serving": PID} just before gunicorn runs.
+# {"error": {"key": "check", ...}} for a check order; {"serving": PID} just before gunicorn serves.
 STATUS_STEP = "step"
 STATUS_EXIT = "exit"
 STATUS_SKIPPED = "skipped"

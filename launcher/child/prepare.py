@@ -1,14 +1,14 @@
 """A start that pays one import: the app check, Django's checks and the before_start steps that
-are management commands run in the process that then becomes the gunicorn master.
+are management commands run in the gunicorn master, while it preloads the app.
 
-Run as `python -m launcher.child.prepare APP [gunicorn options]` (what `python -m gunicorn`
-would get), with $LAUNCHER_PREPARE, $LAUNCHER_STATUS_FD and $LAUNCHER_ORDERS_FD (launcher/wire.py
-tells the protocol). It imports the project while answering the app check (its JSON lines go to
-the status descriptor), then does what the supervisor orders, in order: a management-command
-step (`call_command`, its output streamed as manage.py's would be), Django's `check`, and at
-last `serve`: close the database connections and run gunicorn with these arguments, so the
-server's import is the one already made. The supervisor keeps the order of the steps (those
-that are not management commands it runs itself) and decides; this process only reports.
+gunicorn with `--preload` builds the app (`launcher.child.app:wsgi`) in its master before it
+serves a socket; when $LAUNCHER_STATUS_FD is set (launcher/wire.py tells the protocol), that
+build is `prepared()`: it answers the app check (its JSON lines go to the status descriptor)
+and imports the project, does what the supervisor orders, in order (a management-command step
+with `call_command`, its output streamed as manage.py's would be; Django's `check`), builds the
+app when ordered (after the steps, so it sees what they collected) and hands it to gunicorn on
+`serve`. The supervisor keeps the order of the steps (those that are not management commands
+it runs itself) and decides; this process only reports.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def setup_django() -> None:
     management commands need the app registry; a failure is the app check's."""
     from launcher.child import app
 
+    if not app.is_django():
+        return
     try:
         app.apply_setting_defaults()
         import django
@@ -153,24 +155,9 @@ class Orders:
         say(self.status, **said, seconds=round(time.monotonic() - started, 3))
 
 
-def serve(server_argv: list[str], built: Any) -> int:
-    """Become the gunicorn master: what `python -m gunicorn` would do, the project imported
-    and the app built (after the steps)."""
-    from launcher.child import app
-
-    if app.is_django():
-        from django.db import connections
-
-        connections.close_all()  # the workers fork from here: no connection may be shared
-    app.keep(built)
-    sys.argv = ["gunicorn", *server_argv]
-    from gunicorn.app.wsgiapp import run
-
-    run(prog="gunicorn")
-    return 0
-
-
-def main(server_argv: list[str]) -> int:
+def prepared() -> Any:
+    """The app for gunicorn's preload, once the supervisor ordered `serve`; the process exits
+    when a check failed (its code) or the orders ended first (0: start-up was given up)."""
     options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
     record = Path(options["record"]) if options.get("record") else None
     status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
@@ -178,12 +165,14 @@ def main(server_argv: list[str]) -> int:
     with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
         code, built = check.run_check(list(options.get("check", [])), orders.steps)
     if code != 0 or not orders.until(wire.ORDER_SERVE):
-        return code
+        sys.exit(code)
+    from launcher.child import app
+
+    if app.is_django():
+        from django.db import connections
+
+        connections.close_all()  # the workers fork from here: no connection may be shared
     say(status, **{wire.STATUS_SERVING: os.getpid()})
     status.close()
     orders.orders.close()
-    return serve(server_argv, built)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return built

@@ -1,8 +1,9 @@
 """The supervisor's side of a start that pays one import (launcher.child.prepare).
 
-A gunicorn generation started this way imports the project once: it answers the app check,
-runs Django's checks and the management-command steps when ordered, and only then becomes the
-gunicorn master on the sockets it was given, so nothing is served before the steps passed.
+A gunicorn generation started this way (the same command, `--preload`, two more descriptors)
+imports the project once, in its master, while it preloads the app: it answers the app check,
+runs Django's checks and the management-command steps when ordered, and only then serves on
+the sockets it was given, so nothing is served before the steps passed.
 Orders go down one pipe, one line each; what happened comes back up another, one JSON object a
 line, read by a thread, so every wait has a deadline and hears a stop.
 """
@@ -27,9 +28,11 @@ SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
 
 
 def applies(plan: LaunchPlan) -> bool:
-    """gunicorn in production: the server runs `python -m gunicorn`, which this replaces."""
-    return plan.backend == "gunicorn" and plan.watch is None and plan.server.head[1:3] == (
-        "-m", "gunicorn")
+    """gunicorn in production with `preload_app`: its master imports the project anyway.
+    (Without preload the project is imported in the workers only, and code that runs at
+    import, such as threads, must not run in the master: each check and step keeps its own
+    process then.)"""
+    return plan.backend == "gunicorn" and plan.watch is None and "--preload" in plan.server.tail
 
 
 def manage_words(plan: LaunchPlan, step: Command) -> list[str] | None:
@@ -56,8 +59,6 @@ class WarmServer(ServerProcess):
         command = plan.server_command(tuple(fds))
         # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served
         record = control.run_dir(env) / f"{plan.name}.collectstatic"
-        at = len(plan.wrapper.argv) + 2  # after `[wrapper...] python -m`
-        argv = (*command.argv[:at], wire.PREPARE_MODULE, *command.argv[at + 1:])
         status_r, status_w = os.pipe()
         orders_r, orders_w = os.pipe()
         extra = {
@@ -67,7 +68,8 @@ class WarmServer(ServerProcess):
         }
         try:
             super().__init__(
-                Command(argv, command.cwd, {**command.env, **extra}, command.label), env,
+                Command(command.argv, command.cwd, {**command.env, **extra}, command.label),
+                env,
                 pass_fds=(*fds, status_w, orders_r),
             )
         except BaseException:

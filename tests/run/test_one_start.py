@@ -51,7 +51,7 @@ STEPS = ("migrate --noinput", "collectstatic --noinput -v 0")
 class Site:
     """A copy of the demo site, a profile for it, and the log of its imports."""
 
-    def __init__(self, env: Env, *steps: str, extra: str = "") -> None:
+    def __init__(self, env: Env, *steps: str, extra: str = "", preload: bool = True) -> None:
         self.env = env
         self.project = copy_demo(env.tmp)
         self.cwd = self.project / "demo_site"
@@ -66,11 +66,12 @@ class Site:
         self.port = free_port()
         self.profile = env.tmp / "site.yaml"
         body = "".join(f"  - {s}\n" for s in steps)
-        # lines 1-5: the site; 6: extra (or blank); 7: before_start; 8...: the steps
+        # lines 1-6: the site (gunicorn, preloading); 7: extra (or blank); 8: before_start;
+        # 9...: the steps
         self.profile.write_text(
             f"chdir: {self.cwd}\nsettings: demo_site.settings\n"
             f"app: demo_site.wsgi:application\nbind: 127.0.0.1:{self.port}\nworkers: 2\n"
-            f"{extra}\nbefore_start:\n{body}"
+            f"preload_app: {str(preload).lower()}\n{extra}\nbefore_start:\n{body}"
         )
 
     def start(self, launch: list[Launch], **extra: str) -> Launch:
@@ -109,6 +110,20 @@ def test_a_start_imports_the_project_once(env: Env, launch: list[Launch]) -> Non
     status, body, _ = get(site.port, "/static/polls/style.css")
     assert (status, body) == (200, css.read_bytes())  # collected by this start, then served
     assert get(site.port, "/polls/1/")[0] == 200  # migrated, seeded
+    assert item.stop() == 0
+
+
+def test_without_preload_the_master_never_imports_the_project(
+    env: Env, launch: list[Launch]
+) -> None:
+    """preload_app: false means code that runs at import (threads, agents) runs in the workers
+    only: the checks and steps keep processes of their own, and the master stays clean."""
+    site = Site(env, *STEPS, preload=False)
+    item, pid = site.serve(launch)
+    importers = site.importers()
+    assert pid not in importers, item.output
+    assert len(importers) >= 5  # the app check, migrate, collectstatic, two workers
+    assert get(site.port, "/polls/1/")[0] == 200
     assert item.stop() == 0
 
 
@@ -162,7 +177,7 @@ def test_a_hung_management_step_is_ended_at_step_timeout(env: Env) -> None:
     site = Site(env, "nap", extra="step_timeout: 1.5")
     started = time.monotonic()
     line = error_line(*site.run(), expect_code=1)
-    assert f"{site.profile}:8: key 'before_start.0': " in line
+    assert f"{site.profile}:9: key 'before_start.0': " in line
     assert "did not finish within step_timeout (1.5s) and was ended: nap" in line
     assert time.monotonic() - started < 30
     # The env fixture checks that nothing is left running.
@@ -195,7 +210,7 @@ def test_a_failed_management_step_is_one_line(
         path = site.cwd / "demo_site" / edit[0]
         path.write_text(path.read_text() + edit[1])
     line = error_line(*site.run(), expect_code=1)
-    assert f"{site.profile}:8: key 'before_start.0': {said}" in line, line
+    assert f"{site.profile}:9: key 'before_start.0': {said}" in line, line
     assert "the server was not started" in line
 
 
