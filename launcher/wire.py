@@ -70,3 +70,27 @@ LOG_GENERATION_ENV = "LAUNCHER_LOG_GENERATION"
 # launcher/child/jsonlog.py).
 GUNICORN_JSON_LOGGER = "launcher.child.gunicorn_logger.JsonLogger"
 UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"
+# A start that pays one import: gunicorn preloading `launcher.child.app` with STATUS_FD_ENV
+# set imports the project once in its master, answers the app check, runs Django's checks and
+# the management-command steps in-process when ordered, then serves (launcher.child.prepare).
+# Its options are JSON in PREPARE_ENV; it reads orders, one line each, from the ORDERS_FD_ENV
+# descriptor, and says what happened, one JSON object a line (the app check's words, and the
+# ones below), on STATUS_FD_ENV's.
+PREPARE_ENV = "LAUNCHER_PREPARE"
+STATUS_FD_ENV = "LAUNCHER_STATUS_FD"
+ORDERS_FD_ENV = "LAUNCHER_ORDERS_FD"
+# Orders: `run INDEX WORDS_JSON` (a before_start step's manage.py words), `app` (build the app
+# now, after the steps: the app check's verdict), `check WORDS_JSON` (Django's check, as a
+# reload's preflight), `serve` (hand the app built to gunicorn, which then serves).
+ORDER_RUN = "run"
+ORDER_APP = "app"
+ORDER_CHECK = "check"
+ORDER_SERVE = "serve"
+# Status keys: {"step": INDEX, "exit": CODE} once a step ended, with "skipped": WHY when it had
+# nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok"} or
+# {"error": {"key": "check", ...}} for a check order; {"serving": PID} just before gunicorn serves.
+STATUS_STEP = "step"
+STATUS_EXIT = "exit"
+STATUS_SKIPPED = "skipped"
+STATUS_CHECKED = "checked"
+STATUS_SERVING = "serving"

@@ -271,6 +271,16 @@ def __getattr__(name: str) -> Any:
         name = "asgi" if os.environ.get(wire.INTERFACE_ENV) == "asgi" else "wsgi"
     if name not in builders:
         raise AttributeError(name)
+    if name not in _built and os.environ.get(wire.STATUS_FD_ENV):
+        from launcher.child import prepare  # a start that pays one import: preloading
+
+        keep(prepare.prepared())
     if name not in _built:
         _built[name] = builders[name]()
     return _built[name]
+
+
+def keep(built: WSGIApp | ASGIApp) -> None:
+    """Serve `built` (made by the app check of this same process, nothing changed since)
+    instead of building the app again."""
+    _built["asgi" if isinstance(built, ASGIApp) else "wsgi"] = built

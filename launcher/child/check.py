@@ -18,6 +18,7 @@ import os
 import pkgutil
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -165,6 +166,13 @@ def check_worker_class(path: str) -> type:
 
 
 def main(argv: list[str]) -> int:
+    return run_check(argv)[0]
+
+
+def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> tuple[int, Any]:
+    """The exit code, and the app as the server would build it (None when the check failed).
+    A warm start (launcher.child.prepare) runs the steps in `before_app`, then serves that app:
+    built after the steps, it sees what they changed (collected static files)."""
     parser = argparse.ArgumentParser(prog="launcher.child.check")
     parser.add_argument("--interface", choices=("wsgi", "asgi", "auto"), required=True)
     parser.add_argument("--host")
@@ -182,7 +190,10 @@ def main(argv: list[str]) -> int:
                 from launcher.child.workers import serves_asgi
 
                 interface = "asgi" if serves_asgi(worker) else "wsgi"
-        inner = check_app(interface).app
+        if before_app is not None:
+            before_app()
+        built = check_app(interface)
+        inner = built.app
         kind = type(inner)
         emit(app="ok", serves=f"{kind.__module__}.{kind.__qualname__}", interface=interface)
         if settings_name and os.environ.get(wire.CHECK_FIT_ENV) == "1":
@@ -191,8 +202,8 @@ def main(argv: list[str]) -> int:
                 emit(fit=find_fit(interface, inner))
     except Failed as exc:
         emit(error={"key": exc.key, "message": str(exc)})
-        return 2
-    return 0
+        return 2, None
+    return 0, built
 
 
 if __name__ == "__main__":

@@ -202,6 +202,11 @@ class LaunchPlan:
         file, line = self.origins.get(key, (self.source, None))
         return ProfileError(file, line, key, message)
 
+    @property
+    def forks(self) -> bool:
+        """Dev under uvicorn: a warm parent forks each new server (launcher.child.devserver)."""
+        return self.watch is not None and self.backend == "uvicorn"
+
     def given(self, key: str) -> bool:
         """Whether the profile (or the command line) set `key`, rather than a default."""
         return key in self.origins or key in self.overridden

@@ -37,7 +37,30 @@ def parse_line(line: str) -> dict[str, Any]:
     return item if isinstance(item, dict) else {}
 
 
-class CheckRun:
+class StatusReader:
+    """A child's output read by a thread: its JSON status lines (`items`, in order) and any
+    other text it printed (`text`); `_cond` is notified at each line and at the end."""
+
+    def _start_reading(self, stream: Any, name: str) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.text: list[str] = []
+        self._cond = threading.Condition()
+        self._read_all = False
+        threading.Thread(target=self._read, args=(stream,), name=name, daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        with stream:
+            for line in stream:
+                item = parse_line(line)
+                with self._cond:
+                    (self.items.append(item) if item else self.text.append(line.rstrip("\n")))
+                    self._cond.notify_all()
+        with self._cond:
+            self._read_all = True
+            self._cond.notify_all()
+
+
+class CheckRun(StatusReader):
     """One check command, started at once; read by a thread until it exits."""
 
     def __init__(self, command: Command, env: Mapping[str, str]) -> None:
@@ -54,23 +77,7 @@ class CheckRun:
             preexec_fn=die_with_supervisor(),
         )
         self.pid = self.popen.pid
-        self.items: list[dict[str, Any]] = []  # what the app check said, in order
-        self.text: list[str] = []  # everything else
-        self._cond = threading.Condition()
-        self._read_all = False
-        threading.Thread(target=self._read, name="check", daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        with self.popen.stdout as stream:
-            for line in stream:
-                item = parse_line(line)
-                with self._cond:
-                    (self.items.append(item) if item else self.text.append(line.rstrip("\n")))
-                    self._cond.notify_all()
-        with self._cond:
-            self._read_all = True
-            self._cond.notify_all()
+        self._start_reading(self.popen.stdout, "check")  # what the app check said, in order
 
     def wait_for(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
         """The first item `match` accepts, or None once the check has said everything."""

@@ -28,6 +28,7 @@ from launcher.run.outcome import Outcome
 from launcher.run.process import ServerProcess
 from launcher.run.sockets import listener_bind, probe_listener
 from launcher.run.waiter import Waiter
+from launcher.run.warmserver import WarmServer
 
 PROBE_PAUSE = 0.05  # seconds between start-up probes
 
@@ -84,10 +85,16 @@ class Generations:
         self.count = 0
         self.retiring: list[Generation] = []
 
-    def start_ready(self, plan: LaunchPlan, waiter: Waiter) -> tuple[Generation | None, Outcome]:
-        """Start a generation and wait until it is ready; on failure it is already stopped."""
+    def start_ready(
+        self, plan: LaunchPlan, waiter: Waiter, started: Generation | None = None
+    ) -> tuple[Generation | None, Outcome]:
+        """Start a generation (or take one `started` apart) and wait until it is ready; on
+        failure it is already stopped."""
         parent = self.parents.current
-        if parent is not None:
+        if started is not None:
+            gen = started
+            outcome = self._wait_ready(gen, plan, waiter)
+        elif parent is not None:
             child = parent.fork(waiter, self.count + 1)
             if child is None:
                 return None, Outcome(False, "the dev server did not fork a new server")
@@ -103,7 +110,12 @@ class Generations:
             return None, outcome
         return gen, outcome
 
-    def _start_process(self, plan: LaunchPlan) -> Generation:
+    def start_warm(self, plan: LaunchPlan, app_check: list[str]) -> Generation:
+        """A gunicorn generation that imports the project once, answers the app check and runs
+        what it is ordered before it serves (launcher/run/warmserver.py)."""
+        return self._start_process(plan, app_check)
+
+    def _start_process(self, plan: LaunchPlan, app_check: list[str] | None = None) -> Generation:
         self.count += 1
         fds = [s.fileno() for s in self.listeners]
         probe_sock = None
@@ -114,7 +126,11 @@ class Generations:
             target = listener_bind(probe_sock)
             fds.append(probe_sock.fileno())
         env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
-        server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
+        server: Server
+        if app_check is not None:
+            server = WarmServer(plan, fds, env, app_check)
+        else:
+            server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
         return Generation(self.count, server, probe_sock, target)
 
     def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:

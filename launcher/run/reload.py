@@ -16,6 +16,8 @@ from launcher.run.checks import run_checks
 from launcher.run.devparents import BASE, FORK
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Pending, Planner
+from launcher.run.warmserver import applies
+from launcher.run.warmstart import start_validated
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
@@ -74,7 +76,8 @@ def reload(
     if early is not None and (changed or not outcome.ok):
         devreload.discard(sup, early[0])
         early = None
-    if outcome.ok and preflight:
+    inside = preflight and applies(plan)  # the new generation checks itself (warmstart.py)
+    if outcome.ok and preflight and not inside:
         outcome = run_checks(
             plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
         )
@@ -84,6 +87,8 @@ def reload(
         gen, outcome = early
     elif outcome.ok and dev:
         gen, outcome = devreload.start(sup, plan, BASE if changed else needs, list(paths))
+    elif outcome.ok and inside:
+        gen, outcome = start_validated(sup.generations, plan, sup.waiter)
     elif outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
     if gen is not None:

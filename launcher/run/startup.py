@@ -1,9 +1,11 @@
 """From a plan to a supervised server: claim the control socket, bind, check, run the steps.
 
-Everything that can fail on bad input happens before the first server process starts, so a
-failure leaves nothing half-started behind. The app's import check runs in the background
-while the before_start steps (migrate, collectstatic) run: it is the slowest check, and the
-steps do not need its answer. In dev the warm parent imports Django beside them too.
+Everything that can fail on bad input happens before the first server serves, so a failure
+leaves nothing half-started behind. Under gunicorn in production a start pays one import: the
+first server process answers the app check and runs Django's checks and the management-command
+steps before it becomes the gunicorn master (launcher/run/warmstart.py). Elsewhere the app's
+import check runs in the background while the before_start steps run, each in its own process;
+in dev the warm parent imports Django beside them too.
 
 A stop signal during start-up is noted, never raised: an exception thrown into the middle of
 `subprocess.Popen` would leave its freshly forked child owned by nobody. The handler ends the
@@ -15,22 +17,22 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run import control, logs
+from launcher.run import control
 from launcher.run.checks import CheckRun
-from launcher.run.metrics import StepRun
+from launcher.run.generation import Generation
 from launcher.run.planner import Planner
-from launcher.run.process import end_step, start_step
-from launcher.run.signals import KILL_AFTER, StartupSignals
+from launcher.run.signals import StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
+from launcher.run.steps import app_failure, record, run_step
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
+from launcher.run.warmserver import applies
+from launcher.run.warmstart import start_warm
 
 if TYPE_CHECKING:
     from launcher.run.admin import AdminServer
@@ -52,11 +54,13 @@ def run_plan(
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
-    admin: AdminServer | None = None
     check: ImportCheck | None = None
     supervisor: Supervisor | None = None
+    first: Generation | None = None
+    admin: AdminServer | None = None
     try:
-        check = ImportCheck(plan, child_env(env), signals)
+        if not applies(plan):  # else the server's own import answers the check
+            check = ImportCheck(plan, child_env(env), signals)
         listeners = _open_listeners(plan, env)
         # The supervisor queues onto the same list: a signal from here on is not lost.
         supervisor = Supervisor(
@@ -64,49 +68,19 @@ def run_plan(
             pending_signals=signals.received,
         )
         admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
-        check.wait_settings()
+        if check is None:
+            first = start_warm(plan, env, supervisor, signals)
+        else:
+            _prepare(plan, env, supervisor, signals, check)
         signals.raise_if_stopping()
-        warming = supervisor.start_warming()  # dev: imports Django while the steps run
-        if warming is not None:
-            signals.own(warming)
-        for index, step in enumerate(plan.steps):
-            began = time.monotonic()
-            try:
-                proc = start_step(step, child_env(env), _step_relay(plan, env, index))
-            except OSError as exc:  # not found, not executable: the profile names it wrong
-                reason = exc.strerror or str(exc)
-                raise _step_failure(plan, index, f"cannot run the step ({reason})", 2) from None
-            with signals.owning(proc.pid):
-                code = _wait_step(proc, plan.step_timeout)
-            took = StepRun(step.label, time.monotonic() - began, -1 if code is None else code)
-            supervisor.counts.steps.append(took)
-            signals.raise_if_stopping()
-            if code is None:
-                raise _step_failure(
-                    plan,
-                    index,
-                    f"before_start step did not finish within step_timeout "
-                    f"({plan.step_timeout:g}s) and was ended",
-                )
-            if code != 0:
-                check.raise_if_failed()  # a broken app explains a failed migrate best
-                raise _step_failure(plan, index, f"before_start step failed with exit code {code}")
-            if plan.log_format == logs.JSON:  # the text console shows the step's own output
-                supervisor.log(
-                    f"before_start step done: {step.label} ({took.seconds:.2f}s)", "step done",
-                    step=step.label, duration=took.seconds,
-                )
-        check.raise_if_failed()
-        for warning in check.warnings:
-            supervisor.log(f"warning: {warning}", "warning", level="warning")
-        signals.raise_if_stopping()
-        if warming is not None:
-            signals.disown(warming)
-        return supervisor.run()
+        gen, first = first, None
+        return supervisor.run(gen)
     finally:
         if check is not None:
             check.cancel()
         if supervisor is not None:
+            if first is not None:
+                supervisor.generations.stop(first, 0.0)
             supervisor.abandon()
         for sock in listeners:
             if sock.family == socket.AF_UNIX and plan.bind.is_unix:
@@ -132,39 +106,24 @@ def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None
         raise plan.error("admin.bind", exc.render()) from None
 
 
-def _step_relay(
-    plan: LaunchPlan, env: Mapping[str, str], index: int
-) -> Callable[[str], None] | None:
-    """JSON logs: each line a step prints becomes a `step output` object naming the step;
-    text logs: None, the step writes to the console itself."""
-    if plan.log_format != logs.JSON:
-        return None
-    masker = plan.masker(env)
-    fields = {"step": plan.steps[index].label, "index": index}
-
-    def relay(line: str) -> None:
-        logs.write_line(logs.render(
-            logs.JSON, "step output", line, masker=masker, profile=plan.name, fields=fields
-        ))
-
-    return relay
-
-
-def _wait_step(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """The step's exit code, or None when it outlived `timeout` (it is ended then)."""
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        end_step(proc, KILL_AFTER)
-        return None
-
-
-def _step_failure(plan: LaunchPlan, index: int, message: str, code: int = 1) -> LaunchError:
-    """One line: the step's file:line and key, what happened, and the step as written."""
-    where = plan.error(f"before_start.{index}", f"{message}: {plan.steps[index].label}")
-    return LaunchError(
-        where.render(), "fix it and launch again; the server was not started", code=code
-    )
+def _prepare(
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    check: ImportCheck,
+) -> None:
+    """The app check in its own process while each step runs in its own (dev, uvicorn)."""
+    check.wait_settings()
+    signals.raise_if_stopping()
+    warming = supervisor.start_warming()  # dev: imports Django while the steps run
+    if warming is not None:
+        signals.own(warming)
+    for index, step in enumerate(plan.steps):
+        record(supervisor, run_step(plan, index, step, env, signals, check.raise_if_failed))
+    check.raise_if_failed()
+    for warning in check.warnings:
+        supervisor.log(f"warning: {warning}", "warning", level="warning")
+    signals.raise_if_stopping()
+    if warming is not None:
+        signals.disown(warming)
 
 
 class ImportCheck:
@@ -214,14 +173,7 @@ class ImportCheck:
         return self.run.wait_for(lambda item: item.get("app") == "ok") or {}
 
     def _raise(self, key: str, message: str) -> None:
-        project = self.plan.project
-        if key == "settings" and project and project.settings and not self.plan.given("settings"):
-            # The project chose these settings, not the profile: point at the project's file.
-            found = project.settings
-            raise LaunchError(f"{message}", f"settings {found.value}, from {found.source}")
-        if key == "app" and not self.plan.given("app"):
-            raise LaunchError(message, f"app {self.plan.app_source}, from {self.plan.cwd}")
-        raise self.plan.error(key, f"{message} (from {self.plan.cwd})")
+        raise app_failure(self.plan, key, message)
 
     def cancel(self) -> None:
         """End it if it still runs (start-up was stopped or failed before its answer)."""

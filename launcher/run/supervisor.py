@@ -87,11 +87,11 @@ class Supervisor:
             self.notifier.watchdog_interval,
         )
 
-    def run(self) -> int:
-        """Start, serve until stopped; returns the process exit code."""
+    def run(self, first: Generation | None = None) -> int:
+        """Start (or take `first`, from start-up) and serve until stopped: the exit code."""
         self._install_signals()
         try:
-            return self._serve()
+            return self._serve(first)
         finally:
             self._shutdown()
 
@@ -103,24 +103,23 @@ class Supervisor:
         # Watch before the parent imports anything: an edit made during start-up still counts.
         start_watcher(self.plan.watch, self._on_change)
         self._watching = True
-        return self.parents.start_warming(self.plan) if self._forks() else None
+        return self.parents.start_warming(self.plan) if self.plan.forks else None
 
     def abandon(self) -> None:
         """Start-up failed before `run()`: end what was started for it."""
         self.parents.abandon()
 
-    def _forks(self) -> bool:
-        return self.plan.watch is not None and self.plan.backend == "uvicorn"
-
-    def _serve(self) -> int:
+    def _serve(self, first: Generation | None) -> int:
         if self.stopping():
+            if first is not None:
+                self.generations.stop(first, 0.0)
             return self._failed_start(Outcome(False, "stop requested"))
         self.start_warming()  # when run() is called without it
-        if self._forks():
+        if self.plan.forks:
             outcome = self.parents.warm(self.plan, self.waiter)
             if not outcome.ok:
                 return self._failed_start(outcome)
-        gen, outcome = self.generations.start_ready(self.plan, self.waiter)
+        gen, outcome = self.generations.start_ready(self.plan, self.waiter, first)
         if gen is None:
             return self._failed_start(outcome)
         self.promote(gen, outcome.message)

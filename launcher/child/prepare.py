@@ -1,0 +1,183 @@
+"""A start that pays one import: the app check, Django's checks and the before_start steps that
+are management commands run in the gunicorn master, while it preloads the app.
+
+gunicorn with `--preload` builds the app (`launcher.child.app:wsgi`) in its master before it
+serves a socket; when $LAUNCHER_STATUS_FD is set (launcher/wire.py tells the protocol), that
+build is `prepared()`: it answers the app check (its JSON lines go to the status descriptor)
+and imports the project, does what the supervisor orders, in order (a management-command step
+with `call_command`, its output streamed as manage.py's would be; Django's `check`), builds the
+app when ordered (after the steps, so it sees what they collected) and hands it to gunicorn on
+`serve`. The supervisor keeps the order of the steps (those that are not management commands
+it runs itself) and decides; this process only reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from launcher import wire
+from launcher.child import check, uptodate
+from launcher.child.jsonlog import lines_to
+
+
+def say(status: IO[str], **item: Any) -> None:
+    status.write(json.dumps(item) + "\n")
+    status.flush()
+
+
+def call(words: list[str]) -> int:
+    """A management command in this process, its exit code as manage.py's would be."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command(*words)
+    except CommandError as exc:  # what manage.py prints for it, without a traceback
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.returncode
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+def system_checks(words: list[str]) -> str | None:
+    """Django's `check` with `words`: None when it passed (warnings are printed), else what it
+    said, for the supervisor to tell in one line (launcher/run/diagnose.py)."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    said = io.StringIO()
+    try:
+        call_command(*words, stdout=said, stderr=said)
+    except CommandError as exc:  # SystemCheckError is one: its text lists the failed checks
+        return str(exc)
+    except Exception:
+        return traceback.format_exc()
+    text = said.getvalue()
+    if "WARNINGS" in text:
+        out = lines_to(sys.stderr, "system check", "warning")
+        out.write(text)
+        out.flush()
+    return None
+
+
+def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any]:
+    """One step: skipped when it has nothing to do, else run; what to report. `record`: where
+    collectstatic's fingerprint is kept between starts."""
+    said: dict[str, Any] = {wire.STATUS_STEP: index}
+    why = uptodate.nothing_to_do(words, record)
+    if why is not None:
+        return {**said, wire.STATUS_EXIT: 0, wire.STATUS_SKIPPED: why}
+    collects = words[0] == "collectstatic" and uptodate.plain(words)
+    fingerprint = uptodate.static_state(words)[0] if collects else None
+    code = call(words)
+    if code == 0 and collects:
+        uptodate.record_collected(fingerprint, record)
+    return {**said, wire.STATUS_EXIT: code}
+
+
+def setup_django() -> None:
+    """django.setup() as the app's build would do it (with the launcher's setting defaults):
+    management commands need the app registry; a failure is the app check's."""
+    from launcher.child import app
+
+    if not app.is_django():
+        return
+    try:
+        app.apply_setting_defaults()
+        import django
+
+        django.setup(set_prefix=False)
+    except BaseException as exc:
+        ref = os.environ.get(wire.APP_ENV) or "the app built from the settings"
+        raise check.Failed("app", f"cannot load '{ref}': {check.cause(exc)}") from None
+
+
+class Orders:
+    """What the supervisor orders, done in turn; Django's checks once before the first step,
+    as manage.py would run them."""
+
+    def __init__(self, orders: IO[str], status: IO[str], record: Path | None) -> None:
+        self.orders = orders
+        self.status = status
+        self.record = record
+        self.checked = False
+        self.stdout = sys.stdout  # the steps' output goes where manage.py's would
+
+    def until(self, last: str) -> bool:
+        """Do the orders up to `last`; False when they ended first (start-up was given up)."""
+        for line in self.orders:
+            order, _, rest = line.strip().partition(" ")
+            if order == last:
+                return True
+            if order == wire.ORDER_RUN:
+                index, _, words = rest.partition(" ")
+                self.step(int(index), json.loads(words))
+            elif order == wire.ORDER_CHECK:
+                failure = system_checks(json.loads(rest))
+                if failure is None:
+                    say(self.status, **{wire.STATUS_CHECKED: "ok"})
+                else:
+                    say(self.status, error={"key": "check", "message": failure})
+        return False
+
+    def steps(self) -> None:
+        """Between the settings check and the app's build: import the project (while the
+        supervisor runs the steps that are processes of their own), then the steps, until
+        `app`."""
+        setup_django()
+        if not self.until(wire.ORDER_APP):
+            sys.exit(0)
+
+    def step(self, index: int, words: list[str]) -> None:
+        started = time.monotonic()
+        if not self.checked:
+            self.checked = True
+            with contextlib.redirect_stdout(self.stdout):
+                failure = system_checks(["check"])
+            if failure is not None:
+                say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
+                                    "error": failure})
+                return
+        out = lines_to(self.stdout, "step output", step=" ".join(words), index=index)
+        with contextlib.redirect_stdout(out):
+            said = run_step(index, words, self.record)
+        out.flush()
+        say(self.status, **said, seconds=round(time.monotonic() - started, 3))
+
+
+def prepared() -> Any:
+    """The app for gunicorn's preload, once the supervisor ordered `serve`; the process exits
+    when a check failed (its code) or the orders ended first (0: start-up was given up)."""
+    options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
+    record = Path(options["record"]) if options.get("record") else None
+    status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
+    orders = Orders(os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r"), status, record)
+    with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
+        code, built = check.run_check(list(options.get("check", [])), orders.steps)
+    if code != 0 or not orders.until(wire.ORDER_SERVE):
+        sys.exit(code)
+    from launcher.child import app
+
+    if app.is_django():
+        from django.db import connections
+
+        connections.close_all()  # the workers fork from here: no connection may be shared
+    say(status, **{wire.STATUS_SERVING: os.getpid()})
+    status.close()
+    orders.orders.close()
+    return built

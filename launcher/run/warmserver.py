@@ -1,0 +1,154 @@
+"""The supervisor's side of a start that pays one import (launcher.child.prepare).
+
+A gunicorn generation started this way (the same command, `--preload`, two more descriptors)
+imports the project once, in its master, while it preloads the app: it answers the app check,
+runs Django's checks and the management-command steps when ordered, and only then serves on
+the sockets it was given, so nothing is served before the steps passed.
+Orders go down one pipe, one line each; what happened comes back up another, one JSON object a
+line, read by a thread, so every wait has a deadline and hears a stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from launcher import wire
+from launcher.plan.model import Command, LaunchPlan
+from launcher.run import control
+from launcher.run.checks import StatusReader
+from launcher.run.process import ServerProcess
+
+SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
+
+
+def applies(plan: LaunchPlan) -> bool:
+    """gunicorn in production with `preload_app`: its master imports the project anyway.
+    (Without preload the project is imported in the workers only, and code that runs at
+    import, such as threads, must not run in the master: each check and step keeps its own
+    process then.)"""
+    return plan.backend == "gunicorn" and plan.watch is None and "--preload" in plan.server.tail
+
+
+def manage_words(plan: LaunchPlan, step: Command) -> list[str] | None:
+    """manage.py's words of a step that is a Django management command; None for an argv."""
+    head = (plan.python, "-m", wire.MANAGE_MODULE)
+    return list(step.argv[len(head):]) if step.argv[: len(head)] == head else None
+
+
+def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
+    """The app check's arguments and Django's check (the plan's own commands, in-process)."""
+    skip = 3  # python -m MODULE
+    found = {"app": list(plan.checks[0].argv[skip:])}
+    if len(plan.checks) > 1:
+        found["django"] = list(plan.checks[1].argv[skip:])
+    return found
+
+
+class WarmServer(ServerProcess, StatusReader):
+    """A gunicorn generation that prepares first: a `Server` like any other once it serves."""
+
+    def __init__(
+        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str]
+    ) -> None:
+        command = plan.server_command(tuple(fds))
+        # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served
+        record = control.run_dir(env) / f"{plan.name}.collectstatic"
+        status_r, status_w = os.pipe()
+        orders_r, orders_w = os.pipe()
+        extra = {
+            wire.PREPARE_ENV: json.dumps({"check": app_check, "record": str(record)}),
+            wire.STATUS_FD_ENV: str(status_w),
+            wire.ORDERS_FD_ENV: str(orders_r),
+        }
+        try:
+            super().__init__(
+                Command(command.argv, command.cwd, {**command.env, **extra}, command.label),
+                env,
+                pass_fds=(*fds, status_w, orders_r),
+            )
+        except BaseException:
+            os.close(status_r)
+            os.close(orders_w)
+            raise
+        finally:
+            os.close(status_w)
+            os.close(orders_r)
+        self._orders = os.fdopen(orders_w, "w")
+        self.timed_out = False  # whether the last wait ended at its timeout
+        self._start_reading(os.fdopen(status_r, "r", errors="replace"), "warm")
+
+    def wait_for(
+        self, match: Callable[[dict[str, Any]], bool], stopping: Callable[[], bool],
+        timeout: float | None = None,
+    ) -> dict[str, Any] | None:
+        """The first item `match` accepts; None once it has said everything, on a stop, or
+        after `timeout` (`timed_out` tells which)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.timed_out = False
+        with self._cond:
+            while True:
+                found = next((item for item in self.items if match(item)), None)
+                if found is not None or self._read_all or stopping():
+                    return found
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.timed_out = True
+                    return None
+                self._cond.wait(SLICE)
+
+    def order(self, *words: str) -> None:
+        """One order; a process that has gone is no error here (its silence says it)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._orders.write(" ".join(words) + "\n")
+            self._orders.flush()
+
+    def run_step(
+        self, index: int, words: list[str], timeout: float, stopping: Callable[[], bool]
+    ) -> dict[str, Any] | None:
+        self.order(wire.ORDER_RUN, str(index), json.dumps(words))
+        return self.wait_for(lambda i: i.get(wire.STATUS_STEP) == index, stopping, timeout)
+
+    def django_check(
+        self, words: list[str], timeout: float, stopping: Callable[[], bool]
+    ) -> dict[str, Any] | None:
+        self.order(wire.ORDER_CHECK, json.dumps(words))
+        return self.wait_for(
+            lambda i: wire.STATUS_CHECKED in i or i.get("error", {}).get("key") == "check",
+            stopping, timeout,
+        )
+
+    def serve(self, stopping: Callable[[], bool]) -> bool:
+        """Become the gunicorn master; False when it went away first."""
+        self.order(wire.ORDER_SERVE)
+        return self.wait_for(lambda i: wire.STATUS_SERVING in i, stopping) is not None
+
+    def settings_said(self, stopping: Callable[[], bool]) -> dict[str, Any] | None:
+        """`{"settings": "ok"}`, or the app check's error when the settings did not import."""
+        return self.wait_for(lambda i: "settings" in i or "error" in i, stopping)
+
+    def build_app(self, stopping: Callable[[], bool], timeout: float | None = None
+                  ) -> dict[str, Any] | None:
+        """Build the app now: the app check's verdict, `{"app": "ok", ...}` or an error."""
+        self.order(wire.ORDER_APP)
+        return self.wait_for(lambda i: "app" in i or "error" in i, stopping, timeout)
+
+    def app_error(self) -> dict[str, Any] | None:
+        """The app check's error, when it said one (a failed django.setup() before a step)."""
+        return next((i for i in self.items if isinstance(i.get("error"), dict)
+                     and i["error"].get("key") != "check"), None)
+
+    def warnings(self) -> list[str]:
+        return [str(item["warn"]) for item in self.items if "warn" in item]
+
+    def report(self) -> str:
+        """What it printed on the status descriptor that was not the protocol."""
+        return "\n".join(self.text)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._orders.close()
+        super().close()

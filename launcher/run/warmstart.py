@@ -1,0 +1,161 @@
+"""Starts and validated reloads that pay one import (gunicorn in production).
+
+Start-up: the first generation's process imports the settings (the app check's first answer),
+then runs the before_start steps in their order (management commands inside it, after Django's
+checks, each skipped when it has nothing to do; argv steps as processes of their own), builds
+the app (the app check's verdict: after the steps, so it sees what they collected) and only
+then becomes the gunicorn master. Overlap, decided: the server's import *is* the steps' import,
+and the process serves nothing before every step passed (it is not gunicorn yet: the held
+socket only queues connections, as it always did during the steps), so migrations finish before
+any traffic; a server importing beside the steps would cost a second import and need a gate.
+
+Reload: the new generation itself answers the app check and runs Django's `check` before it
+becomes a server on the held sockets; a refusal is one line, and the old generation serves on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from launcher.errors import LauncherError
+from launcher.plan.model import LaunchPlan
+from launcher.run import steps
+from launcher.run.diagnose import explain
+from launcher.run.generation import Generation, Generations, describe_exit
+from launcher.run.metrics import StepRun
+from launcher.run.outcome import Outcome
+from launcher.run.signals import KILL_AFTER, StartupSignals
+from launcher.run.waiter import Waiter
+from launcher.run.warmserver import WarmServer, check_words, manage_words
+from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
+
+if TYPE_CHECKING:
+    from launcher.run.supervisor import Supervisor
+
+EXIT_WAIT = 5.0  # seconds for a process that stopped talking to exit, for its exit code
+
+
+def start_warm(
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals
+) -> Generation:
+    """The first generation, checked and past the steps, becoming the server; on failure it
+    is already ended and the reason raised in one line."""
+    gen = supervisor.generations.start_warm(plan, check_words(plan)["app"])
+    server = cast(WarmServer, gen.server)
+    signals.own(server.pid)
+    try:
+        _prepare(plan, env, supervisor, signals, server)
+    except BaseException:
+        supervisor.generations.stop(gen, KILL_AFTER)
+        raise
+    finally:
+        signals.disown(server.pid)
+    return gen
+
+
+def _prepare(
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    server: WarmServer,
+) -> None:
+    def stopping() -> bool:
+        return signals.stopping
+
+    said = server.settings_said(stopping)
+    signals.raise_if_stopping()
+    if said is None or "error" in said:
+        raise _app_refused(plan, server, said)
+    for index, step in enumerate(plan.steps):
+        words = manage_words(plan, step)
+        if words is None:
+            steps.record(supervisor, steps.run_step(plan, index, step, env, signals, lambda: None))
+            continue
+        done = server.run_step(index, words, plan.step_timeout, stopping)
+        signals.raise_if_stopping()
+        if done is None:
+            if server.timed_out:
+                server.stop(KILL_AFTER)
+                raise steps.step_failure(plan, index, steps.timed_out(plan))
+            if server.app_error() is not None:  # django.setup() failed: the app is broken
+                raise _app_refused(plan, server, server.app_error())
+            ended = describe_exit(_exit_code(server))
+            raise steps.step_failure(plan, index, f"before_start step ended the server ({ended})")
+        if "error" in done:
+            why = explain(str(done["error"]), 1, plan.cwd)
+            raise steps.step_failure(plan, index, f"before_start step failed: {why}")
+        if done[STATUS_EXIT] != 0:
+            code = done[STATUS_EXIT]
+            raise steps.step_failure(plan, index, f"before_start step failed with exit code {code}")
+        took = float(done.get("seconds", 0.0))  # the first includes Django's checks
+        if done.get(STATUS_SKIPPED):
+            supervisor.log(f"before_start.{index} {step.label}: {done[STATUS_SKIPPED]} "
+                           f"({took:.2f}s)", "step skipped", step=step.label, duration=took,
+                           reason=str(done[STATUS_SKIPPED]))
+        steps.record(supervisor, StepRun(step.label, took, 0))
+    said = server.build_app(stopping)  # after the steps: it serves what they collected
+    signals.raise_if_stopping()
+    if said is None or "error" in said:
+        raise _app_refused(plan, server, said)
+    for warning in server.warnings():
+        supervisor.log(f"warning: {warning}", "warning", level="warning")
+    if not server.serve(stopping):
+        signals.raise_if_stopping()
+        ended = describe_exit(_exit_code(server))
+        raise plan.error("app", f"the server process ended before it served ({ended})")
+
+
+def _app_refused(
+    plan: LaunchPlan, server: WarmServer, said: dict[str, Any] | None
+) -> LauncherError:
+    error = (said or {}).get("error")
+    if isinstance(error, dict):
+        return steps.app_failure(plan, str(error.get("key", "app")), str(error.get("message")))
+    cause = explain(server.report(), _exit_code(server), plan.cwd)
+    return plan.error("app", f"the app check failed (from {plan.cwd}): {cause}")
+
+
+def _exit_code(server: WarmServer) -> int:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return server.popen.wait(EXIT_WAIT)
+    return 0
+
+
+def start_validated(
+    generations: Generations, plan: LaunchPlan, waiter: Waiter
+) -> tuple[Generation | None, Outcome]:
+    """A reload's new generation: checked inside itself, then ready; on failure it is ended."""
+    words = check_words(plan)
+    gen = generations.start_warm(plan, words["app"])
+    outcome = _validate(plan, cast(WarmServer, gen.server), words, waiter)
+    if not outcome.ok:
+        generations.stop(gen, 0.0)
+        return None, outcome
+    return generations.start_ready(plan, waiter, gen)
+
+
+def _validate(
+    plan: LaunchPlan, server: WarmServer, words: dict[str, list[str]],
+    waiter: Waiter,
+) -> Outcome:
+    """The app check, then Django's check, as the preflight did in processes of their own;
+    the same refusals in the same words."""
+    timeout = plan.probe.startup_timeout
+    deadline = time.monotonic() + timeout
+    said = server.build_app(waiter, timeout)
+    if said is not None and "error" in said:
+        return Outcome(False, str(said["error"].get("message", "")))
+    if said is not None and "django" in words:
+        left = max(deadline - time.monotonic(), 0.0)
+        said = server.django_check(words["django"], left, waiter)
+        if said is not None and "error" in said:
+            return Outcome(False, explain(str(said["error"].get("message")), 1, plan.cwd))
+    if said is not None and server.serve(waiter):
+        return Outcome(True, "checks passed")
+    if waiter():
+        return Outcome(False, "stop requested")
+    if server.timed_out:
+        return Outcome(False, f"the checks did not finish within {timeout:g}s")
+    return Outcome(False, explain(server.report(), _exit_code(server), plan.cwd))
