@@ -27,6 +27,8 @@ from typing import Any
 import psutil
 import yaml
 
+from launcher.run.process import group_alive, signal_group
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 LAUNCH = str(Path(PYTHON).parent / "launch")
@@ -223,7 +225,7 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
         else:
-            _killpg(self.pid, signal.SIGTERM)
+            signal_group(self.pid, signal.SIGTERM)
 
     def finish(self, timeout: float = 45.0) -> None:
         """Wait for the stop; whatever is left of the process groups after 5 s more is killed."""
@@ -232,15 +234,15 @@ class Server:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            _killpg(self.pid, signal.SIGKILL)
+            signal_group(self.pid, signal.SIGKILL)
             self.proc.wait(10)
         deadline = time.monotonic() + 5
-        while any(_group_alive(g) for g in self._groups) and time.monotonic() < deadline:
+        while any(group_alive(g) for g in self._groups) and time.monotonic() < deadline:
             time.sleep(0.05)
         for group in self._groups:
-            if _group_alive(group):
+            if group_alive(group):
                 self.left_behind += 1
-                _killpg(group, signal.SIGKILL)
+                signal_group(group, signal.SIGKILL)
         STOPPED.append(
             {
                 "label": self.label,
@@ -258,19 +260,6 @@ class Server:
             for child in psutil.Process(self.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error, ProcessLookupError):
                     self._groups.add(os.getpgid(child.pid))
-
-
-def _killpg(group: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, sig)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def stop_all() -> None:

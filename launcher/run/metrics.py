@@ -27,7 +27,7 @@ class Counts:
     restarts: Counter[str] = field(default_factory=Counter)  # by reason: RESTART_REASONS
     reloads: Counter[str] = field(default_factory=Counter)  # by result: RELOAD_RESULTS
     steps: list[StepRun] = field(default_factory=list)
-    workers_started: int = 0  # worker pids first seen (observed at scrapes and memory checks)
+    workers_started: int = 0  # worker pids first seen (observed at each /metrics scrape)
     _workers: frozenset[int] = frozenset()  # the worker pids seen last
 
     def saw_workers(self, pids: list[int]) -> None:

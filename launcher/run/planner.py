@@ -46,11 +46,6 @@ class Planner:
         )
         return Pending(popen)
 
-    def plan(self, stopping: Callable[[], bool]) -> LaunchPlan | None:
-        """The plan as the profile reads now, None when a stop came first; a bad profile
-        raises its one-line error."""
-        return self.start().result(stopping)
-
 
 class Pending:
     """A planner at work."""
@@ -79,6 +74,8 @@ class Pending:
             self.popen.stdin = None
 
     def result(self, stopping: Callable[[], bool]) -> LaunchPlan | None:
+        """The plan as the profile reads now, None when a stop came first; a bad profile
+        raises its one-line error."""
         while True:
             try:
                 out, _ = self.popen.communicate(timeout=SLICE)
