@@ -332,9 +332,10 @@ def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[
     )
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{(port := free_port())}")
     item.wait_for("[launch] serving", timeout=60)
+    workers = wait_workers(env, "leaky", 2)  # serving once the first worker answers
     status = status_json(env, "leaky")
-    assert len(status["workers"]) == 2
-    for worker in status["workers"]:
+    assert len(workers) == 2
+    for worker in workers:
         # preload_app: most pages are shared with the master, so USS is far below RSS.
         assert 2**20 < worker["uss"] < worker["rss"]
         assert worker["pid"] != status["server_pid"]
