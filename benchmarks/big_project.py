@@ -15,7 +15,10 @@ its static files collected once. Then, round after round, each round in another 
   none, and uvicorn needs one).
 - prod start -> first 200 on `/`: `launch prod-wsgi` (its migrate and collectstatic steps
   have nothing to do), the same without `before_start`, and the raw gunicorn command
-  `launch show prod-wsgi` prints (twice: the A/A pair); 2 workers.
+  `launch show prod-wsgi` prints (twice: the A/A pair); 2 workers. Each keeps its port from
+  round to round, as a service does, so from the second round on `launch` starts from the
+  plan its last start saved; the same without `before_start` with an empty run dir each time
+  shows a start without one.
 - validated reload: `launch reload prod-wsgi` against a `launch prod-wsgi` kept running, from
   the command to its exit (the new generation serves), set against a raw gunicorn start.
 
@@ -53,7 +56,8 @@ SECRETS = {
 }
 DEV_SERVERS = ("launch dev", "uvicorn --reload", "uvicorn --reload (A/A)", "manage.py runserver")
 EDITS = ("view", "model")
-STARTS = ("raw gunicorn", "launch prod-wsgi", "launch, no before_start", "raw gunicorn (A/A)")
+STARTS = ("raw gunicorn", "launch prod-wsgi", "launch, no before_start", "raw gunicorn (A/A)",
+          "launch, no before_start, no saved plan")
 _ASGI = '''"""ASGI config for mysite: Django's own, for `uvicorn mysite.asgi:application`."""
 
 import os
@@ -93,6 +97,7 @@ class Site:
         self.nosteps = self.tmp / "prod-wsgi-nosteps.yaml"
         self.nosteps.write_text("extends: prod-wsgi\nbefore_start: []\n")
         self._logs = 0
+        self.ports: dict[str, int] = {}
 
     def log(self, label: str) -> Path:
         self._logs += 1
@@ -149,13 +154,22 @@ def raw_gunicorn_argv(site: Site, port: int) -> tuple[list[str], dict[str, str]]
     return [info["app"] if word == wrapper else word for word in info["argv"]], env
 
 
-def start_server(site: Site, name: str) -> Server:
-    port = free_port()
+def start_server(site: Site, name: str, port_of: str = "") -> Server:
+    """Each on its own port, the same every round: a service starts with the same command each
+    time, so from its second start `launch` finds the plan of its last one (launcher/run/
+    plancache.py); the "no saved plan" variant starts with an empty run dir each time."""
+    port = site.ports.setdefault(port_of or name, free_port())
     if name.startswith("raw"):
         argv, env = raw_gunicorn_argv(site, port)
         return site.server(name, "raw", argv, port, **env)
     profile = "prod-wsgi" if name == "launch prod-wsgi" else str(site.nosteps)
-    return site.server(name, "launch", [LAUNCH, profile, "--bind", f"127.0.0.1:{port}"], port)
+    fresh: dict[str, str] = {}
+    if name.endswith("no saved plan"):
+        run = site.tmp / "run-unsaved"
+        shutil.rmtree(run, ignore_errors=True)
+        fresh["LAUNCH_RUN_DIR"] = str(run)
+    argv = [LAUNCH, profile, "--bind", f"127.0.0.1:{port}"]
+    return site.server(name, "launch", argv, port, **fresh)
 
 
 # ----- measuring --------------------------------------------------------------------------------
@@ -239,7 +253,7 @@ def run(rounds: int = ROUNDS) -> BigProjectSection:
         }
         starts: dict[str, list[float]] = {name: [] for name in STARTS}
         reloads: list[float] = []
-        target = start_server(site, "launch prod-wsgi")
+        target = start_server(site, "launch prod-wsgi", port_of="reload target")
         target.label = "reload target"
         target.env["LAUNCH_RUN_DIR"] = str(site.tmp / "run-reload")
         target.start()

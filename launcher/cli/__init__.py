@@ -32,6 +32,7 @@ from launcher.plan.secrets import Masker
 from launcher.run import logs
 
 if TYPE_CHECKING:
+    from launcher.plan.model import LaunchPlan
     from launcher.plan.source import PlanSource
 
 # `launch NAME` imports no more than the supervisor needs: the profile's parsers (pydantic,
@@ -201,17 +202,31 @@ def _run(
     try:
         pending = planner.start()
         with signals.owning(pending.pid):
+            from launcher.run.plancache import SavedPlan, Unconfirmed
             from launcher.run.startup import run_plan
 
-            plan = pending.result(lambda: signals.stopping)
+            saved = SavedPlan.of(planner, env)
+            early = saved.load()
+            plan = early or pending.result(lambda: signals.stopping)
         signals.raise_if_stopping()
     except BaseException:
         signals.restore()
         raise
     assert plan is not None
+    _know(plan, env, masker, error_line)
+    if early is not None:  # the server starts from it while the planner confirms it
+        confirm = Unconfirmed(plan, pending, saved, signals)
+        return run_plan(plan, env, planner, signals, confirm,
+                        lambda fresh: _know(fresh, env, masker, error_line))
+    saved.save(plan)
+    return run_plan(plan, env, planner, signals)
+
+
+def _know(plan: LaunchPlan, env: Mapping[str, str], masker: list[Masker],
+          error_line: ErrorLine) -> None:
+    """From here on errors are masked and shown as the plan says."""
     masker.append(plan.masker(env))
     error_line.log_format, error_line.profile = plan.log_format, plan.name
-    return run_plan(plan, env, planner, signals)
 
 
 def _name(args: argparse.Namespace) -> str:

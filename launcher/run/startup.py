@@ -17,14 +17,15 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run import control
+from launcher.run import control, logs
 from launcher.run.checks import CheckRun
 from launcher.run.generation import Generation
+from launcher.run.plancache import Replanned, Unconfirmed, told_once_confirmed
 from launcher.run.planner import Planner
 from launcher.run.signals import StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
@@ -43,13 +44,44 @@ def run_plan(
     env: Mapping[str, str],
     source: Planner | None = None,
     signals: StartupSignals | None = None,
+    confirm: Unconfirmed | None = None,
+    replanned: Callable[[LaunchPlan], None] | None = None,
 ) -> int:
     """Claim the profile's control socket, bind, check the app and run steps, then supervise.
 
     `source` is where the plan came from: reloads read the profile again through it.
     `signals` has noted the signals since launch began (while the planner ran).
+    `confirm`: `plan` is the one saved at the last start, the planner's answer still to come
+    (launcher/run/plancache.py); when the profile reads differently now, start-up begins again
+    from the new plan, told to `replanned` first (errors are masked and shown as it says).
     """
     signals = signals or StartupSignals()
+    try:
+        while True:
+            try:
+                with told_once_confirmed(confirm, signals):
+                    return _run(plan, env, source, signals, confirm)
+            except Replanned as again:
+                plan, confirm = again.plan, None
+                if replanned is not None:
+                    replanned(plan)
+                logs.write_line(logs.render(
+                    plan.log_format, "replanned", "the profile reads differently than at the "
+                    "last start: starting again from it", profile=plan.name,
+                ))
+    finally:
+        if confirm is not None:
+            confirm.cancel()
+        signals.restore()
+
+
+def _run(
+    plan: LaunchPlan,
+    env: Mapping[str, str],
+    source: Planner | None,
+    signals: StartupSignals,
+    confirm: Unconfirmed | None,
+) -> int:
     plan.check_wrapper()
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
@@ -69,7 +101,7 @@ def run_plan(
         )
         admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
         if check is None:
-            first = start_warm(plan, env, supervisor, signals)
+            first = start_warm(plan, env, supervisor, signals, confirm)
         else:
             _prepare(plan, env, supervisor, signals, check)
         signals.raise_if_stopping()
@@ -90,7 +122,6 @@ def run_plan(
         control_server.close()
         if admin is not None:
             admin.close()
-        signals.restore()
 
 
 def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None:

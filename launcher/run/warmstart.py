@@ -34,20 +34,27 @@ from launcher.run.warmserver import WarmServer, check_words, manage_words
 from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
 
 if TYPE_CHECKING:
+    from launcher.run.plancache import Unconfirmed
     from launcher.run.supervisor import Supervisor
 
 EXIT_WAIT = 5.0  # seconds for a process that stopped talking to exit, for its exit code
 
 
 def start_warm(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    confirm: Unconfirmed | None = None,
 ) -> Generation:
     """The first generation, checked and past the steps, becoming the server; on failure it
-    is already ended and the reason raised in one line."""
+    is already ended and the reason raised in one line. `confirm`: the plan is the last
+    start's; the server imports while the planner reads the profile, and gets its first order
+    once the planner said the plan still holds."""
     gen = supervisor.generations.start_warm(plan, check_words(plan)["app"])
     server = cast(WarmServer, gen.server)
     signals.own(server.pid)
     try:
+        if confirm is not None:
+            confirm.confirm(lambda: signals.stopping)
+            signals.raise_if_stopping()
         _prepare(plan, env, supervisor, signals, server)
     except BaseException:
         supervisor.generations.stop(gen, KILL_AFTER)
