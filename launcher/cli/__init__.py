@@ -34,6 +34,9 @@ from launcher.run import logs
 if TYPE_CHECKING:
     from launcher.plan.model import LaunchPlan
     from launcher.plan.source import PlanSource
+    from launcher.run.plancache import SavedPlan
+    from launcher.run.planner import Planner
+    from launcher.run.signals import StartupSignals
 
 # `launch NAME` imports no more than the supervisor needs: the profile's parsers (pydantic,
 # PyYAML) load in the planner process (launcher/cli/planner.py), the other commands' modules
@@ -200,26 +203,50 @@ def _run(
     signals = StartupSignals()  # from here on a stop is noted, and ends what start-up owns
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
     try:
+        from launcher.run.plancache import SavedPlan
+
+        saved = SavedPlan.of(planner, env)
+        early = saved.load()
+        if early is not None:
+            return _run_saved(early, saved, planner, signals, env, masker, error_line)
         pending = planner.start()
         with signals.owning(pending.pid):
-            from launcher.run.plancache import SavedPlan, Unconfirmed
             from launcher.run.startup import run_plan
 
-            saved = SavedPlan.of(planner, env)
-            early = saved.load()
-            plan = early or pending.result(lambda: signals.stopping)
+            plan = pending.result(lambda: signals.stopping)
         signals.raise_if_stopping()
     except BaseException:
         signals.restore()
         raise
     assert plan is not None
     _know(plan, env, masker, error_line)
-    if early is not None:  # the server starts from it while the planner confirms it
-        confirm = Unconfirmed(plan, pending, saved, signals)
-        return run_plan(plan, env, planner, signals, confirm,
-                        lambda fresh: _know(fresh, env, masker, error_line))
     saved.save(plan)
     return run_plan(plan, env, planner, signals)
+
+
+def _run_saved(
+    plan: LaunchPlan, saved: SavedPlan, planner: Planner, signals: StartupSignals,
+    env: Mapping[str, str], masker: list[Masker], error_line: ErrorLine,
+) -> int:
+    """From the plan of the last start: its server starts now, importing the project while
+    the planner reads the profile again and the run layer loads; it gets its first order
+    once the planner has confirmed the plan (launcher/run/plancache.py)."""
+    from launcher.run.headstart import HeadStart
+
+    head = HeadStart.begin(plan, env, signals)
+    try:
+        pending = planner.start()
+        from launcher.run.plancache import Unconfirmed
+        from launcher.run.startup import run_plan
+
+        confirm = Unconfirmed(plan, pending, saved, signals)
+    except BaseException:
+        if head is not None:
+            head.abandon(plan)
+        raise
+    _know(plan, env, masker, error_line)
+    return run_plan(plan, env, planner, signals, confirm,
+                    lambda fresh: _know(fresh, env, masker, error_line), head)
 
 
 def _know(plan: LaunchPlan, env: Mapping[str, str], masker: list[Masker],

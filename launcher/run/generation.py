@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import psutil
 
@@ -26,9 +26,12 @@ from launcher.run.forkserver import ForkServer
 from launcher.run.health import probe_once
 from launcher.run.outcome import Outcome
 from launcher.run.process import ServerProcess
-from launcher.run.sockets import listener_bind, probe_listener
+from launcher.run.sockets import generation_sockets, listener_bind
 from launcher.run.waiter import Waiter
 from launcher.run.warmserver import WarmServer
+
+if TYPE_CHECKING:
+    from launcher.run.headstart import HeadStart
 
 PROBE_PAUSE = 0.05  # seconds between start-up probes
 
@@ -110,21 +113,22 @@ class Generations:
             return None, outcome
         return gen, outcome
 
-    def start_warm(self, plan: LaunchPlan, app_check: list[str]) -> Generation:
+    def start_warm(
+        self, plan: LaunchPlan, app_check: list[str], head: HeadStart | None = None
+    ) -> Generation:
         """A gunicorn generation that imports the project once, answers the app check and runs
-        what it is ordered before it serves (launcher/run/warmserver.py)."""
-        return self._start_process(plan, app_check)
+        what it is ordered before it serves (launcher/run/warmserver.py); `head`: its process
+        was started before the supervisor (launcher/run/headstart.py)."""
+        if head is None:
+            return self._start_process(plan, app_check)
+        self.count += 1
+        target = listener_bind(head.probe_sock or self.listeners[0])
+        return Generation(self.count, head.server, head.probe_sock, target)
 
     def _start_process(self, plan: LaunchPlan, app_check: list[str] | None = None) -> Generation:
         self.count += 1
-        fds = [s.fileno() for s in self.listeners]
-        probe_sock = None
-        target = listener_bind(self.listeners[0])
-        if plan.backend == "gunicorn":
-            # gunicorn serves several sockets: a private one lets us probe this generation alone.
-            probe_sock = probe_listener()
-            target = listener_bind(probe_sock)
-            fds.append(probe_sock.fileno())
+        fds, probe_sock = generation_sockets(plan.backend, self.listeners)
+        target = listener_bind(probe_sock or self.listeners[0])
         env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
         server: Server
         if app_check is not None:

@@ -83,7 +83,8 @@ class SavedPlan:
         if not applies(plan):
             return
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, LauncherError):
+            control.ensure_run_dir(self.path.parent)
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
                 with os.fdopen(fd, "wb") as handle:

@@ -33,6 +33,18 @@ def probe_listener() -> socket.socket:
     return sock
 
 
+def generation_sockets(
+    backend: str, listeners: list[socket.socket]
+) -> tuple[list[int], socket.socket | None]:
+    """The descriptors a generation serves, and its private probe socket among them under
+    gunicorn, which serves several sockets: probing it reaches this generation alone."""
+    fds = [s.fileno() for s in listeners]
+    if backend != "gunicorn":
+        return fds, None
+    probe = probe_listener()
+    return [*fds, probe.fileno()], probe
+
+
 def listener_bind(sock: socket.socket) -> Bind:
     """Where a bound socket listens, as a Bind a probe can connect to."""
     if sock.family == socket.AF_UNIX:
@@ -45,17 +57,21 @@ def listener_bind(sock: socket.socket) -> Bind:
     return Bind(host=host, port=port)
 
 
+_INHERITED: list[socket.socket] = []  # made once: a second socket on a fd would close it
+
+
 def inherited_listeners(env: Mapping[str, str], pid: int) -> list[socket.socket]:
-    """Sockets passed by systemd socket activation (LISTEN_FDS), for this process only."""
+    """Sockets passed by systemd socket activation (LISTEN_FDS), for this process only; the
+    same objects however often asked."""
     if env.get("LISTEN_PID") != str(pid):
         return []
-    count = int(env.get("LISTEN_FDS", "0") or 0)
-    socks = []
-    for fd in range(3, 3 + count):
-        sock = socket.socket(fileno=fd)
-        sock.set_inheritable(True)
-        socks.append(sock)
-    return socks
+    if not _INHERITED:
+        count = int(env.get("LISTEN_FDS", "0") or 0)
+        for fd in range(3, 3 + count):
+            sock = socket.socket(fileno=fd)
+            sock.set_inheritable(True)
+            _INHERITED.append(sock)
+    return list(_INHERITED)
 
 
 def _bind_tcp(bind: Bind) -> socket.socket:

@@ -14,7 +14,6 @@ groups start-up owns (step, import check, warm parent); start-up reads the note 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -22,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run import control, logs
+from launcher.run import logs
 from launcher.run.checks import CheckRun
 from launcher.run.generation import Generation
+from launcher.run.headstart import Claim, HeadStart
 from launcher.run.plancache import Replanned, Unconfirmed, told_once_confirmed
 from launcher.run.planner import Planner
 from launcher.run.signals import StartupSignals
-from launcher.run.sockets import bind_listener, inherited_listeners
+from launcher.run.sockets import inherited_listeners
 from launcher.run.steps import app_failure, record, run_step
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
@@ -46,23 +46,26 @@ def run_plan(
     signals: StartupSignals | None = None,
     confirm: Unconfirmed | None = None,
     replanned: Callable[[LaunchPlan], None] | None = None,
+    head: HeadStart | None = None,
 ) -> int:
     """Claim the profile's control socket, bind, check the app and run steps, then supervise.
 
     `source` is where the plan came from: reloads read the profile again through it.
     `signals` has noted the signals since launch began (while the planner ran).
     `confirm`: `plan` is the one saved at the last start, the planner's answer still to come
-    (launcher/run/plancache.py); when the profile reads differently now, start-up begins again
-    from the new plan, told to `replanned` first (errors are masked and shown as it says).
+    (launcher/run/plancache.py), and `head` what was started from it already; when the
+    profile reads differently now, start-up begins again from the new plan, told to
+    `replanned` first (errors are masked and shown as it says).
     """
     signals = signals or StartupSignals()
+    inherited = inherited_listeners(env, os.getpid())
     try:
         while True:
             try:
                 with told_once_confirmed(confirm, signals):
-                    return _run(plan, env, source, signals, confirm)
+                    return _run(plan, env, source, signals, confirm, head, inherited)
             except Replanned as again:
-                plan, confirm = again.plan, None
+                plan, confirm, head = again.plan, None, None
                 if replanned is not None:
                     replanned(plan)
                 logs.write_line(logs.render(
@@ -72,6 +75,8 @@ def run_plan(
     finally:
         if confirm is not None:
             confirm.cancel()
+        for sock in inherited:
+            sock.close()
         signals.restore()
 
 
@@ -81,11 +86,12 @@ def _run(
     source: Planner | None,
     signals: StartupSignals,
     confirm: Unconfirmed | None,
+    head: HeadStart | None,
+    inherited: list[socket.socket],
 ) -> int:
-    plan.check_wrapper()
-    directory = control.ensure_run_dir(control.run_dir(env))
-    control_server = control.ControlServer(directory, plan.name)
-    listeners: list[socket.socket] = []
+    if head is None:
+        plan.check_wrapper()
+    claim = head.claim if head is not None else Claim.take(plan, env, inherited)
     check: ImportCheck | None = None
     supervisor: Supervisor | None = None
     first: Generation | None = None
@@ -93,33 +99,30 @@ def _run(
     try:
         if not applies(plan):  # else the server's own import answers the check
             check = ImportCheck(plan, child_env(env), signals)
-        listeners = _open_listeners(plan, env)
         # The supervisor queues onto the same list: a signal from here on is not lost.
         supervisor = Supervisor(
-            plan, env, listeners, directory, control_server, source=source,
+            plan, env, claim.listeners, claim.directory, claim.control_server, source=source,
             pending_signals=signals.received,
         )
         admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
         if check is None:
-            first = start_warm(plan, env, supervisor, signals, confirm)
+            first = start_warm(plan, env, supervisor, signals, confirm, head)
+            head = None  # the supervisor's generation now
         else:
             _prepare(plan, env, supervisor, signals, check)
         signals.raise_if_stopping()
         gen, first = first, None
         return supervisor.run(gen)
     finally:
+        if head is not None:
+            head.abandon(plan)
         if check is not None:
             check.cancel()
         if supervisor is not None:
             if first is not None:
                 supervisor.generations.stop(first, 0.0)
             supervisor.abandon()
-        for sock in listeners:
-            if sock.family == socket.AF_UNIX and plan.bind.is_unix:
-                with contextlib.suppress(OSError):
-                    os.unlink(str(plan.bind.path))
-            sock.close()
-        control_server.close()
+        claim.release(plan)
         if admin is not None:
             admin.close()
 
@@ -211,14 +214,3 @@ class ImportCheck:
         self.run.cancel()
         if self.signals is not None:
             self.signals.disown(self.run.pid)
-
-
-def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:
-    """systemd's sockets when activated, else bind the plan's address now."""
-    inherited = inherited_listeners(env, os.getpid())
-    if inherited:
-        return inherited
-    try:
-        return [bind_listener(plan.bind, plan.backlog)]
-    except LaunchError as exc:  # port taken, path missing: point at where the bind was set
-        raise plan.error("bind", exc.render()) from None

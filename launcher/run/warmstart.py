@@ -34,6 +34,7 @@ from launcher.run.warmserver import WarmServer, check_words, manage_words
 from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
 
 if TYPE_CHECKING:
+    from launcher.run.headstart import HeadStart
     from launcher.run.plancache import Unconfirmed
     from launcher.run.supervisor import Supervisor
 
@@ -42,13 +43,13 @@ EXIT_WAIT = 5.0  # seconds for a process that stopped talking to exit, for its e
 
 def start_warm(
     plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
-    confirm: Unconfirmed | None = None,
+    confirm: Unconfirmed | None = None, head: HeadStart | None = None,
 ) -> Generation:
     """The first generation, checked and past the steps, becoming the server; on failure it
     is already ended and the reason raised in one line. `confirm`: the plan is the last
     start's; the server imports while the planner reads the profile, and gets its first order
-    once the planner said the plan still holds."""
-    gen = supervisor.generations.start_warm(plan, check_words(plan)["app"])
+    once the planner said the plan still holds; `head`: its process was started already."""
+    gen = supervisor.generations.start_warm(plan, check_words(plan)["app"], head)
     server = cast(WarmServer, gen.server)
     signals.own(server.pid)
     try:
