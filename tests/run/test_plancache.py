@@ -9,6 +9,8 @@ import os
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -184,3 +186,21 @@ def test_a_stop_during_a_saved_start_leaves_nothing(env: Env, launch: list[Launc
     item.signal(signal.SIGTERM)  # the server imports, the planner reads: both must go
     assert item.wait(STARTUP) == 0, item.output
     assert "Traceback" not in item.output
+
+
+def test_a_reload_saves_the_plan_it_serves(env: Env, launch: list[Launch]) -> None:
+    site = Site(env, STEPS[0])
+    item, _ = site.serve(launch)
+    site.profile.write_text(site.profile.read_text().replace("workers: 2", "workers: 3"))
+    reloaded = subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=site.cwd,
+        env=env.vars(), capture_output=True, text=True, timeout=STARTUP,
+    )
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr + item.output
+    assert item.stop() == 0
+
+    item = site.start(launch)
+    seen = first_children(item)
+    assert seen["gunicorn"][0] < seen["planner"][0], seen  # from the saved plan, which holds
+    assert "reads differently" not in item.output
+    assert item.stop() == 0
