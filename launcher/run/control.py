@@ -13,12 +13,13 @@ import socket
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LaunchError
 from launcher.run.sockets import unix_in_use
+
+if TYPE_CHECKING:
+    import psutil  # loaded by the status code that passes processes in, not at start
 
 
 def run_dir(env: Mapping[str, str]) -> Path:
@@ -222,6 +223,8 @@ def _recv_until_newline(sock: socket.socket) -> Iterator[bytes]:
 def describe_workers(pids: list[psutil.Process]) -> list[dict[str, Any]]:
     """pid, memory (RSS and USS), CPU and age of each worker, for `launch status`."""
     import time
+
+    import psutil
 
     rows = []
     for proc in pids:

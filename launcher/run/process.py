@@ -13,11 +13,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import IO
-
-import psutil
+from typing import IO, TYPE_CHECKING
 
 from launcher.plan.model import Command
+
+if TYPE_CHECKING:
+    import psutil
 
 KILL_WAIT = 5.0  # seconds to wait for a process after SIGKILL
 POLL = 0.02
@@ -136,6 +137,8 @@ class ServerProcess:
 
     def workers(self) -> list[psutil.Process]:
         """The worker processes: the leader's children (gunicorn, uvicorn --workers) or itself."""
+        import psutil  # here: a start loads it after its server is on its way
+
         try:
             leader = psutil.Process(self.pid)
             children = leader.children()
@@ -150,6 +153,8 @@ def reap_orphans(ours: Collection[int]) -> int:
     """As PID 1 (a container's CMD, a new PID namespace) every orphan of the tree becomes the
     supervisor's child: collect those that have exited, leaving its own children (`ours`) to
     their Popen objects. Returns how many were reaped."""
+    import psutil
+
     try:
         children = psutil.Process().children()
     except psutil.Error:
@@ -174,6 +179,8 @@ def _pidfd(pid: int) -> int | None:
 
 
 def _is_worker(proc: psutil.Process) -> bool:
+    import psutil
+
     try:
         return "resource_tracker" not in " ".join(proc.cmdline())
     except psutil.Error:
