@@ -5,6 +5,7 @@ copy of the demo site, the planner and the server seen as the processes they are
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,7 +18,8 @@ from pathlib import Path
 import psutil
 
 from tests.cli.test_bad_input import error_line
-from tests.conftest import Env, Launch, free_port, get
+from tests.conftest import ROOT, Env, Launch, free_port, get
+from tests.run.test_health import ACTIVATE
 from tests.run.test_warmstart import STARTUP, STEPS, Site
 
 PLANNER = "launcher.cli.planner"
@@ -204,3 +206,24 @@ def test_a_reload_saves_the_plan_it_serves(env: Env, launch: list[Launch]) -> No
     assert seen["gunicorn"][0] < seen["planner"][0], seen  # from the saved plan, which holds
     assert "reads differently" not in item.output
     assert item.stop() == 0
+
+
+def test_a_start_that_begins_again_keeps_systemds_socket(env: Env, launch: list[Launch]) -> None:
+    """Socket activation: the listening socket is systemd's, fd 3; a start that begins again
+    from a new plan serves on it still."""
+    port = free_port()
+    for run, workers in enumerate(("2", "3")):
+        log = env.tmp / f"activated-{run}.log"
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", ACTIVATE, str(port), "prod-wsgi"], cwd=ROOT / "demo_site",
+                env=env.vars(WEB_CONCURRENCY=workers), stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            item = Launch(["(activated)"], {}, log, proc=proc)
+            item._fh = fh  # the harness closes it on stop
+            launch.append(item)
+            item.wait_for("[launch] serving", timeout=STARTUP)
+            assert json.loads(get(port, "/api/sync/")[1])["kind"] == "sync"
+            assert ("reads differently" in item.output) == (run == 1), item.output
+            assert item.stop() == 0
