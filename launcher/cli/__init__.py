@@ -242,7 +242,8 @@ def _run_saved(
         confirm = Unconfirmed(plan, pending, saved, signals)
     except BaseException:
         if head is not None:
-            head.abandon(plan)
+            head.abandon()
+            head.claim.release(plan)
         raise
     _know(plan, env, masker, error_line)
     return run_plan(plan, env, planner, signals, confirm,

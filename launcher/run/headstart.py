@@ -70,6 +70,7 @@ class HeadStart:
     claim: Claim
     server: WarmServer
     probe_sock: socket.socket | None
+    signals: StartupSignals  # a stop ends the server's group until start-up is over
 
     @classmethod
     def begin(
@@ -91,12 +92,13 @@ class HeadStart:
             claim.release(plan)
             raise
         signals.own(server.pid)
-        return cls(claim, server, probe_sock)
+        return cls(claim, server, probe_sock, signals)
 
-    def abandon(self, plan: LaunchPlan) -> None:
-        """Start-up ended before the supervisor took it over."""
+    def abandon(self) -> None:
+        """Start-up ended before the supervisor took the server over (the claim is released
+        by whoever holds it)."""
         self.server.stop(KILL_AFTER)
+        self.signals.disown(self.server.pid)
         self.server.close()
         if self.probe_sock is not None:
             self.probe_sock.close()
-        self.claim.release(plan)

@@ -106,8 +106,8 @@ def _run(
         )
         admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
         if check is None:
-            first = start_warm(plan, env, supervisor, signals, confirm, head)
-            head = None  # the supervisor's generation now
+            adopted, head = head, None  # the supervisor's first generation from here on
+            first = start_warm(plan, env, supervisor, signals, confirm, adopted)
         else:
             _prepare(plan, env, supervisor, signals, check)
         signals.raise_if_stopping()
@@ -115,7 +115,7 @@ def _run(
         return supervisor.run(gen)
     finally:
         if head is not None:
-            head.abandon(plan)
+            head.abandon()
         if check is not None:
             check.cancel()
         if supervisor is not None:
