@@ -118,7 +118,9 @@ class Base:
         signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
         self.selector.register(self.control, selectors.EVENT_READ, "control")
         while not stopping:
-            for key, _ in self.selector.select(timeout=0.2):
+            ready = self.selector.select(timeout=0.2)
+            # A spawn first: an edit waiting for its setup tier does not wait for learning.
+            for key, _ in sorted(ready, key=lambda event: event[0].data == "learn"):
                 if key.data == "learn":
                     self._learn()
                     continue
@@ -183,6 +185,10 @@ class Base:
         names, failed = import_ahead(got.decode().split("\n"), self.roots)
         self.learned = True
         self._note(names, failed, started)
+        # What was learned, in the order the base imported it (a saved list first): an order
+        # in which each imported cleanly, so the next base's throwaway fork keeps them all.
+        learned = set(names)
+        names = [n for n in self.imported if n in learned]
         saved = self.saved_path
         if names != self.stored and saved and devsaved.save(saved, self.key, names):
             self.stored = names  # for the next base
