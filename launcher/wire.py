@@ -45,7 +45,7 @@ PLANNER_MODULE = "launcher.cli.planner"
 # `broken MESSAGE` once; to `spawn` (with a command pipe and a status pipe as SCM_RIGHTS) it
 # forks a setup tier and answers `spawned PID HELD_JSON`. HELD_JSON: {"files": the project
 # files it imported, "missing": the files it looked for in vain, "ahead": what it imported
-# ahead of the project, once it has}.
+# ahead of the project, once it has, "saved": what became of the list an earlier base saved}.
 # A setup tier runs django.setup(), reads `fork` on its command pipe and reports on its status
 # pipe, one line each: `warm HELD_JSON`, `broken MESSAGE`, `forked PID`, `ready PID`,
 # `failed PID MESSAGE` (a child's import failed), `exit PID CODE`.

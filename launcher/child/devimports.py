@@ -77,9 +77,9 @@ class MissingRecorder(importlib.abc.MetaPathFinder):
         return sorted(found)
 
 
-def import_ahead(names: list[str], roots: Sequence[Path]) -> tuple[int, int]:
+def import_ahead(names: list[str], roots: Sequence[Path]) -> tuple[list[str], int]:
     """Import those of `names` that import cleanly here, in this order, without pulling in
-    anything from the project roots; (imported, failed all the same).
+    anything from the project roots; (the names imported, how many failed all the same).
 
     Throwaway forks try them until every one they keep imports by itself: a name may only
     have come in as part of a module that then failed (a model module), and fail alone.
@@ -90,14 +90,15 @@ def import_ahead(names: list[str], roots: Sequence[Path]) -> tuple[int, int]:
         if kept == clean:
             break
         clean = kept
-    failed = 0
+    imported = []
     with gc_paused():
         for name in clean:
             try:
                 importlib.import_module(name)
             except Exception:  # the forks saw otherwise: counted, never fatal
-                failed += 1
-    return len(clean) - failed, failed
+                continue
+            imported.append(name)
+    return imported, len(clean) - len(imported)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,9 @@ tier, not these imports.
 
 What the first server of a base imported from outside the project roots, the base imports
 too, once, for the setup tiers after it: those modules a throwaway fork imports cleanly before
-`django.setup()` (launcher/child/devimports.py).
+`django.setup()` (launcher/child/devimports.py). It saves that list in the run directory; the
+next base of the same project, interpreter and packages imports it as soon as it has forked
+its first setup tier, without waiting for a server to tell it (launcher/child/devsaved.py).
 
 Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1];
 it talks on the SOCK_SEQPACKET socket `control_fd`, one message per packet. Keep this module
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher import wire
+from launcher.child import devsaved
 from launcher.child.devimports import MissingRecorder, import_ahead, project_files
 from launcher.child.devsetup import one_line, run_setup
 from launcher.child.jsonlog import print_exception
@@ -87,7 +90,18 @@ class Base:
         self.roots = [Path(r) for r in spec["roots"]]
         self.selector = selectors.DefaultSelector()
         self.learning: tuple[int, bytearray] | None = None  # (read fd, what came so far)
-        self.ahead: dict[str, float] | None = None  # once imported: counts and seconds
+        self.ahead: dict[str, Any] | None = None  # once imported: counts and seconds
+        self.imported: dict[str, None] = {}  # the names imported ahead, in order
+        self.learned = False  # a first server told what it imported
+        self.saved_path = Path(spec["saved"]) if spec.get("saved") else None
+        self.key = devsaved.key(self.roots, spec["app"])
+        names, why = devsaved.load(self.saved_path, self.key) if self.saved_path else (None, None)
+        self.pending = names  # the saved list, imported once the first setup tier is forked
+        self.stored = names  # what the file holds
+        self.saved: dict[str, Any] | None = None  # what became of the file, for the supervisor
+        if names is not None or why is not None:
+            self.saved = {"path": str(self.saved_path)}
+            self.saved.update({"modules": len(names)} if names is not None else {"ignored": why})
 
     def held(self) -> dict[str, Any]:
         held: dict[str, Any] = {
@@ -95,6 +109,8 @@ class Base:
         }
         if self.ahead is not None:
             held["ahead"] = self.ahead
+        if self.saved is not None:
+            held["saved"] = self.saved
         return held
 
     def serve(self) -> int:
@@ -102,7 +118,9 @@ class Base:
         signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
         self.selector.register(self.control, selectors.EVENT_READ, "control")
         while not stopping:
-            for key, _ in self.selector.select(timeout=0.2):
+            ready = self.selector.select(timeout=0.2)
+            # A spawn first: an edit waiting for its setup tier does not wait for learning.
+            for key, _ in sorted(ready, key=lambda event: event[0].data == "learn"):
                 if key.data == "learn":
                     self._learn()
                     continue
@@ -115,6 +133,8 @@ class Base:
                 if message.decode().strip() == wire.DEV_SPAWN and len(fds) == 2:
                     pid = self._spawn(fds[0], fds[1])
                     _send(self.control, f"{wire.DEV_SPAWNED} {pid} " + json.dumps(self.held()))
+                    if self.pending is not None:  # now that the first setup tier runs
+                        self._import_saved()
                 else:
                     for fd in fds:
                         os.close(fd)
@@ -123,7 +143,7 @@ class Base:
 
     def _spawn(self, command_fd: int, status_fd: int) -> int:
         learn_r = learn_w = None
-        if self.ahead is None and self.learning is None:
+        if not self.learned and self.learning is None:
             learn_r, learn_w = os.pipe()
         gc.freeze()  # the forks never scan (and so never copy) what the base holds
         pid = os.fork()
@@ -162,9 +182,34 @@ class Base:
         if not got:  # that setup tier or its first server failed: the next one tells
             return
         started = time.monotonic()
-        done, failed = import_ahead(got.decode().split("\n"), self.roots)
+        names, failed = import_ahead(got.decode().split("\n"), self.roots)
+        self.learned = True
+        self._note(names, failed, started)
+        # What was learned, in the order the base imported it (a saved list first): an order
+        # in which each imported cleanly, so the next base's throwaway fork keeps them all.
+        learned = set(names)
+        names = [n for n in self.imported if n in learned]
+        saved = self.saved_path
+        if names != self.stored and saved and devsaved.save(saved, self.key, names):
+            self.stored = names  # for the next base
+
+    def _import_saved(self) -> None:
+        started = time.monotonic()
+        names, failed = import_ahead(self.pending or [], self.roots)
+        self.pending = None
+        self._note(names, failed, started)
+        assert self.ahead is not None
+        self.ahead["saved"] = len(names)
+
+    def _note(self, names: list[str], failed: int, started: float) -> None:
+        """Count what the base holds ahead now, and the time it took."""
+        self.imported.update(dict.fromkeys(names))
+        before = self.ahead or {}
         self.ahead = {
-            "modules": done, "failed": failed, "seconds": round(time.monotonic() - started, 3)
+            **before,
+            "modules": len(self.imported),
+            "failed": before.get("failed", 0) + failed,
+            "seconds": round(before.get("seconds", 0) + time.monotonic() - started, 3),
         }
 
 

@@ -1,6 +1,7 @@
 """The supervisor's side of the dev fork server's base tier (launcher/child/devserver.py is
 the other): a process holding the third-party imports and the settings, which forks setup
-tiers (ForkServer) for as long as neither changes."""
+tiers (ForkServer) for as long as neither changes. What it learns to import ahead of the project
+it saves in the run directory, as `NAME.devimports`, for the next base (`saved_imports`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.plan.model import LaunchPlan
+from launcher.run.control import run_dir
 from launcher.run.forkserver import ForkServer
 from launcher.run.outcome import Outcome
 from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
@@ -29,6 +31,11 @@ from launcher.wire import (
 )
 
 SPAWN_WAIT = 30.0  # seconds for the base to answer `spawn` (it may be importing ahead)
+
+
+def saved_imports(plan: LaunchPlan, env: Mapping[str, str]) -> Path:
+    """Where the base saves the modules it learned to import ahead, for the next one."""
+    return run_dir(env) / f"{plan.name}.devimports"
 
 
 class DevBase:
@@ -49,6 +56,7 @@ class DevBase:
             "control_fd": theirs.fileno(),
             "roots": [str(r) for r in self.roots],
             "quiet": quiet,
+            "saved": str(saved_imports(plan, env)),
         }
         command = plan.server_command()
         self.proc = subprocess.Popen(
@@ -65,6 +73,7 @@ class DevBase:
         self.files: frozenset[str] = frozenset()
         self.missing: frozenset[str] = frozenset()
         self.ahead: dict[str, Any] | None = None  # what it imported ahead of the project
+        self.saved: dict[str, Any] | None = None  # what became of the list saved before
         self._asked: list[tuple[int, int]] = []  # (command fd, status fd) of spawns asked for
 
     def alive(self) -> bool:
@@ -149,6 +158,7 @@ class DevBase:
             self.files = frozenset(held["files"])
             self.missing = frozenset(held["missing"])
             self.ahead = held.get("ahead")
+            self.saved = held.get("saved")
 
     def _receive(self, deadline: float, stop: Callable[[], bool]) -> str | None:
         """The base's next message; None at the deadline, on a stop, or once it is gone."""

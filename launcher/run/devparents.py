@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from launcher.plan.model import LaunchPlan
 from launcher.run.devbase import DevBase
@@ -24,11 +25,13 @@ class DevParents:
     """Bookkeeping of the warm tiers, in one place: start, renew, roll back, release, stop."""
 
     def __init__(
-        self, env: Mapping[str, str], listen_fd: int, on_exit: Callable[[], None]
+        self, env: Mapping[str, str], listen_fd: int, on_exit: Callable[[], None],
+        log: Callable[..., None],
     ) -> None:
         self._env = env
         self._listen_fd = listen_fd
         self._on_exit = on_exit
+        self._log = log
         self.base: DevBase | None = None
         self.current: ForkServer | None = None
         self.warming: DevBase | None = None  # started early, not yet waited on
@@ -78,6 +81,10 @@ class DevParents:
             if not outcome.ok:
                 base.stop()
                 return outcome
+            if base.saved is not None:
+                saved = base.saved
+                self._log(_saved(saved), "dev_saved_imports", path=saved.get("path"),
+                          modules=saved.get("modules"), ignored=saved.get("ignored"))
         tier = base.spawned(waiter, self._on_exit)
         if tier is not None and base is self.base and base.touched_by(paths):
             # The base imported what changed since the change was judged: it goes too.
@@ -147,5 +154,16 @@ def _ahead(base: DevBase) -> str:
     if not base.ahead:
         return ""
     failed = f", {base.ahead['failed']} of them failed" if base.ahead.get("failed") else ""
+    saved = (f", {base.ahead['saved']} of them from the list saved by an earlier run"
+             if base.ahead.get("saved") else "")
     return (f"; the base holds {base.ahead['modules']} third-party modules imported ahead "
-            f"of django.setup(){failed}")
+            f"of django.setup(){saved}{failed}")
+
+
+def _saved(saved: dict[str, Any]) -> str:
+    """What a new base does with the import list an earlier one saved."""
+    if "modules" in saved:
+        return (f"warm tiers: the base imports ahead the {saved['modules']} third-party "
+                f"modules saved by an earlier run ({saved.get('path')})")
+    return (f"warm tiers: the import list saved by an earlier run is not used, "
+            f"{saved.get('ignored')}: the base learns it again ({saved.get('path')})")

@@ -77,7 +77,7 @@ class Supervisor:
         healthy = lambda: self.health.state == "healthy"  # noqa: E731
         self.timers = Timers(self.notifier, lambda: self.plan, healthy)
         self.waiter = Waiter(self.stopping, lambda: self.timers.pet_watchdog(time.monotonic()))
-        self.parents = DevParents(self.child_env, self.listeners[0].fileno(), self._wake)
+        self.parents = DevParents(self.child_env, self.listeners[0].fileno(), self._wake, self.log)
         self.planners = SparePlanner(self.source if self.plan.watch else None)
         self.monitor = HealthMonitor(
             lambda: (self.plan.probe, self.current), self.stopping, self.log, self._wake

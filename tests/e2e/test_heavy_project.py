@@ -32,6 +32,7 @@ from tests.heavy_project import (
     set_token,
 )
 from tests.projects import HEAVY, generate
+from tests.run.test_devsaved import FROM_SAVED, USED, wait_saved
 
 Probe = dict[str, str]
 # The first test also pays for the module's fixtures: generating and migrating the project
@@ -238,3 +239,26 @@ def test_a_syntax_error_keeps_the_old_code_then_its_fix_is_served(
         path.write_text(good)
     edit(heavy, lambda: set_token(path, token(field)))
     assert heavy.failed_reloads() == failed + 1
+
+
+def test_a_second_start_imports_the_saved_list_and_serves_a_model_edit_made_at_once(
+    env: Env, launch: list[Launch], heavy_source: Path
+) -> None:
+    """The list the first start learned (the CMS's modules, some of which fail before
+    `django.setup()`) is imported by the second from the start; what is served is on disk."""
+    project = copy_project(heavy_source, env.tmp)
+    port = free_port()
+    first = start(launch, env, "dev", "--bind", f"127.0.0.1:{port}", cwd=project)
+    first.wait_for("[launch] serving", timeout=90)
+    saved = wait_saved(env, timeout=120)
+    assert any(m.startswith("wagtail") for m in saved["modules"]), saved["modules"][-20:]
+    assert first.stop() == 0
+
+    item = start(launch, env, "dev", "--bind", f"127.0.0.1:{port}", cwd=project)
+    item.wait_for("[launch] serving", timeout=90)
+    assert USED.search(item.output), item.output[-3000:]
+    dev = Dev(item, port, project)
+    edit(dev, lambda: set_token(dev.path("model"), token("model")))  # at once
+    assert FROM_SAVED.search(item.output), item.output[-3000:]
+    assert dev.failed_reloads() == 0 and "Traceback" not in item.output
+    assert item.stop() == 0
