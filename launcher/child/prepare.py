@@ -8,7 +8,9 @@ and imports the project, does what the supervisor orders, in order (a management
 with `call_command`, its output streamed as manage.py's would be; Django's `check`), builds the
 app when ordered (after the steps, so it sees what they collected) and hands it to gunicorn on
 `serve`. The supervisor keeps the order of the steps (those that are not management commands
-it runs itself) and decides; this process only reports.
+it runs itself) and decides; this process only reports. Where the server does not import the
+project first, `python -m launcher.child.prepare` does the same and serves nothing: it exits
+when the orders end.
 """
 
 from __future__ import annotations
@@ -153,10 +155,13 @@ class Orders:
                 say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
                                     "error": failure})
                 return
-        out = lines_to(self.stdout, "step output", step=" ".join(words), index=index)
-        with contextlib.redirect_stdout(out):
+        label: dict[str, Any] = {"step": " ".join(words), "index": index}
+        out = lines_to(self.stdout, "step output", **label)
+        err = lines_to(sys.stderr, "step output", **label)  # in JSON mode, as the relay does
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             said = run_step(index, words, self.record)
         out.flush()
+        err.flush()
         say(self.status, **said, seconds=round(time.monotonic() - started, 3))
 
 
@@ -181,3 +186,7 @@ def prepared() -> Any:
     status.close()
     orders.orders.close()
     return built
+
+
+if __name__ == "__main__":
+    prepared()  # serves nothing: exits when the orders end

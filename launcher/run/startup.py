@@ -3,13 +3,16 @@
 Everything that can fail on bad input happens before the first server serves, so a failure
 leaves nothing half-started behind. Under gunicorn in production a start pays one import: the
 first server process answers the app check and runs Django's checks and the management-command
-steps before it becomes the gunicorn master (launcher/run/warmstart.py). Elsewhere the app's
-import check runs in the background while the before_start steps run, each in its own process;
-in dev the warm parent imports Django beside them too.
+steps before it becomes the gunicorn master (launcher/run/warmstart.py). Elsewhere one process
+that serves nothing does the same (the app check, Django's checks once, every management-command
+step in order) and exits; the server then imports the project itself, and in dev the warm
+parent imports Django beside the steps. Steps that are argv commands are processes of their
+own, in their place.
 
 A stop signal during start-up is noted, never raised: an exception thrown into the middle of
 `subprocess.Popen` would leave its freshly forked child owned by nobody. The handler ends the
-groups start-up owns (step, import check, warm parent); start-up reads the note after each wait.
+groups start-up owns (step, preparing process, warm parent); start-up reads the note after
+each wait.
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ from launcher.run.generation import Generation
 from launcher.run.planner import Planner
 from launcher.run.signals import StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
-from launcher.run.steps import app_failure, record, run_step
+from launcher.run.steps import app_failure
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
-from launcher.run.warmserver import applies
-from launcher.run.warmstart import start_warm
+from launcher.run.warmserver import WarmServer, applies
+from launcher.run.warmstart import (
+    end_preparing,
+    run_steps,
+    settings_imported,
+    start_preparing,
+    start_warm,
+)
 
 if TYPE_CHECKING:
     from launcher.run.admin import AdminServer
@@ -54,13 +63,13 @@ def run_plan(
     directory = control.ensure_run_dir(control.run_dir(env))
     control_server = control.ControlServer(directory, plan.name)
     listeners: list[socket.socket] = []
-    check: ImportCheck | None = None
+    check: WarmServer | None = None
     supervisor: Supervisor | None = None
     first: Generation | None = None
     admin: AdminServer | None = None
     try:
         if not applies(plan):  # else the server's own import answers the check
-            check = ImportCheck(plan, child_env(env), signals)
+            check = start_preparing(plan, child_env(env), signals)
         listeners = _open_listeners(plan, env)
         # The supervisor queues onto the same list: a signal from here on is not lost.
         supervisor = Supervisor(
@@ -77,7 +86,7 @@ def run_plan(
         return supervisor.run(gen)
     finally:
         if check is not None:
-            check.cancel()
+            end_preparing(check, signals)
         if supervisor is not None:
             if first is not None:
                 supervisor.generations.stop(first, 0.0)
@@ -108,19 +117,17 @@ def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None
 
 def _prepare(
     plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
-    check: ImportCheck,
+    check: WarmServer,
 ) -> None:
-    """The app check in its own process while each step runs in its own (dev, uvicorn)."""
-    check.wait_settings()
-    signals.raise_if_stopping()
+    """One process answers the app check and runs the management-command steps, then exits
+    (dev, uvicorn with workers, gunicorn without preload); in dev the warm parent imports
+    Django beside it."""
+    settings_imported(plan, check, signals)
     warming = supervisor.start_warming()  # dev: imports Django while the steps run
     if warming is not None:
         signals.own(warming)
-    for index, step in enumerate(plan.steps):
-        record(supervisor, run_step(plan, index, step, env, signals, check.raise_if_failed))
-    check.raise_if_failed()
-    for warning in check.warnings:
-        supervisor.log(f"warning: {warning}", "warning", level="warning")
+    run_steps(plan, env, supervisor, signals, check, explain_failure=True)
+    check.finish()
     signals.raise_if_stopping()
     if warming is not None:
         signals.disown(warming)

@@ -3,7 +3,9 @@
 A gunicorn generation started this way (the same command, `--preload`, two more descriptors)
 imports the project once, in its master, while it preloads the app: it answers the app check,
 runs Django's checks and the management-command steps when ordered, and only then serves on
-the sockets it was given, so nothing is served before the steps passed.
+the sockets it was given, so nothing is served before the steps passed. Where the server does
+not import the project first (dev, gunicorn without preload), a process of the same kind that
+serves nothing (`python -m launcher.child.prepare`) does the same, and exits once the app built.
 Orders go down one pipe, one line each; what happened comes back up another, one JSON object a
 line, read by a thread, so every wait has a deadline and hears a stop.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,6 +27,7 @@ from launcher.run.checks import StatusReader
 from launcher.run.process import ServerProcess
 
 SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
+EXIT_WAIT = 5.0  # seconds for a process given its last order to exit
 
 
 def applies(plan: LaunchPlan) -> bool:
@@ -40,6 +44,13 @@ def manage_words(plan: LaunchPlan, step: Command) -> list[str] | None:
     return list(step.argv[len(head):]) if step.argv[: len(head)] == head else None
 
 
+def prepare_command(plan: LaunchPlan) -> Command:
+    """A process that only prepares: the app check, Django's checks and the steps, then exits
+    (the app check's own working directory and environment)."""
+    app = plan.checks[0]
+    return Command((plan.python, "-m", wire.PREPARE_MODULE), app.cwd, app.env, app.label)
+
+
 def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
     """The app check's arguments and Django's check (the plan's own commands, in-process)."""
     skip = 3  # python -m MODULE
@@ -50,12 +61,14 @@ def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
 
 
 class WarmServer(ServerProcess, StatusReader):
-    """A gunicorn generation that prepares first: a `Server` like any other once it serves."""
+    """A server generation that prepares first: a `Server` like any other once it serves.
+    Given `command` (prepare_command), a process that prepares and serves nothing."""
 
     def __init__(
-        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str]
+        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str],
+        command: Command | None = None,
     ) -> None:
-        command = plan.server_command(tuple(fds))
+        command = command or plan.server_command(tuple(fds))
         # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served
         record = control.run_dir(env) / f"{plan.name}.collectstatic"
         status_r, status_w = os.pipe()
@@ -147,6 +160,16 @@ class WarmServer(ServerProcess, StatusReader):
     def report(self) -> str:
         """What it printed on the status descriptor that was not the protocol."""
         return "\n".join(self.text)
+
+    def finish(self) -> int | None:
+        """No more orders: a process that serves nothing exits then; its exit code (None
+        when it has not exited within EXIT_WAIT)."""
+        with contextlib.suppress(OSError):
+            self._orders.close()
+        try:
+            return self.popen.wait(EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            return None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
