@@ -76,8 +76,9 @@ UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"
 # Its options are JSON in PREPARE_ENV; it reads orders, one line each, from the ORDERS_FD_ENV
 # descriptor, and says what happened, one JSON object a line (the app check's words, and the
 # ones below), on STATUS_FD_ENV's.
-# `python -m launcher.child.prepare` does the same in a process that serves nothing, and exits
-# when its orders end (dev, gunicorn without preload).
+# uvicorn serving in one process does the same while it loads the app. `python -m
+# launcher.child.prepare` does it in a process that serves nothing, and exits when its orders
+# end (dev, gunicorn without preload, uvicorn with workers).
 PREPARE_MODULE = "launcher.child.prepare"
 PREPARE_ENV = "LAUNCHER_PREPARE"
 STATUS_FD_ENV = "LAUNCHER_STATUS_FD"

@@ -15,13 +15,17 @@ when the orders end.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -166,8 +170,43 @@ class Orders:
 
 
 def prepared() -> Any:
-    """The app for gunicorn's preload, once the supervisor ordered `serve`; the process exits
-    when a check failed (its code) or the orders ended first (0: start-up was given up)."""
+    """The app for gunicorn's preload (or uvicorn's one process), once the supervisor ordered
+    `serve`; the process exits when a check failed (its code) or the orders ended first (0:
+    start-up was given up). uvicorn loads the app inside its running event loop, where Django
+    refuses database work (SynchronousOnlyOperation): there it is all done in a plain thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _prepared()
+    return _in_a_thread(_prepared)
+
+
+def _in_a_thread(work: Callable[[], Any]) -> Any:
+    """`work()` in a plain thread, joined; what it raised (SystemExit too) is raised here. A
+    stop signal meanwhile ends the process, as it would a gunicorn master preloading: uvicorn's
+    handlers would only note it, and a step would run on."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = work()
+        except BaseException as exc:
+            done["error"] = exc
+
+    main = threading.current_thread() is threading.main_thread()
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, signal.SIG_DFL) for sig in stops} if main else {}
+    thread = threading.Thread(target=run, name="prepare")
+    thread.start()
+    thread.join()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
+def _prepared() -> Any:
     options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
     record = Path(options["record"]) if options.get("record") else None
     status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
@@ -181,7 +220,7 @@ def prepared() -> Any:
     if app.is_django():
         from django.db import connections
 
-        connections.close_all()  # the workers fork from here: no connection may be shared
+        connections.close_all()  # gunicorn's workers fork from here: none may be shared
     say(status, **{wire.STATUS_SERVING: os.getpid()})
     status.close()
     orders.orders.close()

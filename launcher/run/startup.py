@@ -1,13 +1,13 @@
 """From a plan to a supervised server: claim the control socket, bind, check, run the steps.
 
 Everything that can fail on bad input happens before the first server serves, so a failure
-leaves nothing half-started behind. Under gunicorn in production a start pays one import: the
-first server process answers the app check and runs Django's checks and the management-command
-steps before it becomes the gunicorn master (launcher/run/warmstart.py). Elsewhere one process
-that serves nothing does the same (the app check, Django's checks once, every management-command
-step in order) and exits; the server then imports the project itself, and in dev the warm
-parent imports Django beside the steps. Steps that are argv commands are processes of their
-own, in their place.
+leaves nothing half-started behind. Under gunicorn with preload in production, and under
+uvicorn serving in one process, a start pays one import: the first server process answers the
+app check and runs Django's checks and the management-command steps before it serves
+(launcher/run/warmstart.py). Elsewhere one process that serves nothing does the same (the app
+check, Django's checks once, every management-command step in order) and exits; the server
+then imports the project itself, and in dev the warm parent imports Django beside the steps.
+Steps that are argv commands are processes of their own, in their place.
 
 A stop signal during start-up is noted, never raised: an exception thrown into the middle of
 `subprocess.Popen` would leave its freshly forked child owned by nobody. The handler ends the
@@ -120,7 +120,7 @@ def _prepare(
     check: WarmServer,
 ) -> None:
     """One process answers the app check and runs the management-command steps, then exits
-    (dev, uvicorn with workers, gunicorn without preload); in dev the warm parent imports
+    (dev, gunicorn without preload, uvicorn with workers); in dev the warm parent imports
     Django beside it."""
     settings_imported(plan, check, signals)
     warming = supervisor.start_warming()  # dev: imports Django while the steps run

@@ -1,11 +1,12 @@
 """The supervisor's side of a start that pays one import (launcher.child.prepare).
 
 A gunicorn generation started this way (the same command, `--preload`, two more descriptors)
-imports the project once, in its master, while it preloads the app: it answers the app check,
-runs Django's checks and the management-command steps when ordered, and only then serves on
-the sockets it was given, so nothing is served before the steps passed. Where the server does
-not import the project first (dev, gunicorn without preload), a process of the same kind that
-serves nothing (`python -m launcher.child.prepare`) does the same, and exits once the app built.
+imports the project once, in its master, while it preloads the app (uvicorn in one process:
+while it loads it): it answers the app check, runs Django's checks and the management-command
+steps when ordered, and only then serves on the sockets it was given, so nothing is served
+before the steps passed. Where the server does not import the project first (dev, gunicorn
+without preload, uvicorn with workers), a process of the same kind that serves nothing
+(`python -m launcher.child.prepare`) does the same, and exits once the app built.
 Orders go down one pipe, one line each; what happened comes back up another, one JSON object a
 line, read by a thread, so every wait has a deadline and hears a stop.
 """
@@ -31,11 +32,16 @@ EXIT_WAIT = 5.0  # seconds for a process given its last order to exit
 
 
 def applies(plan: LaunchPlan) -> bool:
-    """gunicorn in production with `preload_app`: its master imports the project anyway.
-    (Without preload the project is imported in the workers only, and code that runs at
-    import, such as threads, must not run in the master: each check and step keeps its own
-    process then.)"""
-    return plan.backend == "gunicorn" and plan.watch is None and "--preload" in plan.server.tail
+    """A server that imports the project in its first process anyway: gunicorn in production
+    with `preload_app` (its master), or uvicorn serving in one process. (Without preload the
+    project is imported in gunicorn's workers only, and code that runs at import, such as
+    threads, must not run in the master; uvicorn's `--workers` imports in each worker: one
+    process that serves nothing prepares then.)"""
+    if plan.watch is not None:
+        return False
+    if plan.backend == "gunicorn":
+        return "--preload" in plan.server.tail
+    return plan.backend == "uvicorn" and plan.workers == 1
 
 
 def manage_words(plan: LaunchPlan, step: Command) -> list[str] | None:

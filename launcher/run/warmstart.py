@@ -1,16 +1,18 @@
-"""Starts and validated reloads that pay one import (gunicorn in production).
+"""Starts and validated reloads that pay one import (gunicorn with preload in production,
+uvicorn serving in one process).
 
 Start-up: the first generation's process imports the settings (the app check's first answer),
 then runs the before_start steps in their order (management commands inside it, after Django's
 checks, each skipped when it has nothing to do; argv steps as processes of their own), builds
 the app (the app check's verdict: after the steps, so it sees what they collected) and only
-then becomes the gunicorn master. Overlap, decided: the server's import *is* the steps' import,
-and the process serves nothing before every step passed (it is not gunicorn yet: the held
-socket only queues connections, as it always did during the steps), so migrations finish before
-any traffic; a server importing beside the steps would cost a second import and need a gate.
-Where the server does not import the project first (dev, gunicorn without preload, standalone
-uvicorn), one process that serves nothing does the same (`start_preparing`) and exits before
-the server starts: the steps pay one import, the server its own.
+then becomes the gunicorn master (or uvicorn serves). Overlap, decided: the server's import
+*is* the steps' import, and the process serves nothing before every step passed (it is not
+serving yet: the held socket only queues connections, as it always did during the steps), so
+migrations finish before any traffic; a server importing beside the steps would cost a second
+import and need a gate. Where the server does not import the project first (dev, gunicorn
+without preload, uvicorn with workers), one process that serves nothing does the same
+(`start_preparing`) and exits before the server starts: the steps pay one import, the server
+its own.
 
 Reload: the new generation itself answers the app check and runs Django's `check` before it
 becomes a server on the held sockets; a refusal is one line, and the old generation serves on.

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         if name == "nap":
             self.stdout.write("napping")
             self.stdout.flush()
-            time.sleep(60)
+            time.sleep(float(os.environ.get("NAP_SECONDS", "60")))
         with open(os.environ["MARK_LOG"], "a") as log:
             log.write(f"{name} {os.getpid()}\\n")
 '''
@@ -52,6 +52,7 @@ ARGV_MARK = 'import os; print("argv", os.getpid(), file=open(os.environ["MARK_LO
 SERVERS = {
     "gunicorn-without-preload": "server: gunicorn\nworkers: 2\npreload_app: false\n",
     "dev": "server: uvicorn\nreload: true\n",
+    "uvicorn": "server: uvicorn\nworkers: 1\n",  # one process: its own import prepares
 }
 
 
@@ -88,8 +89,8 @@ class Project:
     def vars(self) -> dict[str, str]:
         return {"IMPORT_LOG": str(self.imports), "MARK_LOG": str(self.marks)}
 
-    def start(self, launch: list[Launch]) -> Launch:
-        return start(launch, self.env, str(self.profile), cwd=self.root, **self.vars())
+    def start(self, launch: list[Launch], **extra: str) -> Launch:
+        return start(launch, self.env, str(self.profile), cwd=self.root, **self.vars(), **extra)
 
     def serve(self, launch: list[Launch]) -> tuple[Launch, int]:
         item = self.start(launch)
@@ -181,7 +182,7 @@ def test_a_failing_management_step_is_one_line_and_leaves_nothing(env: Env, serv
     assert [name for name, _ in marked] == ["first"]
     importers = project.importers()
     assert importers[0] == marked[0][1]
-    if server != "dev":  # dev's warm parent imports beside the steps; no server started
+    if server != "dev":  # dev's warm parent imports beside the steps; nothing else started
         assert importers == importers[:1]
     # The env fixture checks that nothing is left running.
 
@@ -209,3 +210,73 @@ def test_a_broken_settings_module_stops_before_any_step(env: Env) -> None:
     assert "cannot import 'mysite.settings': ModuleNotFoundError: No module named " \
         "'no_such_module_here'" in line
     assert not Path(project.marks).exists()
+
+
+def test_uvicorn_in_one_process_imports_once(env: Env, launch: list[Launch]) -> None:
+    """The server's own import answers the app check and runs the steps, the database ones
+    too (uvicorn loads the app inside its event loop), then serves the app built after them."""
+    project = Project(env, "uvicorn", "mark first", f"[{PYTHON}, -c, '{ARGV_MARK}']",
+                      "migrate --noinput", "collectstatic --noinput", "mark second")
+    item, server = project.serve(launch)
+    marked = project.marked()
+    assert [name for name, _ in marked] == ["first", "argv", "second"], item.output
+    assert marked[0][1] == marked[2][1] == server != marked[1][1]
+    assert "Applying auth.0001_initial... OK" in item.output
+    time.sleep(0.5)
+    assert project.importers() == [server]
+    # Collected by this start, then served: whitenoise's index was built after the step.
+    import django.contrib.admin
+
+    css = Path(django.contrib.admin.__file__).parent / "static" / "admin" / "css" / "base.css"
+    status, body, _ = get(project.port, "/static/admin/css/base.css")
+    assert (status, body) == (200, css.read_bytes())
+    assert get(project.port, "/admin/login/")[0] == 200  # sessions: migrated
+    assert item.stop() == 0
+
+    item, server = project.serve(launch)  # again: nothing to do, skipped
+    assert "before_start.2 migrate --noinput: no migrations to apply (" in item.output
+    assert "before_start.3 collectstatic --noinput: static files unchanged (" in item.output
+    assert project.importers()[-1] == server
+    assert item.stop() == 0
+
+
+def test_uvicorn_in_one_process_serves_nothing_before_the_steps_pass(
+    env: Env, launch: list[Launch]
+) -> None:
+    project = Project(env, "uvicorn", "mark first", "mark nap", "mark second")
+    item = project.start(launch, NAP_SECONDS="3")
+    item.wait_for("napping", timeout=STARTUP)
+    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
+        get(project.port, "/admin/login/", timeout=1.0)
+    item.wait_for("[launch] serving", timeout=STARTUP)
+    assert item.output.index("napping") < item.output.index("Uvicorn running")
+    assert [name for name, _ in project.marked()] == ["first", "nap", "second"]
+    assert get(project.port, "/admin/login/")[0] == 200
+    assert item.stop() == 0
+
+
+def test_uvicorn_in_one_process_reloads_checked_inside_the_new_process(
+    env: Env, launch: list[Launch]
+) -> None:
+    project = Project(env, "uvicorn", "mark first")
+    item, first = project.serve(launch)
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
+        env=env.vars(), capture_output=True, text=True, timeout=120,
+    )
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said
+    second = int(said.split("serving (pid ")[1].split(")")[0])
+    assert project.importers() == [first, second]  # the app check and Django's check inside
+    assert get(project.port, "/admin/login/")[0] == 200
+
+    urls = project.root / "mysite" / "urls.py"  # a broken deploy: refused, the old one serves
+    urls.write_text(urls.read_text() + "raise RuntimeError('urls are broken')\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
+        env=env.vars(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "RuntimeError: urls are broken" in result.stdout + result.stderr
+    assert get(project.port, "/admin/login/")[0] == 200
+    assert item.stop() == 0
