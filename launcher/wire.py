@@ -91,10 +91,13 @@ ORDER_APP = "app"
 ORDER_CHECK = "check"
 ORDER_SERVE = "serve"
 # Status keys: {"step": INDEX, "exit": CODE} once a step ended, with "skipped": WHY when it had
-# nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok"} or
-# {"error": {"key": "check", ...}} for a check order; {"serving": PID} just before gunicorn serves.
+# nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok",
+# "report": what it printed, as manage.py would} or {"error": {"key": "check", ...}} for a check
+# order (PREPARE_ENV's "quiet": warnings printed nowhere else); {"serving": PID} just before
+# the server serves.
 STATUS_STEP = "step"
 STATUS_EXIT = "exit"
 STATUS_SKIPPED = "skipped"
 STATUS_CHECKED = "checked"
+STATUS_REPORT = "report"
 STATUS_SERVING = "serving"

@@ -60,9 +60,10 @@ def call(words: list[str]) -> int:
     return 0
 
 
-def system_checks(words: list[str]) -> str | None:
-    """Django's `check` with `words`: None when it passed (warnings are printed), else what it
-    said, for the supervisor to tell in one line (launcher/run/diagnose.py)."""
+def system_checks(words: list[str], quiet: bool = False) -> tuple[str | None, str]:
+    """Django's `check` with `words`: None when it passed (warnings are printed unless
+    `quiet`), else what it said, for the supervisor to tell in one line
+    (launcher/run/diagnose.py); and what it printed, as manage.py would."""
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
@@ -70,15 +71,15 @@ def system_checks(words: list[str]) -> str | None:
     try:
         call_command(*words, stdout=said, stderr=said)
     except CommandError as exc:  # SystemCheckError is one: its text lists the failed checks
-        return str(exc)
+        return str(exc), said.getvalue()
     except Exception:
-        return traceback.format_exc()
+        return traceback.format_exc(), said.getvalue()
     text = said.getvalue()
-    if "WARNINGS" in text:
+    if "WARNINGS" in text and not quiet:
         out = lines_to(sys.stderr, "system check", "warning")
         out.write(text)
         out.flush()
-    return None
+    return None, text
 
 
 def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any]:
@@ -117,10 +118,13 @@ class Orders:
     """What the supervisor orders, done in turn; Django's checks once before the first step,
     as manage.py would run them."""
 
-    def __init__(self, orders: IO[str], status: IO[str], record: Path | None) -> None:
+    def __init__(
+        self, orders: IO[str], status: IO[str], record: Path | None, quiet: bool = False
+    ) -> None:
         self.orders = orders
         self.status = status
         self.record = record
+        self.quiet = quiet  # Django's check: its report goes only to the status
         self.checked = False
         self.stdout = sys.stdout  # the steps' output goes where manage.py's would
 
@@ -134,9 +138,9 @@ class Orders:
                 index, _, words = rest.partition(" ")
                 self.step(int(index), json.loads(words))
             elif order == wire.ORDER_CHECK:
-                failure = system_checks(json.loads(rest))
+                failure, report = system_checks(json.loads(rest), self.quiet)
                 if failure is None:
-                    say(self.status, **{wire.STATUS_CHECKED: "ok"})
+                    say(self.status, **{wire.STATUS_CHECKED: "ok", wire.STATUS_REPORT: report})
                 else:
                     say(self.status, error={"key": "check", "message": failure})
         return False
@@ -154,7 +158,7 @@ class Orders:
         if not self.checked:
             self.checked = True
             with contextlib.redirect_stdout(self.stdout):
-                failure = system_checks(["check"])
+                failure = system_checks(["check"])[0]
             if failure is not None:
                 say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
                                     "error": failure})
@@ -210,7 +214,8 @@ def _prepared() -> Any:
     options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
     record = Path(options["record"]) if options.get("record") else None
     status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
-    orders = Orders(os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r"), status, record)
+    orders_in = os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r")
+    orders = Orders(orders_in, status, record, bool(options.get("quiet")))
     with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
         code, built = check.run_check(list(options.get("check", [])), orders.steps)
     if code != 0 or not orders.until(wire.ORDER_SERVE):

@@ -21,17 +21,15 @@ import contextlib
 import os
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
 from launcher.run import control
-from launcher.run.checks import CheckRun
 from launcher.run.generation import Generation
 from launcher.run.planner import Planner
 from launcher.run.signals import StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
-from launcher.run.steps import app_failure
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
 from launcher.run.warmserver import WarmServer, applies
@@ -131,62 +129,6 @@ def _prepare(
     signals.raise_if_stopping()
     if warming is not None:
         signals.disown(warming)
-
-
-class ImportCheck:
-    """The app check (launcher.child.check) at start-up: it runs while the steps run, and a
-    broken project is one line naming its key, not a traceback."""
-
-    def __init__(
-        self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals | None = None
-    ) -> None:
-        self.plan = plan
-        self.signals = signals
-        self.run = CheckRun(plan.checks[0], env)
-        if signals is not None:
-            signals.own(self.run.pid)
-
-    def wait_settings(self) -> None:
-        """Until the settings have imported (a few tens of ms): the steps need them too."""
-        said = self.run.wait_for(lambda item: item.get("settings") == "ok" or "error" in item)
-        if said is None or "error" in said:
-            self.raise_if_failed()
-
-    def raise_if_failed(self) -> None:
-        self.run.finish()
-        if self.signals is not None:
-            self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
-        error = self.run.error()
-        if error is not None:
-            self._raise(str(error.get("key", "app")), str(error.get("message", "")))
-        if self.run.returncode != 0:
-            cause = self.run.failure(self.plan.cwd)
-            raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.run.warnings()
-
-    @property
-    def serves(self) -> str:
-        return str(self._app_ok().get("serves", ""))
-
-    @property
-    def interface(self) -> str:
-        return str(self._app_ok().get("interface", self.plan.interface))
-
-    def _app_ok(self) -> dict[str, Any]:
-        """What the check said once the app loaded: its class and the interface it serves."""
-        return self.run.wait_for(lambda item: item.get("app") == "ok") or {}
-
-    def _raise(self, key: str, message: str) -> None:
-        raise app_failure(self.plan, key, message)
-
-    def cancel(self) -> None:
-        """End it if it still runs (start-up was stopped or failed before its answer)."""
-        self.run.cancel()
-        if self.signals is not None:
-            self.signals.disown(self.run.pid)
 
 
 def _open_listeners(plan: LaunchPlan, env: Mapping[str, str]) -> list[socket.socket]:

@@ -68,11 +68,12 @@ def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
 
 class WarmServer(ServerProcess, StatusReader):
     """A server generation that prepares first: a `Server` like any other once it serves.
-    Given `command` (prepare_command), a process that prepares and serves nothing."""
+    Given `command` (prepare_command), a process that prepares and serves nothing; `quiet`:
+    all it prints is kept (`text`), as a check's output is, never shown."""
 
     def __init__(
         self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str],
-        command: Command | None = None,
+        command: Command | None = None, quiet: bool = False,
     ) -> None:
         command = command or plan.server_command(tuple(fds))
         # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served
@@ -80,7 +81,9 @@ class WarmServer(ServerProcess, StatusReader):
         status_r, status_w = os.pipe()
         orders_r, orders_w = os.pipe()
         extra = {
-            wire.PREPARE_ENV: json.dumps({"check": app_check, "record": str(record)}),
+            wire.PREPARE_ENV: json.dumps(
+                {"check": app_check, "record": str(record), "quiet": quiet}
+            ),
             wire.STATUS_FD_ENV: str(status_w),
             wire.ORDERS_FD_ENV: str(orders_r),
         }
@@ -89,6 +92,7 @@ class WarmServer(ServerProcess, StatusReader):
                 Command(command.argv, command.cwd, {**command.env, **extra}, command.label),
                 env,
                 pass_fds=(*fds, status_w, orders_r),
+                output=status_w if quiet else None,
             )
         except BaseException:
             os.close(status_r)
@@ -132,7 +136,7 @@ class WarmServer(ServerProcess, StatusReader):
         return self.wait_for(lambda i: i.get(wire.STATUS_STEP) == index, stopping, timeout)
 
     def django_check(
-        self, words: list[str], timeout: float, stopping: Callable[[], bool]
+        self, words: list[str], timeout: float | None, stopping: Callable[[], bool]
     ) -> dict[str, Any] | None:
         self.order(wire.ORDER_CHECK, json.dumps(words))
         return self.wait_for(
