@@ -7,6 +7,7 @@ their place."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -280,3 +281,26 @@ def test_uvicorn_in_one_process_reloads_checked_inside_the_new_process(
     assert "RuntimeError: urls are broken" in result.stdout + result.stderr
     assert get(project.port, "/admin/login/")[0] == 200
     assert item.stop() == 0
+
+
+def test_json_logs_wrap_the_preparing_process_steps(env: Env) -> None:
+    """`log_format: json`: what a management step prints, on stdout or stderr, is one `step
+    output` object a line naming the step, as the relay of an argv step's lines is."""
+    project = Project(env, "gunicorn-without-preload", "mark first",
+                      f"[{PYTHON}, -c, 'print(\"argv says\")']", "mark fail")
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", str(project.profile), "--log-format", "json"],
+        cwd=project.root, env=env.vars(**project.vars()), capture_output=True, text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    items = [json.loads(line) for line in lines]  # nothing but JSON
+    done = [i["step"] for i in items if i["event"] == "step done"]
+    assert len(done) == 2 and done[0] == "mark first", done
+    assert done[1].startswith(PYTHON) and done[1].endswith("print(\"argv says\")'")
+    said = {(i["step"], i["index"], i["message"]) for i in items if i["event"] == "step output"}
+    assert (done[1], 1, "argv says") in said
+    assert ("mark fail", 2, "CommandError: marking failed on purpose") in said
+    (error,) = [i for i in items if i["event"] == "error"]
+    assert "key 'before_start.2': before_start step failed with exit code 1" in error["message"]
