@@ -76,6 +76,10 @@ UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"
 # Its options are JSON in PREPARE_ENV; it reads orders, one line each, from the ORDERS_FD_ENV
 # descriptor, and says what happened, one JSON object a line (the app check's words, and the
 # ones below), on STATUS_FD_ENV's.
+# uvicorn serving in one process does the same while it loads the app. `python -m
+# launcher.child.prepare` does it in a process that serves nothing, and exits when its orders
+# end (dev, gunicorn without preload, uvicorn with workers).
+PREPARE_MODULE = "launcher.child.prepare"
 PREPARE_ENV = "LAUNCHER_PREPARE"
 STATUS_FD_ENV = "LAUNCHER_STATUS_FD"
 ORDERS_FD_ENV = "LAUNCHER_ORDERS_FD"
@@ -87,10 +91,13 @@ ORDER_APP = "app"
 ORDER_CHECK = "check"
 ORDER_SERVE = "serve"
 # Status keys: {"step": INDEX, "exit": CODE} once a step ended, with "skipped": WHY when it had
-# nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok"} or
-# {"error": {"key": "check", ...}} for a check order; {"serving": PID} just before gunicorn serves.
+# nothing to do and "error": TEXT when Django's checks refused first; {"checked": "ok",
+# "report": what it printed, as manage.py would} or {"error": {"key": "check", ...}} for a check
+# order (PREPARE_ENV's "quiet": warnings printed nowhere else); {"serving": PID} just before
+# the server serves.
 STATUS_STEP = "step"
 STATUS_EXIT = "exit"
 STATUS_SKIPPED = "skipped"
 STATUS_CHECKED = "checked"
+STATUS_REPORT = "report"
 STATUS_SERVING = "serving"

@@ -8,18 +8,24 @@ and imports the project, does what the supervisor orders, in order (a management
 with `call_command`, its output streamed as manage.py's would be; Django's `check`), builds the
 app when ordered (after the steps, so it sees what they collected) and hands it to gunicorn on
 `serve`. The supervisor keeps the order of the steps (those that are not management commands
-it runs itself) and decides; this process only reports.
+it runs itself) and decides; this process only reports. Where the server does not import the
+project first, `python -m launcher.child.prepare` does the same and serves nothing: it exits
+when the orders end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,9 +60,10 @@ def call(words: list[str]) -> int:
     return 0
 
 
-def system_checks(words: list[str]) -> str | None:
-    """Django's `check` with `words`: None when it passed (warnings are printed), else what it
-    said, for the supervisor to tell in one line (launcher/run/diagnose.py)."""
+def system_checks(words: list[str], quiet: bool = False) -> tuple[str | None, str]:
+    """Django's `check` with `words`: None when it passed (warnings are printed unless
+    `quiet`), else what it said, for the supervisor to tell in one line
+    (launcher/run/diagnose.py); and what it printed, as manage.py would."""
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
@@ -64,15 +71,15 @@ def system_checks(words: list[str]) -> str | None:
     try:
         call_command(*words, stdout=said, stderr=said)
     except CommandError as exc:  # SystemCheckError is one: its text lists the failed checks
-        return str(exc)
+        return str(exc), said.getvalue()
     except Exception:
-        return traceback.format_exc()
+        return traceback.format_exc(), said.getvalue()
     text = said.getvalue()
-    if "WARNINGS" in text:
+    if "WARNINGS" in text and not quiet:
         out = lines_to(sys.stderr, "system check", "warning")
         out.write(text)
         out.flush()
-    return None
+    return None, text
 
 
 def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any]:
@@ -111,10 +118,13 @@ class Orders:
     """What the supervisor orders, done in turn; Django's checks once before the first step,
     as manage.py would run them."""
 
-    def __init__(self, orders: IO[str], status: IO[str], record: Path | None) -> None:
+    def __init__(
+        self, orders: IO[str], status: IO[str], record: Path | None, quiet: bool = False
+    ) -> None:
         self.orders = orders
         self.status = status
         self.record = record
+        self.quiet = quiet  # Django's check: its report goes only to the status
         self.checked = False
         self.stdout = sys.stdout  # the steps' output goes where manage.py's would
 
@@ -128,9 +138,9 @@ class Orders:
                 index, _, words = rest.partition(" ")
                 self.step(int(index), json.loads(words))
             elif order == wire.ORDER_CHECK:
-                failure = system_checks(json.loads(rest))
+                failure, report = system_checks(json.loads(rest), self.quiet)
                 if failure is None:
-                    say(self.status, **{wire.STATUS_CHECKED: "ok"})
+                    say(self.status, **{wire.STATUS_CHECKED: "ok", wire.STATUS_REPORT: report})
                 else:
                     say(self.status, error={"key": "check", "message": failure})
         return False
@@ -148,25 +158,64 @@ class Orders:
         if not self.checked:
             self.checked = True
             with contextlib.redirect_stdout(self.stdout):
-                failure = system_checks(["check"])
+                failure = system_checks(["check"])[0]
             if failure is not None:
                 say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
                                     "error": failure})
                 return
-        out = lines_to(self.stdout, "step output", step=" ".join(words), index=index)
-        with contextlib.redirect_stdout(out):
+        label: dict[str, Any] = {"step": " ".join(words), "index": index}
+        out = lines_to(self.stdout, "step output", **label)
+        err = lines_to(sys.stderr, "step output", **label)  # in JSON mode, as the relay does
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             said = run_step(index, words, self.record)
         out.flush()
+        err.flush()
         say(self.status, **said, seconds=round(time.monotonic() - started, 3))
 
 
 def prepared() -> Any:
-    """The app for gunicorn's preload, once the supervisor ordered `serve`; the process exits
-    when a check failed (its code) or the orders ended first (0: start-up was given up)."""
+    """The app for gunicorn's preload (or uvicorn's one process), once the supervisor ordered
+    `serve`; the process exits when a check failed (its code) or the orders ended first (0:
+    start-up was given up). uvicorn loads the app inside its running event loop, where Django
+    refuses database work (SynchronousOnlyOperation): there it is all done in a plain thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _prepared()
+    return _in_a_thread(_prepared)
+
+
+def _in_a_thread(work: Callable[[], Any]) -> Any:
+    """`work()` in a plain thread, joined; what it raised (SystemExit too) is raised here. A
+    stop signal meanwhile ends the process, as it would a gunicorn master preloading: uvicorn's
+    handlers would only note it, and a step would run on."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = work()
+        except BaseException as exc:
+            done["error"] = exc
+
+    main = threading.current_thread() is threading.main_thread()
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, signal.SIG_DFL) for sig in stops} if main else {}
+    thread = threading.Thread(target=run, name="prepare")
+    thread.start()
+    thread.join()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
+def _prepared() -> Any:
     options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
     record = Path(options["record"]) if options.get("record") else None
     status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
-    orders = Orders(os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r"), status, record)
+    orders_in = os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r")
+    orders = Orders(orders_in, status, record, bool(options.get("quiet")))
     with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
         code, built = check.run_check(list(options.get("check", [])), orders.steps)
     if code != 0 or not orders.until(wire.ORDER_SERVE):
@@ -176,8 +225,12 @@ def prepared() -> Any:
     if app.is_django():
         from django.db import connections
 
-        connections.close_all()  # the workers fork from here: no connection may be shared
+        connections.close_all()  # gunicorn's workers fork from here: none may be shared
     say(status, **{wire.STATUS_SERVING: os.getpid()})
     status.close()
     orders.orders.close()
     return built
+
+
+if __name__ == "__main__":
+    prepared()  # serves nothing: exits when the orders end

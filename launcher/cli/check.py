@@ -25,31 +25,35 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
         print(f"warn  {contradiction.render()}")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
-    from launcher.run.startup import ImportCheck
+    from launcher.run.onecheck import OneCheck
+    from launcher.run.warmserver import manage_words
 
-    check = ImportCheck(plan, {**child_env(env), wire.CHECK_FIT_ENV: "1"})
-    check.raise_if_failed()
+    check = OneCheck(plan, {**child_env(env), wire.CHECK_FIT_ENV: "1"})  # one import for all
+    try:
+        check.app()
+        djangos = [
+            ("django " + " ".join(command.label.split()[:2]),  # check [--deploy]
+             check.django(manage_words(plan, command) or []))
+            for command in plan.checks[1:]
+        ]
+        fit = check.fit()
+    finally:
+        check.close()
     for line in detected(plan):
         print(f"      {line}")
     if plan.env.get("DJANGO_SETTINGS_MODULE"):
         print(f"ok    settings {plan.env['DJANGO_SETTINGS_MODULE']} import")
     print(f"ok    app {plan.app or '(built from the settings)'} loads as {check.interface.upper()}"
           + (f" ({check.serves})" if check.serves else ""))
-    for warning in check.warnings:
+    for warning in check.warnings():
         print(f"warn  {warning}")
-    fit = next((item["fit"] for item in check.run.items if "fit" in item), None)
     if isinstance(fit, dict):
         print(f"note  {advice(fit)}")
     if plan.backend == "gunicorn":
         print(f"ok    worker class {plan.worker_class} imports")
-    from launcher.run.checks import CheckRun
-
-    for command in plan.checks[1:]:
-        label = "django " + " ".join(command.label.split()[:2])  # check [--deploy]
-        run = CheckRun(command, child_env(env))
-        run.finish()
-        report = masker.text(run.report())
-        if run.returncode != 0:
+    for label, (passed, said) in djangos:
+        report = masker.text(said)
+        if not passed:
             raise LaunchError(f"{label} failed:\n{report}", code=1)
         print(f"ok    {label}")
         for line in report.splitlines():

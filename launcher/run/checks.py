@@ -1,10 +1,12 @@
-"""The one runner of checks, for start-up, a reload's preflight and `launch check`.
+"""The runner of checks in processes of their own, for a reload's preflight where the new
+generation does not check itself (start-up and `launch check` import once: warmstart.py,
+onecheck.py), and the reader of a child's status lines they share.
 
 A check is a command in its own session (the app check, launcher.child.check, or Django's
 `check`); its stdout and stderr are read as one stream by a thread, so a caller can wait for
-one line (the app check's `{"settings": "ok"}`), or for the end in short slices that feed the
-watchdog and hear a stop. The app check speaks one JSON object per line; anything else a
-check prints is kept as text, and a failure is told in one line (launcher/run/diagnose.py).
+one line, or for the end in short slices that feed the watchdog and hear a stop. The app
+check speaks one JSON object per line; anything else a check prints is kept as text, and a
+failure is told in one line (launcher/run/diagnose.py).
 """
 
 from __future__ import annotations

@@ -87,7 +87,11 @@ def die_with_supervisor() -> Callable[[], None] | None:
 class ServerProcess:
     """One server process tree (a gunicorn master or uvicorn), leader of its own group."""
 
-    def __init__(self, command: Command, base_env: Mapping[str, str], pass_fds: Sequence[int]):
+    def __init__(
+        self, command: Command, base_env: Mapping[str, str], pass_fds: Sequence[int],
+        output: int | None = None,
+    ):
+        """`output`: where its stdout and stderr go (a descriptor); None: the launcher's."""
         self.command = command
         self.started = time.monotonic()
         self.popen = subprocess.Popen(
@@ -95,6 +99,8 @@ class ServerProcess:
             cwd=command.cwd,
             env=command.full_env(base_env),
             pass_fds=tuple(pass_fds),
+            stdout=output,
+            stderr=output,
             start_new_session=True,
             preexec_fn=die_with_supervisor(),
         )

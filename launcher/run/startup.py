@@ -1,15 +1,18 @@
 """From a plan to a supervised server: claim the control socket, bind, check, run the steps.
 
 Everything that can fail on bad input happens before the first server serves, so a failure
-leaves nothing half-started behind. Under gunicorn in production a start pays one import: the
-first server process answers the app check and runs Django's checks and the management-command
-steps before it becomes the gunicorn master (launcher/run/warmstart.py). Elsewhere the app's
-import check runs in the background while the before_start steps run, each in its own process;
-in dev the warm parent imports Django beside them too.
+leaves nothing half-started behind. Under gunicorn with preload in production, and under
+uvicorn serving in one process, a start pays one import: the first server process answers the
+app check and runs Django's checks and the management-command steps before it serves
+(launcher/run/warmstart.py). Elsewhere one process that serves nothing does the same (the app
+check, Django's checks once, every management-command step in order) and exits; the server
+then imports the project itself, and in dev the warm parent imports Django beside the steps.
+Steps that are argv commands are processes of their own, in their place.
 
 A stop signal during start-up is noted, never raised: an exception thrown into the middle of
 `subprocess.Popen` would leave its freshly forked child owned by nobody. The handler ends the
-groups start-up owns (step, import check, warm parent); start-up reads the note after each wait.
+groups start-up owns (step, preparing process, warm parent); start-up reads the note after
+each wait.
 """
 
 from __future__ import annotations
@@ -17,23 +20,27 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
 from launcher.run import logs
-from launcher.run.checks import CheckRun
 from launcher.run.generation import Generation
 from launcher.run.headstart import Claim, HeadStart
 from launcher.run.plancache import Replanned, Unconfirmed, told_once_confirmed
 from launcher.run.planner import Planner
 from launcher.run.signals import StartupSignals
 from launcher.run.sockets import inherited_listeners
-from launcher.run.steps import app_failure, record, run_step
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
-from launcher.run.warmserver import applies
-from launcher.run.warmstart import start_warm
+from launcher.run.warmserver import WarmServer, applies
+from launcher.run.warmstart import (
+    end_preparing,
+    run_steps,
+    settings_imported,
+    start_preparing,
+    start_warm,
+)
 
 if TYPE_CHECKING:
     from launcher.run.admin import AdminServer
@@ -92,13 +99,13 @@ def _run(
     if head is None:
         plan.check_wrapper()
     claim = head.claim if head is not None else Claim.take(plan, env, inherited)
-    check: ImportCheck | None = None
+    check: WarmServer | None = None
     supervisor: Supervisor | None = None
     first: Generation | None = None
     admin: AdminServer | None = None
     try:
         if not applies(plan):  # else the server's own import answers the check
-            check = ImportCheck(plan, child_env(env), signals)
+            check = start_preparing(plan, child_env(env), signals)
         # The supervisor queues onto the same list: a signal from here on is not lost.
         supervisor = Supervisor(
             plan, env, claim.listeners, claim.directory, claim.control_server, source=source,
@@ -117,7 +124,7 @@ def _run(
         if head is not None:
             head.abandon()
         if check is not None:
-            check.cancel()
+            end_preparing(check, signals)
         if supervisor is not None:
             if first is not None:
                 supervisor.generations.stop(first, 0.0)
@@ -142,75 +149,17 @@ def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None
 
 def _prepare(
     plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
-    check: ImportCheck,
+    check: WarmServer,
 ) -> None:
-    """The app check in its own process while each step runs in its own (dev, uvicorn)."""
-    check.wait_settings()
-    signals.raise_if_stopping()
+    """One process answers the app check and runs the management-command steps, then exits
+    (dev, gunicorn without preload, uvicorn with workers); in dev the warm parent imports
+    Django beside it."""
+    settings_imported(plan, check, signals)
     warming = supervisor.start_warming()  # dev: imports Django while the steps run
     if warming is not None:
         signals.own(warming)
-    for index, step in enumerate(plan.steps):
-        record(supervisor, run_step(plan, index, step, env, signals, check.raise_if_failed))
-    check.raise_if_failed()
-    for warning in check.warnings:
-        supervisor.log(f"warning: {warning}", "warning", level="warning")
+    run_steps(plan, env, supervisor, signals, check, explain_failure=True)
+    check.finish()
     signals.raise_if_stopping()
     if warming is not None:
         signals.disown(warming)
-
-
-class ImportCheck:
-    """The app check (launcher.child.check) at start-up: it runs while the steps run, and a
-    broken project is one line naming its key, not a traceback."""
-
-    def __init__(
-        self, plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals | None = None
-    ) -> None:
-        self.plan = plan
-        self.signals = signals
-        self.run = CheckRun(plan.checks[0], env)
-        if signals is not None:
-            signals.own(self.run.pid)
-
-    def wait_settings(self) -> None:
-        """Until the settings have imported (a few tens of ms): the steps need them too."""
-        said = self.run.wait_for(lambda item: item.get("settings") == "ok" or "error" in item)
-        if said is None or "error" in said:
-            self.raise_if_failed()
-
-    def raise_if_failed(self) -> None:
-        self.run.finish()
-        if self.signals is not None:
-            self.signals.raise_if_stopping()  # ended by a stop signal: not the app's fault
-        error = self.run.error()
-        if error is not None:
-            self._raise(str(error.get("key", "app")), str(error.get("message", "")))
-        if self.run.returncode != 0:
-            cause = self.run.failure(self.plan.cwd)
-            raise self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.run.warnings()
-
-    @property
-    def serves(self) -> str:
-        return str(self._app_ok().get("serves", ""))
-
-    @property
-    def interface(self) -> str:
-        return str(self._app_ok().get("interface", self.plan.interface))
-
-    def _app_ok(self) -> dict[str, Any]:
-        """What the check said once the app loaded: its class and the interface it serves."""
-        return self.run.wait_for(lambda item: item.get("app") == "ok") or {}
-
-    def _raise(self, key: str, message: str) -> None:
-        raise app_failure(self.plan, key, message)
-
-    def cancel(self) -> None:
-        """End it if it still runs (start-up was stopped or failed before its answer)."""
-        self.run.cancel()
-        if self.signals is not None:
-            self.signals.disown(self.run.pid)

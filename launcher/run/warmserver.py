@@ -1,9 +1,12 @@
 """The supervisor's side of a start that pays one import (launcher.child.prepare).
 
 A gunicorn generation started this way (the same command, `--preload`, two more descriptors)
-imports the project once, in its master, while it preloads the app: it answers the app check,
-runs Django's checks and the management-command steps when ordered, and only then serves on
-the sockets it was given, so nothing is served before the steps passed.
+imports the project once, in its master, while it preloads the app (uvicorn in one process:
+while it loads it): it answers the app check, runs Django's checks and the management-command
+steps when ordered, and only then serves on the sockets it was given, so nothing is served
+before the steps passed. Where the server does not import the project first (dev, gunicorn
+without preload, uvicorn with workers), a process of the same kind that serves nothing
+(`python -m launcher.child.prepare`) does the same, and exits once the app built.
 Orders go down one pipe, one line each; what happened comes back up another, one JSON object a
 line, read by a thread, so every wait has a deadline and hears a stop.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,20 +28,33 @@ from launcher.run.checks import StatusReader
 from launcher.run.process import ServerProcess
 
 SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
+EXIT_WAIT = 5.0  # seconds for a process given its last order to exit
 
 
 def applies(plan: LaunchPlan) -> bool:
-    """gunicorn in production with `preload_app`: its master imports the project anyway.
-    (Without preload the project is imported in the workers only, and code that runs at
-    import, such as threads, must not run in the master: each check and step keeps its own
-    process then.)"""
-    return plan.backend == "gunicorn" and plan.watch is None and "--preload" in plan.server.tail
+    """A server that imports the project in its first process anyway: gunicorn in production
+    with `preload_app` (its master), or uvicorn serving in one process. (Without preload the
+    project is imported in gunicorn's workers only, and code that runs at import, such as
+    threads, must not run in the master; uvicorn's `--workers` imports in each worker: one
+    process that serves nothing prepares then.)"""
+    if plan.watch is not None:
+        return False
+    if plan.backend == "gunicorn":
+        return "--preload" in plan.server.tail
+    return plan.backend == "uvicorn" and plan.workers == 1
 
 
 def manage_words(plan: LaunchPlan, step: Command) -> list[str] | None:
     """manage.py's words of a step that is a Django management command; None for an argv."""
     head = (plan.python, "-m", wire.MANAGE_MODULE)
     return list(step.argv[len(head):]) if step.argv[: len(head)] == head else None
+
+
+def prepare_command(plan: LaunchPlan) -> Command:
+    """A process that only prepares: the app check, Django's checks and the steps, then exits
+    (the app check's own working directory and environment)."""
+    app = plan.checks[0]
+    return Command((plan.python, "-m", wire.PREPARE_MODULE), app.cwd, app.env, app.label)
 
 
 def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
@@ -50,18 +67,23 @@ def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
 
 
 class WarmServer(ServerProcess, StatusReader):
-    """A gunicorn generation that prepares first: a `Server` like any other once it serves."""
+    """A server generation that prepares first: a `Server` like any other once it serves.
+    Given `command` (prepare_command), a process that prepares and serves nothing; `quiet`:
+    all it prints is kept (`text`), as a check's output is, never shown."""
 
     def __init__(
-        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str]
+        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str],
+        command: Command | None = None, quiet: bool = False,
     ) -> None:
-        command = plan.server_command(tuple(fds))
+        command = command or plan.server_command(tuple(fds))
         # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served
         record = control.run_dir(env) / f"{plan.name}.collectstatic"
         status_r, status_w = os.pipe()
         orders_r, orders_w = os.pipe()
         extra = {
-            wire.PREPARE_ENV: json.dumps({"check": app_check, "record": str(record)}),
+            wire.PREPARE_ENV: json.dumps(
+                {"check": app_check, "record": str(record), "quiet": quiet}
+            ),
             wire.STATUS_FD_ENV: str(status_w),
             wire.ORDERS_FD_ENV: str(orders_r),
         }
@@ -70,6 +92,7 @@ class WarmServer(ServerProcess, StatusReader):
                 Command(command.argv, command.cwd, {**command.env, **extra}, command.label),
                 env,
                 pass_fds=(*fds, status_w, orders_r),
+                output=status_w if quiet else None,
             )
         except BaseException:
             os.close(status_r)
@@ -113,7 +136,7 @@ class WarmServer(ServerProcess, StatusReader):
         return self.wait_for(lambda i: i.get(wire.STATUS_STEP) == index, stopping, timeout)
 
     def django_check(
-        self, words: list[str], timeout: float, stopping: Callable[[], bool]
+        self, words: list[str], timeout: float | None, stopping: Callable[[], bool]
     ) -> dict[str, Any] | None:
         self.order(wire.ORDER_CHECK, json.dumps(words))
         return self.wait_for(
@@ -147,6 +170,16 @@ class WarmServer(ServerProcess, StatusReader):
     def report(self) -> str:
         """What it printed on the status descriptor that was not the protocol."""
         return "\n".join(self.text)
+
+    def finish(self) -> int | None:
+        """No more orders: a process that serves nothing exits then; its exit code (None
+        when it has not exited within EXIT_WAIT)."""
+        with contextlib.suppress(OSError):
+            self._orders.close()
+        try:
+            return self.popen.wait(EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            return None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

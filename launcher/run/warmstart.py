@@ -1,13 +1,18 @@
-"""Starts and validated reloads that pay one import (gunicorn in production).
+"""Starts and validated reloads that pay one import (gunicorn with preload in production,
+uvicorn serving in one process).
 
 Start-up: the first generation's process imports the settings (the app check's first answer),
 then runs the before_start steps in their order (management commands inside it, after Django's
 checks, each skipped when it has nothing to do; argv steps as processes of their own), builds
 the app (the app check's verdict: after the steps, so it sees what they collected) and only
-then becomes the gunicorn master. Overlap, decided: the server's import *is* the steps' import,
-and the process serves nothing before every step passed (it is not gunicorn yet: the held
-socket only queues connections, as it always did during the steps), so migrations finish before
-any traffic; a server importing beside the steps would cost a second import and need a gate.
+then becomes the gunicorn master (or uvicorn serves). Overlap, decided: the server's import
+*is* the steps' import, and the process serves nothing before every step passed (it is not
+serving yet: the held socket only queues connections, as it always did during the steps), so
+migrations finish before any traffic; a server importing beside the steps would cost a second
+import and need a gate. Where the server does not import the project first (dev, gunicorn
+without preload, uvicorn with workers), one process that serves nothing does the same
+(`start_preparing`) and exits before the server starts: the steps pay one import, the server
+its own.
 
 Reload: the new generation itself answers the app check and runs Django's `check` before it
 becomes a server on the held sockets; a refusal is one line, and the old generation serves on.
@@ -30,7 +35,7 @@ from launcher.run.metrics import StepRun
 from launcher.run.outcome import Outcome
 from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.waiter import Waiter
-from launcher.run.warmserver import WarmServer, check_words, manage_words
+from launcher.run.warmserver import WarmServer, check_words, manage_words, prepare_command
 from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
 
 if TYPE_CHECKING:
@@ -72,14 +77,44 @@ def _prepare(
     def stopping() -> bool:
         return signals.stopping
 
-    said = server.settings_said(stopping)
+    settings_imported(plan, server, signals)
+    run_steps(plan, env, supervisor, signals, server)
+    if not server.serve(stopping):
+        signals.raise_if_stopping()
+        ended = describe_exit(_exit_code(server))
+        raise plan.error("app", f"the server process ended before it served ({ended})")
+
+
+def settings_imported(plan: LaunchPlan, server: WarmServer, signals: StartupSignals) -> None:
+    """Until the app check said the settings imported; its refusal, in one line."""
+    said = server.settings_said(lambda: signals.stopping)
     signals.raise_if_stopping()
     if said is None or "error" in said:
         raise _app_refused(plan, server, said)
+
+
+def run_steps(
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    server: WarmServer, explain_failure: bool = False,
+) -> None:
+    """The steps in their order (management commands inside `server`, argv steps as processes
+    of their own), then the app's build, the app check's verdict. `explain_failure`: a step
+    that failed is told as the app's own failure when the app does not build either."""
+
+    def stopping() -> bool:
+        return signals.stopping
+
+    def app_explains() -> None:
+        if explain_failure:
+            said = server.build_app(stopping)
+            signals.raise_if_stopping()
+            if said is not None and "error" in said:
+                raise _app_refused(plan, server, said)
+
     for index, step in enumerate(plan.steps):
         words = manage_words(plan, step)
         if words is None:
-            steps.record(supervisor, steps.run_step(plan, index, step, env, signals, lambda: None))
+            steps.record(supervisor, steps.run_step(plan, index, step, env, signals, app_explains))
             continue
         done = server.run_step(index, words, plan.step_timeout, stopping)
         signals.raise_if_stopping()
@@ -92,9 +127,11 @@ def _prepare(
             ended = describe_exit(_exit_code(server))
             raise steps.step_failure(plan, index, f"before_start step ended the server ({ended})")
         if "error" in done:
+            app_explains()
             why = explain(str(done["error"]), 1, plan.cwd)
             raise steps.step_failure(plan, index, f"before_start step failed: {why}")
         if done[STATUS_EXIT] != 0:
+            app_explains()
             code = done[STATUS_EXIT]
             raise steps.step_failure(plan, index, f"before_start step failed with exit code {code}")
         took = float(done.get("seconds", 0.0))  # the first includes Django's checks
@@ -109,10 +146,23 @@ def _prepare(
         raise _app_refused(plan, server, said)
     for warning in server.warnings():
         supervisor.log(f"warning: {warning}", "warning", level="warning")
-    if not server.serve(stopping):
-        signals.raise_if_stopping()
-        ended = describe_exit(_exit_code(server))
-        raise plan.error("app", f"the server process ended before it served ({ended})")
+
+
+def start_preparing(
+    plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals
+) -> WarmServer:
+    """The process that answers the app check and runs the management-command steps where the
+    server does not import the project first; a stop signal ends its group."""
+    server = WarmServer(plan, (), env, check_words(plan)["app"], prepare_command(plan))
+    signals.own(server.pid)
+    return server
+
+
+def end_preparing(server: WarmServer, signals: StartupSignals) -> None:
+    """End it and what it started, if still there (start-up was stopped or failed)."""
+    signals.disown(server.pid)
+    server.stop(0.0)
+    server.close()
 
 
 def _app_refused(

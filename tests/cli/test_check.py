@@ -66,3 +66,50 @@ def test_a_project_routing_websockets_is_told_prod_asgi_fits(env: Env) -> None:
     (project / "mysite" / "asgi.py").write_text(textwrap.dedent(ROUTER))
     note = advice(env, project, "prod-asgi")
     assert "websocket routing in its ASGI app: prod-asgi fits this project" in note
+
+
+IMPORT_LOG = '''
+import os as _os
+if _os.environ.get("IMPORT_LOG"):
+    with open(_os.environ["IMPORT_LOG"], "a") as _log:
+        _log.write(f"{_os.getpid()}\\n")
+'''
+
+
+def counted(env: Env) -> tuple[Path, Path]:
+    """A `startproject` site whose settings log each interpreter that imports them."""
+    project = generate("startproject", env.tmp)
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + IMPORT_LOG)
+    return project, env.tmp / "imports.log"
+
+
+def test_check_imports_the_project_once(env: Env) -> None:
+    """The app check and Django's `check --deploy` in one process: one import."""
+    project, imports = counted(env)
+    code, out, err = launch_cli(env, project, "check", "prod-wsgi", "--bind",
+                                f"127.0.0.1:{free_port()}", IMPORT_LOG=str(imports))
+    assert code == 0, out + err
+    assert "ok    app mysite.wsgi:application loads as WSGI (django.core.handlers.wsgi." \
+        "WSGIHandler)" in out
+    lines = out.splitlines()
+    deploy = lines.index("ok    django check --deploy")
+    assert lines[deploy + 1].startswith("      System check identified some issues:"), out
+    assert "(security.W004)" in out and "System check identified" in lines[-1], out
+    assert len(imports.read_text().splitlines()) == 1
+    assert err == ""
+
+
+def test_a_failing_django_check_is_its_report_and_exit_1(env: Env) -> None:
+    project, imports = counted(env)
+    urls = project / "mysite" / "urls.py"
+    urls.write_text(urls.read_text() + "urlpatterns += ['not-a-pattern']\n")
+    code, out, err = launch_cli(env, project, "check", "prod-wsgi", "--bind",
+                                f"127.0.0.1:{free_port()}", IMPORT_LOG=str(imports))
+    assert code == 1, out + err
+    assert "ok    app mysite.wsgi:application loads as WSGI" in out  # told before the failure
+    assert err.startswith("launch: error: django check --deploy failed:\n"
+                          "SystemCheckError: System check identified some issues:\n"), err
+    assert "?: (urls.E004) Your URL pattern 'not-a-pattern' is invalid." in err
+    assert "Traceback" not in err
+    assert len(imports.read_text().splitlines()) == 1

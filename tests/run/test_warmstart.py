@@ -117,12 +117,15 @@ def test_without_preload_the_master_never_imports_the_project(
     env: Env, launch: list[Launch]
 ) -> None:
     """preload_app: false means code that runs at import (threads, agents) runs in the workers
-    only: the checks and steps keep processes of their own, and the master stays clean."""
+    only: the checks and steps run in one process of their own, and the master stays clean."""
     site = Site(env, *STEPS, preload=False)
     item, pid = site.serve(launch)
+    deadline = time.monotonic() + 30
+    while len(site.importers()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the second worker may boot after the first one answered
     importers = site.importers()
     assert pid not in importers, item.output
-    assert len(importers) >= 5  # the app check, migrate, collectstatic, two workers
+    assert len(importers) == 3  # the app check with migrate and collectstatic, two workers
     assert get(site.port, "/polls/1/")[0] == 200
     assert item.stop() == 0
 

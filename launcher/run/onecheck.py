@@ -1,0 +1,84 @@
+"""`launch check`'s app check and Django's check in one process that imports the project once
+(launcher.child.prepare, as a start that pays one import), and serves nothing: the same words
+as when each was a process of its own, and all it prints kept, shown only to explain a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from launcher.errors import LauncherError
+from launcher.plan.model import LaunchPlan
+from launcher.run.diagnose import explain
+from launcher.run.steps import app_failure
+from launcher.run.warmserver import WarmServer, check_words, prepare_command
+
+DRAIN = 5.0  # seconds for the last lines of a process that has exited
+
+
+def _never() -> bool:
+    return False
+
+
+class OneCheck:
+    """The app check (`app()`), then Django's check (`django()`), in one process."""
+
+    def __init__(self, plan: LaunchPlan, env: Mapping[str, str]) -> None:
+        self.plan = plan
+        self.process = WarmServer(
+            plan, (), env, check_words(plan)["app"], prepare_command(plan), quiet=True
+        )
+        self.said: dict[str, Any] = {}
+
+    def app(self) -> None:
+        """The settings import and the app builds as the server would build it; else raise
+        the refusal, in one line naming its key."""
+        said = self.process.settings_said(_never)
+        if said is not None and "error" not in said:
+            said = self.process.build_app(_never)
+        if said is None or "error" in said:
+            raise self._refused(said)
+        self.said = said
+
+    def django(self, words: list[str]) -> tuple[bool, str]:
+        """Django's check with `words` (manage.py's): whether it passed, and what it printed."""
+        said = self.process.django_check(words, None, _never)
+        if said is None:
+            return False, explain(self.process.report(), self._exit_code(), self.plan.cwd)
+        if "error" in said:
+            return False, str(said["error"].get("message", "")).strip()
+        return True, str(said.get("report", "")).strip()
+
+    @property
+    def interface(self) -> str:
+        return str(self.said.get("interface", self.plan.interface))
+
+    @property
+    def serves(self) -> str:
+        return str(self.said.get("serves", ""))
+
+    def warnings(self) -> list[str]:
+        return self.process.warnings()
+
+    def fit(self) -> Any:
+        """What decides between WSGI and ASGI (the app check says it once the app built); None
+        when the project could not be read for it."""
+        self.process.finish()
+        self.process.wait_for(lambda _item: False, _never, DRAIN)  # until all was read
+        return next((item["fit"] for item in self.process.items if "fit" in item), None)
+
+    def close(self) -> None:
+        self.process.stop(0.0)
+        self.process.close()
+
+    def _exit_code(self) -> int:
+        code = self.process.finish()
+        return 0 if code is None else code
+
+    def _refused(self, said: dict[str, Any] | None) -> LauncherError:
+        error = (said or {}).get("error")
+        if isinstance(error, dict):
+            return app_failure(self.plan, str(error.get("key", "app")), str(error.get("message")))
+        cause = explain(self.process.report(), self._exit_code(), self.plan.cwd)
+        return self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")

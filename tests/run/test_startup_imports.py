@@ -1,0 +1,306 @@
+"""How often a start imports the project, counted honestly: a generated `startproject` site
+whose settings append a line to a file each time an interpreter imports them, and whose
+management command `mark` appends its own line (its pid) to another. Wherever the server does
+not import the project first, one process answers the app check and runs every management
+command step, in order, Django's checks first; argv steps keep processes of their own, in
+their place."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.cli.test_bad_input import error_line
+from tests.conftest import PYTHON, Env, Launch, free_port, get, start
+from tests.projects import generate
+
+STARTUP = 60.0
+IMPORT_LOG = '''
+import os as _os
+if _os.environ.get("IMPORT_LOG"):
+    with open(_os.environ["IMPORT_LOG"], "a") as _log:
+        _log.write(f"{_os.getpid()}\\n")
+'''
+# `mark NAME`: appends "NAME PID" to $MARK_LOG; `mark fail` fails as a command does; `mark nap`
+# says so, then sleeps.
+MARK = '''
+import os, time
+from django.core.management.base import BaseCommand, CommandError
+
+class Command(BaseCommand):
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+
+    def handle(self, *args, **options):
+        name = options["name"]
+        if name == "fail":
+            raise CommandError("marking failed on purpose")
+        if name == "nap":
+            self.stdout.write("napping")
+            self.stdout.flush()
+            time.sleep(float(os.environ.get("NAP_SECONDS", "60")))
+        with open(os.environ["MARK_LOG"], "a") as log:
+            log.write(f"{name} {os.getpid()}\\n")
+'''
+ARGV_MARK = 'import os; print("argv", os.getpid(), file=open(os.environ["MARK_LOG"], "a"))'
+SERVERS = {
+    "gunicorn-without-preload": "server: gunicorn\nworkers: 2\npreload_app: false\n",
+    "dev": "server: uvicorn\nreload: true\n",
+    "uvicorn": "server: uvicorn\nworkers: 1\n",  # one process: its own import prepares
+}
+
+
+class Project:
+    """A generated project with the import log and the `mark` command, and a profile for it."""
+
+    def __init__(self, env: Env, server: str, *steps: str) -> None:
+        self.env = env
+        self.root = generate("startproject", env.tmp)
+        settings = self.root / "mysite" / "settings.py"
+        text = settings.read_text().replace(
+            "INSTALLED_APPS = [", "INSTALLED_APPS = [\n    'marks',"
+        )
+        settings.write_text(text + IMPORT_LOG)
+        commands = self.root / "marks" / "management" / "commands"
+        commands.mkdir(parents=True)
+        for package in (self.root / "marks", commands.parent, commands):
+            (package / "__init__.py").write_text("")
+        (commands / "mark.py").write_text(MARK)
+        self.imports = env.tmp / "imports.log"
+        self.marks = env.tmp / "marks.log"
+        self.port = free_port()
+        self.profile = env.tmp / "site.yaml"
+        body = "".join(f"  - {s}\n" for s in steps)
+        # lines 1-2: the project; 3...: the server (3 lines at most, blanks); then before_start
+        lines = SERVERS[server].splitlines()
+        server_text = "".join(f"{line}\n" for line in [*lines, "", "", ""][:3])
+        self.first_step_line = 2 + 3 + 2  # the line of before_start.0
+        self.profile.write_text(
+            f"chdir: {self.root}\nbind: 127.0.0.1:{self.port}\n{server_text}"
+            f"before_start:\n{body}"
+        )
+
+    def vars(self) -> dict[str, str]:
+        return {"IMPORT_LOG": str(self.imports), "MARK_LOG": str(self.marks)}
+
+    def start(self, launch: list[Launch], **extra: str) -> Launch:
+        return start(launch, self.env, str(self.profile), cwd=self.root, **self.vars(), **extra)
+
+    def serve(self, launch: list[Launch]) -> tuple[Launch, int]:
+        item = self.start(launch)
+        item.wait_for("[launch] serving", timeout=STARTUP)
+        pid = int(item.output.split("[launch] serving ")[1].split("(pid ")[1].split(")")[0])
+        return item, pid
+
+    def run(self) -> tuple[int, str]:
+        """`launch PROFILE` to its end (a start-up that fails)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "launcher", str(self.profile)], cwd=self.root,
+            env=self.env.vars(**self.vars()), capture_output=True, text=True, timeout=120,
+        )
+        return result.returncode, result.stdout + result.stderr
+
+    def importers(self, at_least: int = 0) -> list[int]:
+        """The pids that imported the settings, in order; waits (bounded) for `at_least`."""
+        deadline = time.monotonic() + 30
+        while True:
+            text = self.imports.read_text() if self.imports.exists() else ""
+            found = [int(line) for line in text.splitlines()]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+    def marked(self) -> list[tuple[str, int]]:
+        text = self.marks.read_text() if self.marks.exists() else ""
+        return [(name, int(pid)) for name, pid in (line.split() for line in text.splitlines())]
+
+
+ORDERED = ("mark first", f"[{PYTHON}, -c, '{ARGV_MARK}']", "mark second")
+
+
+def descendants(pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+def test_gunicorn_without_preload_prepares_in_one_process(
+    env: Env, launch: list[Launch]
+) -> None:
+    project = Project(env, "gunicorn-without-preload", *ORDERED)
+    item, master = project.serve(launch)
+    importers = project.importers(at_least=3)
+    marked = project.marked()
+    # The steps in the profile's order; both management commands in the one preparing process,
+    # which imported the settings first, before the server existed; the argv step its own.
+    assert [name for name, _ in marked] == ["first", "argv", "second"], item.output
+    preparing = importers[0]
+    assert marked[0][1] == marked[2][1] == preparing
+    assert marked[1][1] != preparing
+    # Then only the server's own imports: its two workers (the master imports nothing).
+    time.sleep(0.5)  # a third import of the server's, if there were one, would show by now
+    importers = project.importers()
+    assert len(importers) == 3, importers
+    assert set(importers[1:]) <= descendants(master)
+    assert master not in importers and preparing not in descendants(master)
+    assert get(project.port, "/admin/login/")[0] == 200
+    assert item.stop() == 0
+
+
+def test_dev_prepares_in_one_process_beside_the_warm_parent(
+    env: Env, launch: list[Launch]
+) -> None:
+    project = Project(env, "dev", *ORDERED)
+    item, server = project.serve(launch)
+    marked = project.marked()
+    assert [name for name, _ in marked] == ["first", "argv", "second"], item.output
+    time.sleep(0.5)
+    importers = project.importers()
+    # The preparing process (both management commands ran in it) and the warm parent, whose
+    # forks (the setup tier, the server) hold the settings already.
+    assert len(importers) == 2, importers
+    assert marked[0][1] == marked[2][1] in importers
+    assert server not in importers
+    assert get(project.port, "/admin/login/")[0] == 200
+    assert item.stop() == 0
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_a_failing_management_step_is_one_line_and_leaves_nothing(env: Env, server: str) -> None:
+    project = Project(env, server, "mark first", "mark fail", "mark never")
+    code, output = project.run()
+    line = error_line(code, output, expect_code=1)
+    assert f"{project.profile}:{project.first_step_line + 1}: key 'before_start.1': " \
+        "before_start step failed with exit code 1: mark fail" in line, line
+    assert "the server was not started" in line
+    assert "CommandError: marking failed on purpose" in output  # as manage.py says it
+    marked = project.marked()
+    assert [name for name, _ in marked] == ["first"]
+    importers = project.importers()
+    assert importers[0] == marked[0][1]
+    if server != "dev":  # dev's warm parent imports beside the steps; nothing else started
+        assert importers == importers[:1]
+    # The env fixture checks that nothing is left running.
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_sigterm_during_a_management_step_ends_it(
+    env: Env, launch: list[Launch], server: str
+) -> None:
+    project = Project(env, server, "mark first", "mark nap", "mark never")
+    item = project.start(launch)
+    item.wait_for("napping", timeout=STARTUP)
+    item.signal(signal.SIGTERM)
+    assert item.wait(30) == 0
+    assert "Traceback" not in item.output
+    assert [name for name, _ in project.marked()] == ["first"]
+    assert "[launch] serving" not in item.output
+    # The env fixture checks that the nap (the preparing process) is not left running.
+
+
+def test_a_broken_settings_module_stops_before_any_step(env: Env) -> None:
+    project = Project(env, "gunicorn-without-preload", "mark first")
+    settings = project.root / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "import no_such_module_here\n")
+    line = error_line(*project.run(), expect_code=2)
+    assert "cannot import 'mysite.settings': ModuleNotFoundError: No module named " \
+        "'no_such_module_here'" in line
+    assert not Path(project.marks).exists()
+
+
+def test_uvicorn_in_one_process_imports_once(env: Env, launch: list[Launch]) -> None:
+    """The server's own import answers the app check and runs the steps, the database ones
+    too (uvicorn loads the app inside its event loop), then serves the app built after them."""
+    project = Project(env, "uvicorn", "mark first", f"[{PYTHON}, -c, '{ARGV_MARK}']",
+                      "migrate --noinput", "collectstatic --noinput", "mark second")
+    item, server = project.serve(launch)
+    marked = project.marked()
+    assert [name for name, _ in marked] == ["first", "argv", "second"], item.output
+    assert marked[0][1] == marked[2][1] == server != marked[1][1]
+    assert "Applying auth.0001_initial... OK" in item.output
+    time.sleep(0.5)
+    assert project.importers() == [server]
+    # Collected by this start, then served: whitenoise's index was built after the step.
+    import django.contrib.admin
+
+    css = Path(django.contrib.admin.__file__).parent / "static" / "admin" / "css" / "base.css"
+    status, body, _ = get(project.port, "/static/admin/css/base.css")
+    assert (status, body) == (200, css.read_bytes())
+    assert get(project.port, "/admin/login/")[0] == 200  # sessions: migrated
+    assert item.stop() == 0
+
+    item, server = project.serve(launch)  # again: nothing to do, skipped
+    assert "before_start.2 migrate --noinput: no migrations to apply (" in item.output
+    assert "before_start.3 collectstatic --noinput: static files unchanged (" in item.output
+    assert project.importers()[-1] == server
+    assert item.stop() == 0
+
+
+def test_uvicorn_in_one_process_serves_nothing_before_the_steps_pass(
+    env: Env, launch: list[Launch]
+) -> None:
+    project = Project(env, "uvicorn", "mark first", "mark nap", "mark second")
+    item = project.start(launch, NAP_SECONDS="3")
+    item.wait_for("napping", timeout=STARTUP)
+    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
+        get(project.port, "/admin/login/", timeout=1.0)
+    item.wait_for("[launch] serving", timeout=STARTUP)
+    assert item.output.index("napping") < item.output.index("Uvicorn running")
+    assert [name for name, _ in project.marked()] == ["first", "nap", "second"]
+    assert get(project.port, "/admin/login/")[0] == 200
+    assert item.stop() == 0
+
+
+def test_uvicorn_in_one_process_reloads_checked_inside_the_new_process(
+    env: Env, launch: list[Launch]
+) -> None:
+    project = Project(env, "uvicorn", "mark first")
+    item, first = project.serve(launch)
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
+        env=env.vars(), capture_output=True, text=True, timeout=120,
+    )
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said
+    second = int(said.split("serving (pid ")[1].split(")")[0])
+    assert project.importers() == [first, second]  # the app check and Django's check inside
+    assert get(project.port, "/admin/login/")[0] == 200
+
+    urls = project.root / "mysite" / "urls.py"  # a broken deploy: refused, the old one serves
+    urls.write_text(urls.read_text() + "raise RuntimeError('urls are broken')\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
+        env=env.vars(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "RuntimeError: urls are broken" in result.stdout + result.stderr
+    assert get(project.port, "/admin/login/")[0] == 200
+    assert item.stop() == 0
+
+
+def test_json_logs_wrap_the_preparing_process_steps(env: Env) -> None:
+    """`log_format: json`: what a management step prints, on stdout or stderr, is one `step
+    output` object a line naming the step, as the relay of an argv step's lines is."""
+    project = Project(env, "gunicorn-without-preload", "mark first",
+                      f"[{PYTHON}, -c, 'print(\"argv says\")']", "mark fail")
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", str(project.profile), "--log-format", "json"],
+        cwd=project.root, env=env.vars(**project.vars()), capture_output=True, text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    items = [json.loads(line) for line in lines]  # nothing but JSON
+    done = [i["step"] for i in items if i["event"] == "step done"]
+    assert len(done) == 2 and done[0] == "mark first", done
+    assert done[1].startswith(PYTHON) and done[1].endswith("print(\"argv says\")'")
+    said = {(i["step"], i["index"], i["message"]) for i in items if i["event"] == "step output"}
+    assert (done[1], 1, "argv says") in said
+    assert ("mark fail", 2, "CommandError: marking failed on purpose") in said
+    (error,) = [i for i in items if i["event"] == "error"]
+    assert "key 'before_start.2': before_start step failed with exit code 1" in error["message"]
