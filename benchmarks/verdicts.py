@@ -261,7 +261,7 @@ def checks(data: Report) -> list[str]:
 BIG_GOALS = (
     ("dev edit of a model module, launch dev / uvicorn --reload", 0.5, "x"),
     ("dev edit of a view module, launch dev / uvicorn --reload", 0.3, "x"),
-    ("prod start without steps, launch / raw gunicorn", 1.10, "x"),
+    ("prod start without steps (a restart: the plan saved), launch / raw gunicorn", 1.10, "x"),
     ("before_start steps with nothing to do add", 0.3, " s"),
     ("validated launch reload / a raw gunicorn start", 1.5, "x"),
 )
