@@ -235,7 +235,7 @@ def _run_saved(
 
     head = HeadStart.begin(plan, env, signals)
     try:
-        pending = planner.start()
+        pending = planner.start(behind=head is not None)
         from launcher.run.plancache import Unconfirmed
         from launcher.run.startup import run_plan
 

@@ -22,6 +22,7 @@ from launcher.plan.model import LaunchPlan
 from launcher.run.process import die_with_supervisor
 
 SLICE = 0.1  # seconds between looks at the waiter
+BEHIND = 5  # nice steps of a planner confirming a saved plan: yields to the server, not starved
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,10 @@ class Planner:
     cwd: Path
     overrides: Mapping[str, str] = field(default_factory=dict)
 
-    def start(self, *, wait: bool = False) -> Pending:
+    def start(self, *, wait: bool = False, behind: bool = False) -> Pending:
         """A planner at work; `wait`: it loads its parsers, then waits for `Pending.go()`
-        before it reads the profile."""
+        before it reads the profile; `behind`: at a lower priority, as it confirms a plan a
+        server already imports with (its answer is needed once that import is done)."""
         asked = {"name": self.name, "overrides": dict(self.overrides), "wait": wait}
         popen = subprocess.Popen(
             [sys.executable, "-m", wire.PLANNER_MODULE, json.dumps(asked)],
@@ -42,7 +44,7 @@ class Planner:
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=die_with_supervisor(),
+            preexec_fn=die_with_supervisor(BEHIND if behind else 0),
         )
         return Pending(popen)
 

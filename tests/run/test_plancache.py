@@ -31,10 +31,11 @@ def saved_plans(env: Env) -> list[Path]:
 
 def first_children(item: Launch, timeout: float = STARTUP) -> dict[str, list[int]]:
     """The planner and gunicorn processes `launch` started, by pid, watched from its first
-    moment until its server serves; `both` lists pids seen alive at the same time."""
+    moment until its server serves; `both` lists pids seen alive at the same time, `nice`
+    how far below the launcher's priority the planner ran."""
     assert item.proc is not None
     parent = psutil.Process(item.proc.pid)
-    seen: dict[str, list[int]] = {"planner": [], "gunicorn": [], "both": []}
+    seen: dict[str, list[int]] = {"planner": [], "gunicorn": [], "both": [], "nice": []}
     deadline = time.monotonic() + timeout
     while "[launch] serving" not in item.output:
         assert time.monotonic() < deadline, item.output
@@ -43,6 +44,7 @@ def first_children(item: Launch, timeout: float = STARTUP) -> dict[str, list[int
         for child in parent.children():
             try:
                 line = " ".join(child.cmdline())
+                below = child.nice() - parent.nice()
             except psutil.Error:
                 continue
             kind = "planner" if PLANNER in line else "gunicorn" if "gunicorn" in line else ""
@@ -50,6 +52,8 @@ def first_children(item: Launch, timeout: float = STARTUP) -> dict[str, list[int
                 alive[kind].append(child.pid)
                 if child.pid not in seen[kind]:
                     seen[kind].append(child.pid)
+                    if kind == "planner":
+                        seen["nice"].append(below)
         if alive["planner"] and alive["gunicorn"]:
             seen["both"] = alive["planner"] + alive["gunicorn"]
         time.sleep(0.005)
@@ -63,6 +67,7 @@ def test_a_second_start_begins_from_the_saved_plan(env: Env, launch: list[Launch
     # No saved plan: the planner answers first, then the server starts.
     assert first["planner"] and first["gunicorn"], first
     assert first["planner"][0] < first["gunicorn"][0] and not first["both"], first
+    assert first["nice"] == [0], first  # the start waits for it
     assert item.stop() == 0
     (path,) = saved_plans(env)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -74,6 +79,7 @@ def test_a_second_start_begins_from_the_saved_plan(env: Env, launch: list[Launch
     # The server first, importing while the planner reads the profile again.
     assert second["gunicorn"][0] < second["planner"][0], second
     assert second["both"], second
+    assert second["nice"] == [5], second  # it yields to the server importing
     pid = second["gunicorn"][0]
     assert site.importers() == [pid], item.output  # still one import, the server's
     assert "reads differently" not in item.output
