@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from launcher.plan.model import LaunchPlan
     from launcher.plan.source import PlanSource
     from launcher.run.plancache import SavedPlan
-    from launcher.run.planner import Planner
+    from launcher.run.planner import Pending, Planner
     from launcher.run.signals import StartupSignals
 
 # `launch NAME` imports no more than the supervisor needs: the profile's parsers (pydantic,
@@ -203,17 +203,18 @@ def _run(
     signals = StartupSignals()  # from here on a stop is noted, and ends what start-up owns
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
     try:
-        from launcher.run.plancache import SavedPlan
-
-        saved = SavedPlan.of(planner, env)
-        early = saved.load()
-        if early is not None:
-            return _run_saved(early, saved, planner, signals, env, masker, error_line)
-        pending = planner.start()
+        pending = planner.start()  # first: making the plan is the longest part of a start
         with signals.owning(pending.pid):
-            from launcher.run.startup import run_plan
+            from launcher.run.plancache import SavedPlan
 
-            plan = pending.result(lambda: signals.stopping)
+            saved = SavedPlan.of(planner, env)
+            early = saved.load()
+            if early is None:
+                from launcher.run.startup import run_plan
+
+                plan = pending.result(lambda: signals.stopping)
+        if early is not None:
+            return _run_saved(early, saved, pending, planner, signals, env, masker, error_line)
         signals.raise_if_stopping()
     except BaseException:
         signals.restore()
@@ -225,25 +226,25 @@ def _run(
 
 
 def _run_saved(
-    plan: LaunchPlan, saved: SavedPlan, planner: Planner, signals: StartupSignals,
-    env: Mapping[str, str], masker: list[Masker], error_line: ErrorLine,
+    plan: LaunchPlan, saved: SavedPlan, pending: Pending, planner: Planner,
+    signals: StartupSignals, env: Mapping[str, str], masker: list[Masker],
+    error_line: ErrorLine,
 ) -> int:
     """From the plan of the last start: its server starts now, importing the project while
     the planner reads the profile again and the run layer loads; it gets its first order
     once the planner has confirmed the plan (launcher/run/plancache.py)."""
     from launcher.run.headstart import HeadStart
+    from launcher.run.plancache import Unconfirmed
 
+    confirm = Unconfirmed(plan, pending, saved, signals)
     head = HeadStart.begin(plan, env, signals)
     try:
-        pending = planner.start(behind=head is not None)
-        from launcher.run.plancache import Unconfirmed
         from launcher.run.startup import run_plan
-
-        confirm = Unconfirmed(plan, pending, saved, signals)
     except BaseException:
         if head is not None:
             head.abandon()
             head.claim.release(plan)
+        confirm.cancel()
         raise
     _know(plan, env, masker, error_line)
     return run_plan(plan, env, planner, signals, confirm,

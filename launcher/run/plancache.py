@@ -14,12 +14,12 @@ one line, as it is without a saved plan, and the saved plan is forgotten.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
 import stat
 import sys
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -53,9 +53,11 @@ class SavedPlan:
 
     def __init__(self, directory: Path, planner: Planner) -> None:
         # One file per profile and directory (a new --bind replaces it, never piles up);
-        # inside, the whole request it answers.
+        # inside, the whole request it answers, compared on reading: a name shared by two
+        # requests only costs one of them its saved plan. (crc32, not hashlib: that loads
+        # OpenSSL, 4 MiB the supervisor would keep.)
         where = json.dumps([planner.name, str(planner.cwd)]).encode()
-        self.path = directory / f"plan-{hashlib.sha256(where).hexdigest()[:24]}.pickle"
+        self.path = directory / f"plan-{zlib.crc32(where):08x}.pickle"
         self.request = [planner.name, sorted(planner.overrides.items()), str(planner.cwd),
                         sys.executable, launcher.__version__, _plan_layer_stamp()]
 
@@ -111,6 +113,7 @@ class Unconfirmed:
         self.signals = signals
         self.answered = False
         signals.own(pending.pid)  # a stop ends the planner too
+        pending.behind()  # its answer is needed once the server has imported
 
     def confirm(self, stopping: Callable[[], bool]) -> None:
         """Returns when the profile still makes this plan; raises `Replanned` with the plan it

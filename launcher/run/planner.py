@@ -8,7 +8,9 @@ its own process group, so a stop during start-up ends it (launcher/run/signals.p
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -33,10 +35,9 @@ class Planner:
     cwd: Path
     overrides: Mapping[str, str] = field(default_factory=dict)
 
-    def start(self, *, wait: bool = False, behind: bool = False) -> Pending:
+    def start(self, *, wait: bool = False) -> Pending:
         """A planner at work; `wait`: it loads its parsers, then waits for `Pending.go()`
-        before it reads the profile; `behind`: at a lower priority, as it confirms a plan a
-        server already imports with (its answer is needed once that import is done)."""
+        before it reads the profile."""
         asked = {"name": self.name, "overrides": dict(self.overrides), "wait": wait}
         popen = subprocess.Popen(
             [sys.executable, "-m", wire.PLANNER_MODULE, json.dumps(asked)],
@@ -44,7 +45,7 @@ class Planner:
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=die_with_supervisor(BEHIND if behind else 0),
+            preexec_fn=die_with_supervisor(),
         )
         return Pending(popen)
 
@@ -67,6 +68,13 @@ class Pending:
         finally:
             self.popen.stdin = None  # communicate() would flush it again
         return self.popen.poll() is None
+
+    def behind(self) -> None:
+        """From now on at a lower priority: it confirms a plan a server already imports with,
+        and yields the CPU to it (nice, not starved)."""
+        with contextlib.suppress(OSError):
+            mine = os.getpriority(os.PRIO_PROCESS, 0)
+            os.setpriority(os.PRIO_PROCESS, self.pid, mine + BEHIND)
 
     def abandon(self) -> None:
         self.popen.kill()

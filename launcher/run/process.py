@@ -62,9 +62,8 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def die_with_supervisor(nice: int = 0) -> Callable[[], None] | None:
-    """A preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies (and
-    runs `nice` steps below the supervisor's priority).
+def die_with_supervisor() -> Callable[[], None] | None:
+    """A preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies.
 
     Set between fork and exec, so nothing runs in the child before it; kept across exec (and
     a wrapper's exec: `newrelic-admin run-program`). The kernel ties it to the thread that
@@ -78,8 +77,6 @@ def die_with_supervisor(nice: int = 0) -> Callable[[], None] | None:
     supervisor = os.getpid()
 
     def preexec() -> None:
-        if nice:
-            os.nice(nice)
         prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != supervisor:  # it died before the line above: the signal never comes
             os.kill(os.getpid(), signal.SIGTERM)

@@ -32,7 +32,7 @@ def saved_plans(env: Env) -> list[Path]:
 def first_children(item: Launch, timeout: float = STARTUP) -> dict[str, list[int]]:
     """The planner and gunicorn processes `launch` started, by pid, watched from its first
     moment until its server serves; `both` lists pids seen alive at the same time, `nice`
-    how far below the launcher's priority the planner ran."""
+    how far below the launcher's priority the planner ran at the most."""
     assert item.proc is not None
     parent = psutil.Process(item.proc.pid)
     seen: dict[str, list[int]] = {"planner": [], "gunicorn": [], "both": [], "nice": []}
@@ -52,8 +52,8 @@ def first_children(item: Launch, timeout: float = STARTUP) -> dict[str, list[int
                 alive[kind].append(child.pid)
                 if child.pid not in seen[kind]:
                     seen[kind].append(child.pid)
-                    if kind == "planner":
-                        seen["nice"].append(below)
+                if kind == "planner":
+                    seen["nice"] = [max([below, *seen["nice"]])]
         if alive["planner"] and alive["gunicorn"]:
             seen["both"] = alive["planner"] + alive["gunicorn"]
         time.sleep(0.005)
@@ -76,10 +76,8 @@ def test_a_second_start_begins_from_the_saved_plan(env: Env, launch: list[Launch
     site.imports.unlink()
     item = site.start(launch)
     second = first_children(item)
-    # The server first, importing while the planner reads the profile again.
-    assert second["gunicorn"][0] < second["planner"][0], second
-    assert second["both"], second
-    assert second["nice"] == [5], second  # it yields to the server importing
+    # The server imports while the planner reads the profile again, yielding the CPU to it.
+    assert second["both"] and second["nice"] == [5], second
     pid = second["gunicorn"][0]
     assert site.importers() == [pid], item.output  # still one import, the server's
     assert "reads differently" not in item.output
@@ -173,6 +171,7 @@ def test_a_saved_plan_that_is_not_sound_is_not_used(env: Env, launch: list[Launc
         item = site.start(launch)
         seen = first_children(item)
         assert seen["planner"][0] < seen["gunicorn"][0] and not seen["both"], (spoil, seen)
+        assert seen["nice"] == [0], (spoil, seen)
         assert get(site.port, "/polls/1/")[0] == 200
         assert item.stop() == 0
         assert stat.S_IMODE(path.stat().st_mode) == 0o600  # saved anew
@@ -209,7 +208,7 @@ def test_a_reload_saves_the_plan_it_serves(env: Env, launch: list[Launch]) -> No
 
     item = site.start(launch)
     seen = first_children(item)
-    assert seen["gunicorn"][0] < seen["planner"][0], seen  # from the saved plan, which holds
+    assert seen["both"] and seen["nice"] == [5], seen  # from the saved plan, which holds
     assert "reads differently" not in item.output
     assert item.stop() == 0
 

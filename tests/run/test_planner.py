@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import ROOT, Env, Launch, free_port, start
 
-PARSERS = ("pydantic_core", "_yaml")  # the compiled parts of pydantic and PyYAML
+# The compiled parts of pydantic and PyYAML, and OpenSSL's (hashlib and ssl load it: 4 MiB).
+PARSERS = ("pydantic_core", "_yaml", "_hashlib", "_ssl")
 
 
 def loaded_libraries(pid: int) -> str:
@@ -30,9 +31,11 @@ def serving(launch: list[Launch], env: Env, profile: str) -> Launch:
 
 
 def test_the_check_sees_the_parsers_where_they_are_loaded() -> None:
-    """The control for the test below: a process that imports the profile loader shows both."""
+    """The control for the test below: a process that imports the profile loader, hashlib and
+    ssl shows them all."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import launcher.plan.loader, yaml.cyaml, time; time.sleep(30)"],
+        [sys.executable, "-c",
+         "import launcher.plan.loader, yaml.cyaml, hashlib, ssl, time; time.sleep(30)"],
         cwd=ROOT,
     )
     try:
