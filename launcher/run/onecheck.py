@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
 from launcher.run.diagnose import explain
-from launcher.run.steps import app_failure
+from launcher.run.steps import app_refused
 from launcher.run.warmserver import WarmServer, check_words, prepare_command
 
 DRAIN = 5.0  # seconds for the last lines of a process that has exited
@@ -38,14 +37,14 @@ class OneCheck:
         if said is not None and "error" not in said:
             said = self.process.build_app(_never)
         if said is None or "error" in said:
-            raise self._refused(said)
+            raise app_refused(self.plan, self.process, said)
         self.said = said
 
     def django(self, words: list[str]) -> tuple[bool, str]:
         """Django's check with `words` (manage.py's): whether it passed, and what it printed."""
         said = self.process.django_check(words, None, _never)
         if said is None:
-            return False, explain(self.process.report(), self._exit_code(), self.plan.cwd)
+            return False, explain(self.process.report(), self.process.exit_code(), self.plan.cwd)
         if "error" in said:
             return False, str(said["error"].get("message", "")).strip()
         return True, str(said.get("report", "")).strip()
@@ -71,14 +70,3 @@ class OneCheck:
     def close(self) -> None:
         self.process.stop(0.0)
         self.process.close()
-
-    def _exit_code(self) -> int:
-        code = self.process.finish()
-        return 0 if code is None else code
-
-    def _refused(self, said: dict[str, Any] | None) -> LauncherError:
-        error = (said or {}).get("error")
-        if isinstance(error, dict):
-            return app_failure(self.plan, str(error.get("key", "app")), str(error.get("message")))
-        cause = explain(self.process.report(), self._exit_code(), self.plan.cwd)
-        return self.plan.error("app", f"the app check failed (from {self.plan.cwd}): {cause}")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import logs
+from launcher.run.diagnose import explain
 from launcher.run.metrics import StepRun
 from launcher.run.process import end_step, start_step
 from launcher.run.signals import KILL_AFTER, StartupSignals
@@ -18,6 +19,7 @@ from launcher.run.systemd import child_env
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
+    from launcher.run.warmserver import WarmServer
 
 
 def run_step(
@@ -91,6 +93,18 @@ def step_failure(plan: LaunchPlan, index: int, message: str, code: int = 1) -> L
     return LaunchError(
         where.render(), "fix it and launch again; the server was not started", code=code
     )
+
+
+def app_refused(
+    plan: LaunchPlan, server: WarmServer, said: dict[str, Any] | None
+) -> LauncherError:
+    """The app check's refusal, from a process that checks the app (the server itself or the
+    preparing process): its error, or what it printed and its exit code."""
+    error = (said or {}).get("error")
+    if isinstance(error, dict):
+        return app_failure(plan, str(error.get("key", "app")), str(error.get("message")))
+    cause = explain(server.report(), server.exit_code(), plan.cwd)
+    return plan.error("app", f"the app check failed (from {plan.cwd}): {cause}")
 
 
 def app_failure(plan: LaunchPlan, key: str, message: str) -> LauncherError:

@@ -28,7 +28,7 @@ from launcher.run.checks import StatusReader
 from launcher.run.process import ServerProcess
 
 SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
-EXIT_WAIT = 5.0  # seconds for a process given its last order to exit
+EXIT_WAIT = 5.0  # seconds for a process given its last order, or silent, to exit
 
 
 def applies(plan: LaunchPlan) -> bool:
@@ -170,6 +170,13 @@ class WarmServer(ServerProcess, StatusReader):
     def report(self) -> str:
         """What it printed on the status descriptor that was not the protocol."""
         return "\n".join(self.text)
+
+    def exit_code(self) -> int:
+        """Its exit code, once a process that stopped talking has exited (0 when it has not
+        within EXIT_WAIT): what a refusal is explained with."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.popen.wait(EXIT_WAIT)
+        return 0
 
     def finish(self) -> int | None:
         """No more orders: a process that serves nothing exits then; its exit code (None

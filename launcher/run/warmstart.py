@@ -20,13 +20,10 @@ becomes a server on the held sockets; a refusal is one line, and the old generat
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
 from launcher.run import steps
 from launcher.run.diagnose import explain
@@ -42,8 +39,6 @@ if TYPE_CHECKING:
     from launcher.run.headstart import HeadStart
     from launcher.run.plancache import Unconfirmed
     from launcher.run.supervisor import Supervisor
-
-EXIT_WAIT = 5.0  # seconds for a process that stopped talking to exit, for its exit code
 
 
 def start_warm(
@@ -81,7 +76,7 @@ def _prepare(
     run_steps(plan, env, supervisor, signals, server)
     if not server.serve(stopping):
         signals.raise_if_stopping()
-        ended = describe_exit(_exit_code(server))
+        ended = describe_exit(server.exit_code())
         raise plan.error("app", f"the server process ended before it served ({ended})")
 
 
@@ -90,7 +85,7 @@ def settings_imported(plan: LaunchPlan, server: WarmServer, signals: StartupSign
     said = server.settings_said(lambda: signals.stopping)
     signals.raise_if_stopping()
     if said is None or "error" in said:
-        raise _app_refused(plan, server, said)
+        raise steps.app_refused(plan, server, said)
 
 
 def run_steps(
@@ -109,7 +104,7 @@ def run_steps(
             said = server.build_app(stopping)
             signals.raise_if_stopping()
             if said is not None and "error" in said:
-                raise _app_refused(plan, server, said)
+                raise steps.app_refused(plan, server, said)
 
     for index, step in enumerate(plan.steps):
         words = manage_words(plan, step)
@@ -123,8 +118,8 @@ def run_steps(
                 server.stop(KILL_AFTER)
                 raise steps.step_failure(plan, index, steps.timed_out(plan))
             if server.app_error() is not None:  # django.setup() failed: the app is broken
-                raise _app_refused(plan, server, server.app_error())
-            ended = describe_exit(_exit_code(server))
+                raise steps.app_refused(plan, server, server.app_error())
+            ended = describe_exit(server.exit_code())
             raise steps.step_failure(plan, index, f"before_start step ended the server ({ended})")
         if "error" in done:
             app_explains()
@@ -143,7 +138,7 @@ def run_steps(
     said = server.build_app(stopping)  # after the steps: it serves what they collected
     signals.raise_if_stopping()
     if said is None or "error" in said:
-        raise _app_refused(plan, server, said)
+        raise steps.app_refused(plan, server, said)
     for warning in server.warnings():
         supervisor.log(f"warning: {warning}", "warning", level="warning")
 
@@ -163,22 +158,6 @@ def end_preparing(server: WarmServer, signals: StartupSignals) -> None:
     signals.disown(server.pid)
     server.stop(0.0)
     server.close()
-
-
-def _app_refused(
-    plan: LaunchPlan, server: WarmServer, said: dict[str, Any] | None
-) -> LauncherError:
-    error = (said or {}).get("error")
-    if isinstance(error, dict):
-        return steps.app_failure(plan, str(error.get("key", "app")), str(error.get("message")))
-    cause = explain(server.report(), _exit_code(server), plan.cwd)
-    return plan.error("app", f"the app check failed (from {plan.cwd}): {cause}")
-
-
-def _exit_code(server: WarmServer) -> int:
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        return server.popen.wait(EXIT_WAIT)
-    return 0
 
 
 def start_validated(
@@ -216,4 +195,4 @@ def _validate(
         return Outcome(False, "stop requested")
     if server.timed_out:
         return Outcome(False, f"the checks did not finish within {timeout:g}s")
-    return Outcome(False, explain(server.report(), _exit_code(server), plan.cwd))
+    return Outcome(False, explain(server.report(), server.exit_code(), plan.cwd))
