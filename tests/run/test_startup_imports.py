@@ -20,14 +20,8 @@ import pytest
 from tests.cli.test_bad_input import error_line
 from tests.conftest import PYTHON, Env, Launch, free_port, get, start
 from tests.projects import generate
+from tests.run.test_warmstart import IMPORT_LOG, STARTUP
 
-STARTUP = 60.0
-IMPORT_LOG = '''
-import os as _os
-if _os.environ.get("IMPORT_LOG"):
-    with open(_os.environ["IMPORT_LOG"], "a") as _log:
-        _log.write(f"{_os.getpid()}\\n")
-'''
 # `mark NAME`: appends "NAME PID" to $MARK_LOG; `mark fail` fails as a command does; `mark nap`
 # says so, then sleeps.
 MARK = '''
@@ -112,7 +106,7 @@ class Project:
         deadline = time.monotonic() + 30
         while True:
             text = self.imports.read_text() if self.imports.exists() else ""
-            found = [int(line) for line in text.splitlines()]
+            found = [int(line.split()[0]) for line in text.splitlines()]
             if len(found) >= at_least or time.monotonic() > deadline:
                 return found
             time.sleep(0.1)
