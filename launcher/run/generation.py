@@ -114,25 +114,25 @@ class Generations:
         return gen, outcome
 
     def start_warm(
-        self, plan: LaunchPlan, app_check: list[str], head: HeadStart | None = None
+        self, plan: LaunchPlan, head: HeadStart | None = None
     ) -> Generation:
         """A gunicorn generation that imports the project once, answers the app check and runs
         what it is ordered before it serves (launcher/run/warmserver.py); `head`: its process
         was started before the supervisor (launcher/run/headstart.py)."""
         if head is None:
-            return self._start_process(plan, app_check)
+            return self._start_process(plan, warm=True)
         self.count += 1
         target = listener_bind(head.probe_sock or self.listeners[0])
         return Generation(self.count, head.server, head.probe_sock, target)
 
-    def _start_process(self, plan: LaunchPlan, app_check: list[str] | None = None) -> Generation:
+    def _start_process(self, plan: LaunchPlan, *, warm: bool = False) -> Generation:
         self.count += 1
         fds, probe_sock = generation_sockets(plan.backend, self.listeners)
         target = listener_bind(probe_sock or self.listeners[0])
         env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
         server: Server
-        if app_check is not None:
-            server = WarmServer(plan, fds, env, app_check)
+        if warm:
+            server = WarmServer(plan, fds, env)
         else:
             server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
         return Generation(self.count, server, probe_sock, target)

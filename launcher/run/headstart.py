@@ -26,7 +26,7 @@ from launcher.run import control
 from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.sockets import bind_listener, generation_sockets, inherited_listeners
 from launcher.run.systemd import child_env
-from launcher.run.warmserver import WarmServer, check_words
+from launcher.run.warmserver import WarmServer
 
 
 @dataclass
@@ -85,7 +85,7 @@ class HeadStart:
         fds, probe_sock = generation_sockets(plan.backend, claim.listeners)
         try:
             server_env = {**child_env(env), wire.LOG_GENERATION_ENV: "1"}
-            server = WarmServer(plan, fds, server_env, check_words(plan)["app"])
+            server = WarmServer(plan, fds, server_env)
         except BaseException:
             if probe_sock is not None:
                 probe_sock.close()

@@ -11,7 +11,7 @@ from typing import Any
 from launcher.plan.model import LaunchPlan
 from launcher.run.diagnose import explain
 from launcher.run.steps import app_refused
-from launcher.run.warmserver import WarmServer, check_words, prepare_command
+from launcher.run.warmserver import WarmServer, prepare_command
 
 DRAIN = 5.0  # seconds for the last lines of a process that has exited
 
@@ -26,7 +26,7 @@ class OneCheck:
     def __init__(self, plan: LaunchPlan, env: Mapping[str, str]) -> None:
         self.plan = plan
         self.process = WarmServer(
-            plan, (), env, check_words(plan)["app"], prepare_command(plan), quiet=True
+            plan, (), env, prepare_command(plan), quiet=True
         )
         self.said: dict[str, Any] = {}
 

@@ -72,7 +72,7 @@ class WarmServer(ServerProcess, StatusReader):
     all it prints is kept (`text`), as a check's output is, never shown."""
 
     def __init__(
-        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str], app_check: list[str],
+        self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str],
         command: Command | None = None, quiet: bool = False,
     ) -> None:
         command = command or plan.server_command(tuple(fds))
@@ -82,7 +82,7 @@ class WarmServer(ServerProcess, StatusReader):
         orders_r, orders_w = os.pipe()
         extra = {
             wire.PREPARE_ENV: json.dumps(
-                {"check": app_check, "record": str(record), "quiet": quiet}
+                {"check": check_words(plan)["app"], "record": str(record), "quiet": quiet}
             ),
             wire.STATUS_FD_ENV: str(status_w),
             wire.ORDERS_FD_ENV: str(orders_r),

@@ -49,7 +49,7 @@ def start_warm(
     is already ended and the reason raised in one line. `confirm`: the plan is the last
     start's; the server imports while the planner reads the profile, and gets its first order
     once the planner said the plan still holds; `head`: its process was started already."""
-    gen = supervisor.generations.start_warm(plan, check_words(plan)["app"], head)
+    gen = supervisor.generations.start_warm(plan, head)
     server = cast(WarmServer, gen.server)
     signals.own(server.pid)
     try:
@@ -148,7 +148,7 @@ def start_preparing(
 ) -> WarmServer:
     """The process that answers the app check and runs the management-command steps where the
     server does not import the project first; a stop signal ends its group."""
-    server = WarmServer(plan, (), env, check_words(plan)["app"], prepare_command(plan))
+    server = WarmServer(plan, (), env, prepare_command(plan))
     signals.own(server.pid)
     return server
 
@@ -165,7 +165,7 @@ def start_validated(
 ) -> tuple[Generation | None, Outcome]:
     """A reload's new generation: checked inside itself, then ready; on failure it is ended."""
     words = check_words(plan)
-    gen = generations.start_warm(plan, words["app"])
+    gen = generations.start_warm(plan)
     outcome = _validate(plan, cast(WarmServer, gen.server), words, waiter)
     if not outcome.ok:
         generations.stop(gen, 0.0)
