@@ -88,12 +88,21 @@ def _denied(path: Path) -> LaunchError:
 
 def write_state(directory: Path, name: str, state: Mapping[str, Any]) -> None:
     """Atomically replace the state file, readable by the owner only."""
-    target = state_path(directory, name)
-    tmp = target.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(state, fh)
-    os.replace(tmp, target)
+    write_private(state_path(directory, name), json.dumps(state).encode())
+
+
+def write_private(target: Path, data: bytes) -> None:
+    """Replace `target` with `data` at once (a reader never sees half of it), readable by the
+    owner only: written to a temp file of this process beside it, then renamed."""
+    temp = target.with_name(f".{target.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
 
 
 def read_state(directory: Path, name: str) -> dict[str, Any] | None:

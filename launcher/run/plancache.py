@@ -84,17 +84,10 @@ class SavedPlan:
         will say why, if it matters)."""
         if not applies(plan):
             return
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         with contextlib.suppress(OSError, LauncherError):
             control.ensure_run_dir(self.path.parent)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    pickle.dump((self.request, plan), handle, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(temp, self.path)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
+            data = pickle.dumps((self.request, plan), protocol=pickle.HIGHEST_PROTOCOL)
+            control.write_private(self.path, data)
 
     def forget(self) -> None:
         with contextlib.suppress(OSError):
