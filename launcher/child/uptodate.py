@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import os
 import pkgutil
 from pathlib import Path
 from typing import Any
@@ -141,4 +142,7 @@ def record_collected(fingerprint: str | None, record: Path | None) -> None:
     if fingerprint is None or record is None:
         return
     with contextlib.suppress(OSError):  # read-only: the next start collects again
-        record.write_text(fingerprint + "\n")
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)  # owner-only, as every file in the run dir (one made before too)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(fingerprint + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -136,6 +137,8 @@ def test_steps_with_nothing_to_do_are_skipped(env: Env, launch: list[Launch]) ->
     assert "nothing to do" not in item.output and "unchanged" not in item.output
     assert item.stop() == 0
 
+    record = env.tmp / "run" / "site.collectstatic"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600  # owner-only, as the run dir's files
     item, _ = site.serve(launch)
     assert "[launch] before_start.0 migrate --noinput: no migrations to apply (" in item.output
     assert "[launch] before_start.1 collectstatic --noinput -v 0: static files unchanged (" \
