@@ -71,7 +71,7 @@ class Workspace:
     def create(cls, tag: str = "bench") -> Workspace:
         root = Path(tempfile.mkdtemp(prefix=f"launcher-{tag}-"))
         shutil.copytree(REPO / "demo_site", root / "demo_site", ignore=_IGNORE)
-        shutil.copytree(REPO / "configs", root / "configs", ignore=_IGNORE)
+        shutil.copytree(REPO / "launcher" / "profiles", root / "configs", ignore=_IGNORE)
         (root / "logs").mkdir()
         env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
         env.update(

@@ -213,5 +213,5 @@ def copy_demo(tmp: Path) -> Path:
     target = tmp / "project"
     shutil.copytree(ROOT / "demo_site", target / "demo_site",
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", "staticfiles"))
-    shutil.copytree(ROOT / "configs", target / "configs")
+    shutil.copytree(ROOT / "launcher" / "profiles", target / "configs")
     return target

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+from importlib import resources
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,7 +16,8 @@ RESERVED_NAMES = frozenset(
     {"show", "check", "status", "reload", "stop", "systemd-unit", "k8s", "run", "help", "list",
      "schema"}
 )
-SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# The profiles shipped inside the package (package data), wherever it is installed.
+SHIPPED_CONFIGS = Path(str(resources.files("launcher") / "profiles")).resolve()
 
 
 def config_dirs(cwd: Path, env: Mapping[str, str]) -> list[Path]:

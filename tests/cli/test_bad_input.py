@@ -57,7 +57,7 @@ def no_control_socket_left(env: Env) -> None:
 def test_unknown_profile_lists_where_it_looked(env: Env) -> None:
     line = error_line(*cli(env, "nosuchprofile", cwd=env.tmp))
     assert "unknown profile 'nosuchprofile'" in line
-    assert f"looked in {env.tmp / 'configs'}, {ROOT / 'configs'}" in line
+    assert f"looked in {env.tmp / 'configs'}, {ROOT / 'launcher' / 'profiles'}" in line
     assert "(profiles: dev, prod-asgi, prod-wsgi)" in line
 
 

@@ -94,7 +94,7 @@ def test_rules(tmp_path: Path, case: str) -> None:
 
 @pytest.mark.parametrize("name", ["dev", "prod-wsgi", "prod-asgi"])
 def test_shipped_profiles_are_consistent(name: str) -> None:
-    demo = SHIPPED_CONFIGS.parent / "demo_site"  # run inside a project, as users do
+    demo = SHIPPED_CONFIGS.parents[1] / "demo_site"  # run inside a project, as users do
     loaded = load_profile(str(SHIPPED_CONFIGS / f"{name}.yaml"), cwd=demo, env={})
     plan = build_plan(loaded, python="python", cpus=2, env={}, cwd=demo)
     assert contradictions(plan) == []

@@ -79,7 +79,7 @@ def test_unhealthy_server_is_restarted_after_the_threshold(env: Env, launch: lis
     db = env.tmp / "db.sqlite3"
     profile = env.tmp / "flaky.yaml"
     profile.write_text(
-        f"extends: {ROOT / 'configs' / 'prod-wsgi.yaml'}\n"
+        f"extends: {ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}\n"
         "workers: 1\n"
         "health: {deep: true, interval: 0.2, failure_threshold: 3, startup_timeout: 20}\n"
         "restart: {backoff_initial: 0.2}\n"

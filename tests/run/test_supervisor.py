@@ -324,7 +324,7 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
 def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[Launch]) -> None:
     profile = env.tmp / "leaky.yaml"
     profile.write_text(
-        f"extends: {ROOT / 'configs' / 'prod-wsgi.yaml'}\n"
+        f"extends: {ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}\n"
         "worker_class: sync\n"
         "threads: 1\n"
         "workers: 2\n"
