@@ -123,4 +123,8 @@ def _watch_json(plan: LaunchPlan) -> dict[str, Any] | None:
 def _yaml_dump(data: Mapping[str, Any]) -> str:
     import yaml
 
-    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False).rstrip()
+    # libyaml's emitter where PyYAML was built with it: the pure one takes seconds on a long value
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(
+        dict(data), Dumper=dumper, sort_keys=False, default_flow_style=False
+    ).rstrip()

@@ -22,6 +22,7 @@ is hidden the same way everywhere. The rule, as the README states it:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,25 +38,32 @@ _ANYWHERE = re.compile(
 _WORDS = frozenset({"PASS", "PWD", "AUTH", "SALT"})
 _NOT_SECRET = frozenset({"PWD"})  # the shell's working directory
 
+# scheme://user:PASSWORD@host: up to the last '@' of the word, so the password may hold '/',
+# '#', '?', '@' and ':' (what a URL parser would cut it at is no protection here). Found by
+# _url_passwords, in linear time: as one regex it rescans the word from every position.
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_URL_USER = re.compile(r"[^\s:/?#@]*:")
+_SPACE = re.compile(r"\s")
 # Each pattern: `head` is kept, `secret` becomes MASK.
-# scheme://user:PASSWORD@host: greedy up to the last '@' of the word, so the password may
-# hold '/', '#', '?', '@' and ':' (what a URL parser would cut it at is no protection here).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)(?P<secret>\S*)(?=@)")
 # user:PASSWORD@host with no scheme (DSN-like values), not the tail of a scheme://.
 _BARE_PASSWORD = re.compile(
     r"(?P<head>(?<![\w.+\-/:@%*])[A-Za-z0-9_.+-]*:)(?!//)(?P<secret>\S+)(?=@[\w\[])"
 )
 # name=value in a query string or a keyword DSN; hidden when the name is secret.
 _PARAM = re.compile(
-    r"(?P<head>(?:^|(?<=[\s?&;,(]))(?P<name>[A-Za-z0-9_.\-]+)=)"
+    r"(?P<head>(?<![^\s?&;,(])(?P<name>[A-Za-z0-9_.\-]+)=)"
     r"(?P<secret>'[^']*'|\"[^\"]*\"|[^\s&;,#)]*)"
 )
 # --flag VALUE; hidden when the flag's name is secret.
 _FLAG = re.compile(
-    r"(?P<head>(?:^|(?<=\s))--?(?P<name>[A-Za-z][A-Za-z0-9_-]*)\s+)(?P<secret>[^\s-]\S*)"
+    r"(?P<head>(?<!\S)--?(?P<name>[A-Za-z][A-Za-z0-9_-]*)\s+)(?P<secret>[^\s-]\S*)"
 )
 
+# Each pattern with a character every match holds.
+_PATTERNS = ((_BARE_PASSWORD, "@"), (_PARAM, "="), (_FLAG, "-"))
 
+
+@functools.lru_cache(maxsize=1024)  # called for every name=value and --flag in every text
 def is_secret(name: str) -> bool:
     """Whether a variable, parameter or flag of this name holds a secret (rule 1)."""
     if name.upper() in _NOT_SECRET:
@@ -70,20 +78,60 @@ def mask_text(text: str, found: Callable[[str], Any] | None = None) -> str:
 
     `found` is called with each hidden value (to search for it elsewhere, rule 3)."""
 
-    def hide(match: re.Match[str]) -> str:
-        secret = match["secret"]
-        named = "name" in match.re.groupindex
+    def hidden(secret: str, name: str | None = None) -> bool:
         # "$NAME" refers to a variable (as `launch show`'s command line does): nothing to hide.
         reference = secret.strip("\"'").startswith("$")
-        if not secret or secret == MASK or reference or (named and not is_secret(match["name"])):
-            return match.group(0)
+        if not secret or secret == MASK or reference or (name is not None and not is_secret(name)):
+            return False
         if found is not None:
             found(secret)
-        return match["head"] + MASK
+        return True
 
-    for pattern in (_URL_PASSWORD, _BARE_PASSWORD, _PARAM, _FLAG):
-        text = pattern.sub(hide, text)
+    def hide(match: re.Match[str]) -> str:
+        name = match["name"] if "name" in match.re.groupindex else None
+        return match["head"] + MASK if hidden(match["secret"], name) else match.group(0)
+
+    pieces, last = [], 0
+    for start, end in _url_passwords(text):
+        if hidden(text[start:end]):
+            pieces += [text[last:start], MASK]
+            last = end
+    text = "".join(pieces) + text[last:]
+    for pattern, needed in _PATTERNS:
+        if needed in text:  # a scan at C speed saves a pass of the pattern over a long text
+            text = pattern.sub(hide, text)
     return text
+
+
+def _url_passwords(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each password in `scheme://user:PASSWORD@host`: from the user's
+    `:` to the last `@` of the word. Each character is looked at a bounded number of times."""
+    spans: list[tuple[int, int]] = []
+    resume = 0  # a scheme starts after the previous password (matches do not overlap)
+    word_end, word_last_at = -1, -1  # the word being read: where it ends, its last '@'
+    sep = text.find("://")
+    while sep != -1:
+        start = sep
+        while start > resume and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < sep and not ("a" <= text[start].lower() <= "z"):
+            start += 1  # a scheme begins with a letter
+        user = _URL_USER.match(text, sep + 3) if start < sep else None
+        if user is not None:
+            secret = user.end()
+            if secret > word_end:
+                space = _SPACE.search(text, secret)
+                word_end = space.start() if space else len(text)
+                word_last_at = text.rfind("@", secret, word_end)
+            if word_last_at >= secret:
+                spans.append((secret, word_last_at))
+                resume = word_last_at
+                sep = text.find("://", word_last_at)
+            else:  # no '@' left in this word: nor for any later scheme in it
+                sep = text.find("://", word_end)
+            continue
+        sep = text.find("://", sep + 3)
+    return spans
 
 
 def mask_value(name: str, value: str) -> str:
