@@ -14,6 +14,7 @@ import yaml
 from tests.conftest import ROOT, Env
 
 DEMO = ROOT / "demo_site"
+SHIPPED_WSGI = ROOT / "launcher" / "profiles" / "prod-wsgi.yaml"
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 POD = ("--bind", "0.0.0.0:8000", "--admin-bind", "0.0.0.0:9100")
 IMAGE = ("--image", "registry.example.com/demo-site:1.4")
@@ -94,10 +95,10 @@ def test_validator_refuses_what_strict_mode_should(tmp_path: Path) -> None:
     [
         (POD, "launch: error: key '--image': required: the image that holds the project"),
         ((*POD, "--image", "Site:latest"), "key '--image': 'Site:latest' is not an image"),
-        ((*IMAGE,), f"{ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}:8: key 'bind': 127.0.0.1:8000 is "
+        ((*IMAGE,), f"{SHIPPED_WSGI}:8: key 'bind': 127.0.0.1:8000 is "
                     "not reachable in a pod"),
         ((*IMAGE, "--bind", "0.0.0.0:8000"),
-         f"{ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}: key 'admin.bind': launch k8s puts the probes"),
+         f"{SHIPPED_WSGI}: key 'admin.bind': launch k8s puts the probes"),
         ((*IMAGE, "--bind", "0.0.0.0:8000", "--admin-bind", "9100"),
          "key '--admin-bind': 127.0.0.1:9100 is not reachable by the kubelet's probes"),
         ((*IMAGE, *POD, "--name", "Shop"), "key '--name': 'Shop' is not a Kubernetes name"),
