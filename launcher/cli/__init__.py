@@ -1,16 +1,7 @@
 """The `launch` command: parse arguments, pick a profile, render errors, set the exit code.
 
-launch NAME                    run a profile (dev, prod-wsgi, prod-asgi, or your own)
-launch show NAME               the resolved profile and the equivalent command line
-launch show NAME --origins     where each value came from: file:line, ${VAR}, --bind, default
-launch check NAME              validate, import the app, check the port, Django checks
-launch status [NAME] [--json]  a running instance: pids, workers, memory, health
-launch reload [NAME]           graceful reload; exit 1 when the new code is refused
-launch stop [NAME]             graceful stop
-launch systemd-unit NAME       print a systemd unit for the profile
-launch k8s NAME --image IMAGE  print a Kubernetes Deployment and Service for the profile
-launch list                    the profiles the lookup can see
-launch schema                  the JSON Schema of a profile, for editors
+What a person reads is in DESCRIPTION and COMMANDS_HELP (`launch --help`); the commands run
+in their own modules, loaded when they are used.
 """
 
 from __future__ import annotations
@@ -24,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.overrides import OPTIONS
@@ -45,6 +36,36 @@ if TYPE_CHECKING:
 COMMANDS = (
     "show", "check", "status", "reload", "stop", "systemd-unit", "k8s", "list", "run", "schema"
 )
+USAGE = "launch NAME [options]\n       launch COMMAND [NAME] [options]"
+DESCRIPTION = """\
+Run a Django site under gunicorn or uvicorn from a YAML profile (dev, prod-wsgi, prod-asgi,
+or your own), supervised: health probes, restarts, reloads that drop no request. Run it
+inside your project: it finds the settings and the app by itself."""
+COMMANDS_HELP = """\
+commands:
+  launch NAME                    run a profile in the foreground (also: launch run NAME)
+  launch show NAME [--json]      the resolved profile and the equivalent command line
+  launch show NAME --origins     where each value came from: file:line, ${VAR}, --bind, default
+  launch check NAME              validate, check the port, import the app, Django's checks
+  launch status [NAME] [--json]  a running instance: pids, workers, memory, health
+  launch reload [NAME]           graceful reload; exit 1 when the new code is refused
+  launch stop [NAME]             graceful stop
+  launch systemd-unit NAME       print a systemd unit for the profile
+  launch k8s NAME --image IMAGE  print a Kubernetes Deployment and Service for the profile
+  launch list                    the profiles `launch NAME` can see, and where it looks
+  launch schema                  the JSON Schema of a profile, for editors
+
+options for a profile (every command that takes NAME):
+  --bind HOST:PORT               override the profile's bind (or unix:/PATH)
+  --admin-bind HOST:PORT|PORT    the admin listener: /livez /readyz /startupz /metrics
+  --log-format {text,json}       override the profile's log_format
+
+NAME is a profile file's name without .yaml, looked up in the project's configs/ (nearest
+first, up to the directory of manage.py), then each directory of $LAUNCH_CONFIG_DIR, then the
+profiles shipped with launcher; or a path to a .yaml file. `launch COMMAND --help` for more.
+"""
+# `launch --version`: these distributions' versions, as installed beside launcher.
+VERSIONS = ("launcher", "Django", "gunicorn", "uvicorn")
 
 
 @dataclass
@@ -86,20 +107,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="launch", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+def versions(names: Sequence[str] = VERSIONS) -> str:
+    """`launch --version`: launcher's, Python's and the servers' versions, one per line."""
+    from importlib import metadata
 
-    def profile_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("profile", nargs="?", help="profile name, or a path to a .yaml file")
+    def version(distribution: str) -> str:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"{names[0]} {version(names[0])}"]
+    lines.append(f"Python {'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})")
+    lines += [f"{name} {version(name)}" for name in names[1:]]
+    return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line and exit 2, as every other bad input is (not argparse's usage
+    block); `launch run` is called what a person types, `launch NAME`."""
+
+    def error(self, message: str) -> NoReturn:
+        prog = "launch" if self.prog == "launch run" else self.prog
+        raise LaunchError(f"{message}", f"`{prog} --help` lists what it takes")
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the versions of launcher, Python, Django and the servers")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(versions())
+        parser.exit(0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="launch",
+        usage=USAGE,
+        description=DESCRIPTION,
+        epilog=COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action=_Version)
+    # The commands are listed in the epilog, as a person types them.
+    sub = parser.add_subparsers(dest="command", prog="launch", help=argparse.SUPPRESS)
+
+    def profile_command(
+        name: str, help_text: str, usage: str | None = None
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, usage=usage)
+        p.add_argument(
+            "profile", nargs="?", metavar="NAME", help="profile name, or a path to a .yaml file"
+        )
         p.add_argument("--config", help="profile file (instead of a name)")
         p.add_argument("--bind", help="override the profile's bind: HOST:PORT or unix:/PATH")
         p.add_argument("--admin-bind", help="the admin listener (admin.bind): HOST:PORT or PORT")
-        p.add_argument("--log-format", help="override the profile's log_format: text or json")
+        p.add_argument(
+            "--log-format", choices=(logs.TEXT, logs.JSON),
+            help="override the profile's log_format",
+        )
         return p
 
-    profile_command("run", "run a profile (the default command)")
+    profile_command(
+        "run", "run a profile in the foreground, supervised (the default command)",
+        "launch [run] NAME [--bind HOST:PORT] [--admin-bind HOST:PORT] "
+        "[--log-format {text,json}]",
+    )
     show = profile_command("show", "print the resolved profile and the equivalent command")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument(
@@ -114,7 +189,10 @@ def _parser() -> argparse.ArgumentParser:
         help="render for this systemd (default: this machine's; 253+ gets Type=notify-reload)",
     )
     kube = profile_command("k8s", "print a Kubernetes Deployment and Service for a profile")
-    kube.add_argument("--image", help="the container image (required), e.g. example.com/site:1")
+    kube.add_argument(
+        "--image", required=True, help="the container image that holds the project and "
+        "launcher, e.g. registry.example.com/mysite:1.4",
+    )
     kube.add_argument("--name", help="the objects' name (default: the profile's)")
     for name, help_text in (
         ("status", "show a running instance"),
@@ -126,7 +204,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "status":
             p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for an answer")
-    sub.add_parser("list", help="list the profiles the lookup can see")
+    sub.add_parser(
+        "list", help="the profiles `launch NAME` can see, where each comes from, and the order"
+    )
     sub.add_parser("schema", help="print the JSON Schema of a profile (for editors)")
     return parser
 
@@ -146,10 +226,9 @@ def _dispatch(
     if args.command == "run":
         return _run(args, cwd, env, masker, error_line)
     if args.command == "list":
-        from launcher.plan.lookup import list_profiles
+        from launcher.cli.listing import list_text
 
-        for name, path in list_profiles(cwd, env).items():
-            print(f"{name:<20} {path}")
+        print(list_text(cwd, env))
         return 0
     if args.command == "schema":
         from launcher.plan.profile_schema import profile_json_schema
@@ -176,11 +255,11 @@ def _dispatch(
     if args.command == "systemd-unit":
         from launcher.cli import unit as cli_unit
 
-        return cli_unit.systemd_unit(plan, args, _launch_argv(args))
+        return cli_unit.systemd_unit(plan, loaded, args, cwd, env, _options(args))
     if args.command == "k8s":
         from launcher.cli.k8s import k8s
 
-        return k8s(plan, args, _options(args))
+        return k8s(plan, loaded, args, cwd, env, _options(args))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -278,15 +357,6 @@ def _source(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> Plan
         overrides=_overrides(args),
         defer_env=args.command in ("systemd-unit", "k8s"),
     )
-
-
-def _launch_argv(args: argparse.Namespace) -> list[str]:
-    """How systemd should start this profile: the same interpreter, the same profile file."""
-    name = args.config or args.profile
-    path = Path(name).resolve() if name.endswith((".yaml", ".yml")) or "/" in name else None
-    target = str(path) if path else name
-    extra = [word for option, value in _options(args) for word in (option, value)]
-    return [sys.executable, "-m", "launcher", target, *extra]
 
 
 def _options(args: argparse.Namespace) -> list[tuple[str, str]]:

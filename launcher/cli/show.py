@@ -92,16 +92,60 @@ def show_origins(loaded: LoadedProfile, plan: LaunchPlan, *, as_json: bool) -> i
             }
             for o in origins
         ]
-        print(json.dumps({"profile": loaded.name, "source": str(loaded.path), "values": rows},
-                         indent=2))
+        data = {
+            "profile": loaded.name,
+            "source": str(loaded.path),
+            "lookup": _lookup_json(loaded),
+            "values": rows,
+        }
+        print(json.dumps(data, indent=2))
         return 0
     print(f"# profile {loaded.name} from {loaded.path}: each value and where it came from")
+    for line in lookup_lines(loaded):
+        print(f"# {line}")
     texts = [(o.key, _short(o.value), o.source) for o in origins]
     key_width = max(len(k) for k, _, _ in texts)
     value_width = min(max(len(v) for _, v, _ in texts), 40)
     for key, value, source in texts:
         print(f"{key:<{key_width}}  {value:<{value_width}}  {source}")
     return 0
+
+
+def lookup_lines(loaded: LoadedProfile) -> list[str]:
+    """Which file `launch NAME` chose, in which directory of the lookup order, and the files its
+    `extends:` read (launcher/plan/lookup.py)."""
+    from launcher.cli.listing import order_lines
+
+    located = loaded.located
+    if located is None:
+        return []
+    place = located.place
+    if place is None:
+        lines = ["given as a path; `extends:` looks beside it, then in the lookup order:"]
+    else:
+        index = located.order.index(place) + 1
+        lines = [
+            f"chosen from {place.origin}, directory {index} of the lookup order "
+            "(first match wins):"
+        ]
+    lines += order_lines(located.order)
+    if len(loaded.chain) > 1:
+        lines.append("extends: " + " -> ".join(map(str, loaded.chain)))
+    return lines
+
+
+def _lookup_json(loaded: LoadedProfile) -> dict[str, Any] | None:
+    located = loaded.located
+    if located is None:
+        return None
+    return {
+        "from": located.place.origin if located.place else "path",
+        "order": [
+            {"origin": place.origin, "directory": str(place.directory)}
+            for place in located.order
+        ],
+        "extends": [str(path) for path in loaded.chain[1:]],
+    }
 
 
 def _short(value: Any, width: int = 40) -> str:

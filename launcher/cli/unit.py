@@ -6,9 +6,13 @@ import argparse
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from launcher.errors import ProfileError
+from launcher.plan.carry import for_unit
+from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import LaunchPlan
 from launcher.plan.unit import render_unit
 
@@ -44,11 +48,28 @@ def installed_version() -> int | None:
     return None
 
 
-def systemd_unit(plan: LaunchPlan, args: argparse.Namespace, launch: Sequence[str]) -> int:
+def systemd_unit(
+    plan: LaunchPlan,
+    loaded: LoadedProfile,
+    args: argparse.Namespace,
+    cwd: Path,
+    env: Mapping[str, str],
+    options: Sequence[tuple[str, str]],
+) -> int:
+    """The unit runs this interpreter on the profile it finds as `launch` did here, from the
+    project, with the overriding options given here."""
     given = args.systemd_version
     version = version_option(given) if given is not None else installed_version()
+    carried = for_unit(loaded, cwd=cwd, env=env, server_dir=plan.cwd)
+    extra = [word for option, value in options for word in (option, value)]
     text = render_unit(
-        plan, user=args.user, group=args.group, launch=launch, systemd_version=version
+        plan,
+        user=args.user,
+        group=args.group,
+        launch=[sys.executable, "-m", "launcher", carried.profile, *extra],
+        workdir=carried.workdir,
+        config_dirs=carried.config_dirs,
+        systemd_version=version,
     )
     print(text, end="")
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from launcher.errors import ProfileError
-from launcher.plan.lookup import config_dirs, find_profile, is_file, nearest, resolve
+from launcher.plan.lookup import Located, locate, nearest, parent_profile, resolve
 from launcher.plan.overrides import apply as apply_overrides
 from launcher.plan.overrides import overriding
 from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profile_file
@@ -37,6 +37,9 @@ class LoadedProfile:
     # Variables an `env:` value needs that were not set (only when loaded with `defer_env`).
     deferred: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()  # dotted keys set on the command line (`--bind`, ...)
+    # How `launch NAME` found it, and the files its `extends:` chain read (itself first).
+    located: Located | None = None
+    chain: tuple[Path, ...] = ()
 
     def base_dir(self, key: KeyPath) -> Path:
         """Relative paths resolve against the directory of the file that wrote them."""
@@ -57,8 +60,9 @@ def load_profile(
     `defer_env`: an unset variable in an `env:` value is no error, it stays `${NAME}` and is
     listed in `deferred` (a systemd unit is rendered where its secrets are not set).
     """
-    path = find_profile(name, cwd, env)
-    data, origins = _read_with_extends(path, env)
+    located = locate(name, cwd, env)
+    path = located.path
+    data, origins, chain = _read_with_extends(path, cwd, env)
     via: dict[KeyPath, list[str]] = {}
     deferred: list[str] = []
     data = _interpolate(data, origins, env, (), via, deferred if defer_env else None)
@@ -74,12 +78,20 @@ def load_profile(
         origins=origins,
         overrides=tuple(overrides or ()),
         deferred=tuple(deferred),
+        located=located,
+        chain=chain,
     )
 
 
+def extends_chain(path: Path, cwd: Path, env: Mapping[str, str]) -> tuple[Path, ...]:
+    """The files a profile reads through `extends:` when launched from `cwd` with `env`
+    (itself first): what a systemd unit or a pod must find again."""
+    return _read_with_extends(path, cwd, env)[2]
+
+
 def _read_with_extends(
-    path: Path, env: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[KeyPath, Origin]]:
+    path: Path, cwd: Path, env: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[KeyPath, Origin], tuple[Path, ...]]:
     """The profile merged over the chain of profiles it extends, read in bounded work."""
     layers: list[tuple[dict[str, Any], dict[KeyPath, Origin]]] = []
     chain: list[Path] = []
@@ -95,14 +107,9 @@ def _read_with_extends(
         line = origins[("extends",)].line
         if not isinstance(parent_ref, str) or not parent_ref:
             raise ProfileError(path, line, "extends", "must be a profile name")
-        parent_path = _parent_path(path, parent_ref, env)
-        if not is_file(parent_path):
-            raise ProfileError(
-                path,
-                line,
-                "extends",
-                f"profile '{parent_ref}' not found (looked for {parent_path})",
-            )
+        parent_path, why = parent_profile(path, parent_ref, cwd, env)
+        if parent_path is None:
+            raise ProfileError(path, line, "extends", why)
         if resolve(parent_path) in map(resolve, chain):
             loop = " -> ".join(p.name for p in (*chain, parent_path))
             raise ProfileError(path, line, "extends", f"extends loops back on itself: {loop}")
@@ -115,22 +122,7 @@ def _read_with_extends(
     while layers:
         child, child_origins = layers.pop()
         data, origins = _merge(data, child), {**origins, **child_origins}
-    return data, origins
-
-
-def _parent_path(path: Path, parent_ref: str, env: Mapping[str, str]) -> Path:
-    if parent_ref.endswith((".yaml", ".yml")) or "/" in parent_ref:
-        return resolve(path.parent / parent_ref)
-    # A name: beside this file first, then where `launch NAME` looks (shipped ones included).
-    # A file never extends itself: a project's configs/dev.yaml saying `extends: dev` means the
-    # next dev.yaml in that order, the shipped one.
-    candidates = [
-        d / f"{parent_ref}{suffix}"
-        for d in (path.parent, *config_dirs(path.parent, env))
-        for suffix in (".yaml", ".yml")
-    ]
-    itself = resolve(path)
-    return next((c for c in candidates if is_file(c) and resolve(c) != itself), candidates[0])
+    return data, origins, tuple(map(resolve, chain))
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

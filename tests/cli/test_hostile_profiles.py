@@ -122,7 +122,8 @@ def test_hostile_value_is_one_line(
     body, key, fragment = VALUES[case]
     path = write(tmp_path / "hostile.yaml", HEADER + body)
     for command in ("show", "check", "systemd-unit", "k8s"):
-        line = refused(capsys, command, str(path))
+        image = ("--image", "registry.example.com/site:1") if command == "k8s" else ()
+        line = refused(capsys, command, str(path), *image)
         where = f"launch: error: {path}:4: " + (f"key '{key}': " if key else "")
         assert line.startswith(where), line
         assert fragment in line, line

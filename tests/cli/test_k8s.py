@@ -4,6 +4,7 @@ preStop sleep; bad input is one line and exit 2."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, Env
+from tests.conftest import ROOT, Env, Launch, free_port, get
+from tests.lookup_sites import layout, place, site_text
 
 DEMO = ROOT / "demo_site"
 SHIPPED_WSGI = ROOT / "launcher" / "profiles" / "prod-wsgi.yaml"
@@ -51,11 +53,13 @@ SECRET_PROFILE = "extends: prod-wsgi\nenv:\n  DJANGO_SECRET_KEY: ${K8S_TEST_UNSE
 def test_output_passes_kubernetes_validate_strict(
     env: Env, tmp_path: Path, profile: str, extra: tuple[str, ...], name: str
 ) -> None:
-    if profile.endswith(".yaml"):
-        (tmp_path / profile).write_text(SECRET_PROFILE)
-        profile = str(tmp_path / profile)
+    cwd = DEMO
+    if profile.endswith(".yaml"):  # in a project's configs/, given by its path there
+        cwd = layout(tmp_path).project
+        (cwd / "configs" / profile).write_text(SECRET_PROFILE)
+        profile = f"configs/{profile}"
     named = ("--name", name) if name != profile else ()
-    result = cli(env, profile, *POD, *IMAGE, *extra, *named, WEB_CONCURRENCY="3")
+    result = cli(env, profile, *POD, *IMAGE, *extra, *named, cwd=cwd, WEB_CONCURRENCY="3")
     assert result.returncode == 0, result.stderr
     manifest = tmp_path / "site.yaml"
     manifest.write_text(result.stdout)
@@ -93,7 +97,7 @@ def test_validator_refuses_what_strict_mode_should(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (POD, "launch: error: key '--image': required: the image that holds the project"),
+        (POD, "launch: error: the following arguments are required: --image"),
         ((*POD, "--image", "Site:latest"), "key '--image': 'Site:latest' is not an image"),
         ((*IMAGE,), f"{SHIPPED_WSGI}:8: key 'bind': 127.0.0.1:8000 is "
                     "not reachable in a pod"),
@@ -113,3 +117,60 @@ def test_bad_input_is_one_line_and_exit_2(env: Env, args: tuple[str, ...], expec
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("launch: error: ")
     assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("case", "word"), [("project", "mysite"), ("path", "deploy/web.yaml"), ("site", "sited")]
+)
+def test_the_container_serves_the_profile_it_was_rendered_from(
+    env: Env, launch: list[Launch], tmp_path: Path, case: str, word: str
+) -> None:
+    """Render in the project (with $LAUNCH_CONFIG_DIR for the site-wide case), then run the
+    container's command with the container's env in the project, as the image's working
+    directory: it serves the same profile file."""
+    where = layout(tmp_path)
+    port, admin = free_port(), free_port()
+    name, source = place(where, case, port)
+    binds = ("--bind", f"0.0.0.0:{port}", "--admin-bind", f"0.0.0.0:{admin}")
+    rendered = cli(
+        env, name, *binds, *IMAGE, "--name", "site", cwd=where.project,
+        LAUNCH_CONFIG_DIR=where.config_dir if case == "site" else "",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    deployment = next(yaml.safe_load_all(rendered.stdout))
+    (web,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert web["command"] == ["launch", word, *binds]
+    pod_env = {item["name"]: item["value"] for item in web["env"]}
+    assert pod_env.get("LAUNCH_CONFIG_DIR") == (where.config_dir if case == "site" else None)
+    held = f"# The image must hold the profile's LAUNCH_CONFIG_DIR: {where.config_dir}"
+    assert (held in rendered.stdout.splitlines()) == (case == "site")
+
+    # The container: its command and env, in the project; nothing of this shell's lookup.
+    shell = {k: v for k, v in env.vars().items()
+             if k not in ("LAUNCH_CONFIG_DIR", "DJANGO_SETTINGS_MODULE")}
+    process_env = {**shell, **pod_env}
+    executable = Path(sys.executable).parent / web["command"][0]  # the console script
+    shown = subprocess.run(
+        [str(executable), "show", *web["command"][1:], "--json"], cwd=where.project,
+        env=process_env, capture_output=True, text=True, timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["source"] == str(source)
+    item = Launch(web["command"][1:], process_env, env.tmp / "pod.log", where.project).start()
+    launch.append(item)
+    item.wait_for(f"on 0.0.0.0:{port}", timeout=90)
+    assert get(port, "/api/sync/")[0] == 200
+    assert get(admin, "/readyz")[0] == 200
+    assert item.stop() == 0
+
+
+def test_a_profile_outside_the_project_is_refused(env: Env, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(site_text(8000, "outside"))
+    result = cli(env, str(outside), *POD, *IMAGE)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"launch: error: {outside}: outside the project {DEMO}: the container runs `launch` "
+        f"there (the image's working directory); put the profile in {DEMO / 'configs'}, or in "
+        "a directory of $LAUNCH_CONFIG_DIR the image holds"
+    ]

@@ -121,7 +121,8 @@ def test_unit_sections_and_the_timeouts_it_derives(tmp_path: Path) -> None:
     assert got["TimeoutStartSec"] == [str(start_timeout(plan))] == ["63"]
     assert got["TimeoutStopSec"] == [str(stop_timeout(plan))] == ["22"]
     assert got["WatchdogSec"] == [str(watchdog_timeout(plan))] == ["27"]
-    assert f"LAUNCH_CONFIG_DIR={tmp_path}" in got["Environment"]
+    # what finds the profile on the target is the caller's (plan/carry.py, tests/plan/test_carry.py)
+    assert not any(e.startswith("LAUNCH_CONFIG_DIR=") for e in got["Environment"])
     assert ("Install", "WantedBy", "multi-user.target") in fields(unit)
 
 
@@ -320,3 +321,43 @@ def test_shipped_profiles_render(name: str) -> None:
     # The unit outwaits the servers' own drain, and a recovery (see watchdog_timeout).
     assert stop_timeout(plan) > plan.graceful_timeout
     assert watchdog_timeout(plan) > 2 * (plan.graceful_timeout + plan.probe.startup_timeout)
+
+
+@pytest.mark.parametrize(
+    ("dirs", "rendered"),
+    [
+        (("/etc/launcher",), "Environment=LAUNCH_CONFIG_DIR=/etc/launcher"),
+        (("/etc/a", "/srv/b"), "Environment=LAUNCH_CONFIG_DIR=/etc/a:/srv/b"),
+        (("/srv/my sites",), 'Environment="LAUNCH_CONFIG_DIR=/srv/my sites"'),
+        (("/srv/100%",), "Environment=LAUNCH_CONFIG_DIR=/srv/100%%"),
+        (('/srv/"q"',), 'Environment="LAUNCH_CONFIG_DIR=/srv/\\"q\\""'),
+        (("/srv/$HOME",), "Environment=LAUNCH_CONFIG_DIR=/srv/$HOME"),  # Environment= expands none
+    ],
+)
+def test_lookup_directories_and_working_directory(
+    tmp_path: Path, dirs: tuple[str, ...], rendered: str
+) -> None:
+    unit = render_unit(
+        plan_of(tmp_path, ""), launch=LAUNCH, workdir=Path("/srv/50% site"), config_dirs=dirs
+    )
+    assert rendered in unit.splitlines()
+    assert "WorkingDirectory=/srv/50%% site" in unit.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("workdir", "dirs", "expected"),
+    [
+        ("/srv/site", ("/etc/a\nExecStartPre=/bin/evil",),
+         "the LAUNCH_CONFIG_DIR directory '/etc/a\\nExecStartPre=/bin/evil' holds the control"),
+        ("/srv/site", ("/etc/a\\",), "ends with a backslash"),
+        ("/srv/si\nte", (), "the working directory '/srv/si\\nte' holds the control character"),
+    ],
+)
+def test_lookup_values_that_would_break_a_line_are_refused(
+    tmp_path: Path, workdir: str, dirs: tuple[str, ...], expected: str
+) -> None:
+    plan = plan_of(tmp_path, "")
+    with pytest.raises(ProfileError) as info:
+        render_unit(plan, launch=LAUNCH, workdir=Path(workdir), config_dirs=dirs)
+    assert expected in info.value.render()
+    assert "\n" not in info.value.render()

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -28,8 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.run.systemd import Notifier, child_env
 from tests.conftest import DEMO, PYTHON, ROOT, Env, Launch, free_port, get, start
+from tests.lookup_sites import layout, place
 
 SECRET = "test-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-not-for-real-sites"
 
@@ -508,11 +511,11 @@ def local_systemd() -> int:
     return int(first[1])
 
 
-def render(env: Env, *args: str, cwd: Path = DEMO) -> str:
+def render(env: Env, *args: str, cwd: Path = DEMO, **extra: str) -> str:
     result = subprocess.run(
         [PYTHON, "-m", "launcher", "systemd-unit", *args],
         cwd=cwd,
-        env=env.vars(),
+        env=env.vars(**extra),
         capture_output=True,
         text=True,
         timeout=60,
@@ -615,40 +618,69 @@ def test_systemd_unit_for_prod_asgi_passes_verify(env: Env, tmp_path: Path):
     verify(unit)
 
 
-def test_systemd_unit_without_user_runs_the_same_profile(env: Env, tmp_path: Path):
-    """No User=/Group=; and ExecStart, run from WorkingDirectory, finds the same profile file."""
-    project = tmp_path / "my project"
-    (project / "configs").mkdir(parents=True)
-    source = site_profile(tmp_path, port=free_port(), failure_threshold=3, startup_timeout=30)
-    profile = project / "configs" / "mysite.yaml"
-    shutil.copy(source, profile)
+def exec_start_argv(value: str) -> list[str]:
+    """ExecStart's words as systemd reads them: quotes like a shell, `%%` and `$$` unescaped."""
+    return [w.replace("%%", "%").replace("$$", "$") for w in shlex.split(value)]
 
-    text = render(env, "mysite", cwd=project)
-    unit = tmp_path / "launcher-mysite.service"
+
+def unit_environment(keys: dict[str, list[str]], run_dir: str) -> dict[str, str]:
+    """The unit's Environment= lines; %t/%N (the runtime directory) made the test's run dir."""
+    found = {}
+    for value in keys.get("Service.Environment", []):
+        name, _, text = shlex.split(value)[0].partition("=")
+        found[name] = run_dir if text == "%t/%N" else text.replace("%%", "%")
+    return found
+
+
+@pytest.mark.parametrize("case", ["project", "site", "shipped"])
+def test_the_unit_serves_the_profile_it_was_rendered_from(
+    env: Env, launch: list[Launch], tmp_path: Path, case: str
+):
+    """Render the unit where a person would (in the project, with $LAUNCH_CONFIG_DIR set for
+    the site-wide case), then run its ExecStart with its Environment= and WorkingDirectory and
+    nothing else of the shell's lookup: it serves the same profile file."""
+    where = layout(tmp_path)
+    port = free_port()
+    rendered_env = {"WEB_CONCURRENCY": "1", "LAUNCH_CONFIG_DIR": ""}
+    if case == "shipped":
+        name, source, extra = "prod-wsgi", SHIPPED_CONFIGS / "prod-wsgi.yaml", ("--bind",
+                                                                             f"127.0.0.1:{port}")
+    else:
+        (name, source), extra = place(where, case, port), ()
+    if case == "site":
+        rendered_env["LAUNCH_CONFIG_DIR"] = where.config_dir
+    text = render(env, name, *extra, cwd=where.project, **rendered_env)
+    unit = tmp_path / "launcher-site.service"
     unit.write_text(text)
     keys = directives(text)
+    verify(unit)
     assert "Service.User" not in keys and "Service.Group" not in keys
     assert "Service.CapabilityBoundingSet" not in keys  # root keeps its capabilities
-    assert int(one(keys, "Service.TimeoutStopSec")) == 5 + 15  # graceful_timeout 5
-    watchdog = int(one(keys, "Service.WatchdogSec"))
-    assert watchdog / 2 >= 5 + 0.2 + 30
-    verify(unit)
 
-    # What systemd would run: WorkingDirectory, the unit's Environment=, the ExecStart words.
-    unit_env = dict(v.strip('"').split("=", 1) for v in keys["Service.Environment"])
-    assert unit_env["LAUNCH_CONFIG_DIR"] == str(project / "configs")
-    argv = one(keys, "Service.ExecStart").split()
-    assert argv[:3] == [sys.executable, "-m", "launcher"]
-    show = subprocess.run(
-        [*argv[:3], "show", *argv[3:], "--json"],
-        cwd=one(keys, "Service.WorkingDirectory"),
-        env={**env.vars(), "LAUNCH_CONFIG_DIR": unit_env["LAUNCH_CONFIG_DIR"]},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    argv = exec_start_argv(one(keys, "Service.ExecStart"))
+    assert argv[:4] == [sys.executable, "-m", "launcher", name] and argv[4:] == list(extra)
+    workdir = Path(one(keys, "Service.WorkingDirectory").replace("%%", "%"))
+    assert workdir == where.project
+    unit_env = unit_environment(keys, str(env.tmp / "run"))
+    expected_dirs = where.config_dir if case == "site" else None
+    assert unit_env.get("LAUNCH_CONFIG_DIR") == expected_dirs
+    # What systemd would run: the shell's lookup variables gone, the unit's own in their place.
+    shell = {k: v for k, v in env.vars(WEB_CONCURRENCY="1").items()
+             if k not in ("LAUNCH_CONFIG_DIR", "DJANGO_SETTINGS_MODULE")}
+    process_env = {**shell, **unit_env}
+
+    shown = subprocess.run(
+        [*argv[:3], "show", *argv[3:], "--json"], cwd=workdir, env=process_env,
+        capture_output=True, text=True, timeout=60,
     )
-    assert show.returncode == 0, show.stderr
-    assert json.loads(show.stdout)["source"] == str(profile)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["source"] == str(source)
+
+    item = Launch(argv[3:], process_env, env.tmp / "unit.log", workdir).start()
+    launch.append(item)
+    item.wait_for(f"serving {name} on 127.0.0.1:{port}", timeout=90)
+    assert get(port, "/api/sync/")[0] == 200
+    assert item.stop() == 0
 
 
 def test_systemd_unit_quotes_paths(env: Env, tmp_path: Path):
