@@ -139,16 +139,18 @@ def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
 @pytest.mark.parametrize(
     ("option", "value", "fragment"),
     [
-        ("--admin-bind", "unix:/run/admin.sock", "takes HOST:PORT or a port, not unix:"),
-        ("--admin-bind", "70000", "port 70000 is outside 1-65535"),
-        ("--log-format", "xml", "'text' or 'json' (got 'xml')"),
+        ("--admin-bind", "unix:/run/admin.sock", "key '--admin-bind': 'unix:/run/admin.sock': "
+         "the admin listener takes HOST:PORT or a port, not unix:"),
+        ("--admin-bind", "70000", "key '--admin-bind': '127.0.0.1:70000': port 70000 is outside"),
+        # a choice of the parser's, refused before the profile is read
+        ("--log-format", "xml", "argument --log-format: invalid choice: 'xml' (choose from "
+         "'text', 'json')"),
     ],
 )
 def test_bad_admin_bind_or_log_format_names_the_option(
     env: Env, option: str, value: str, fragment: str
 ) -> None:
     line = error_line(*cli(env, "prod-wsgi", option, value, cwd=DEMO))
-    assert f"key '{option}'" in line
     assert fragment in line
     no_control_socket_left(env)
 
