@@ -78,8 +78,8 @@ def for_pod(loaded: LoadedProfile, *, cwd: Path, env: Mapping[str, str]) -> Carr
     chain = _chain(loaded)
     relative = _relative(loaded.path, project)
     if relative is None and not reads_the_same(Carried(project, loaded.path.stem), chain):
-        outside = any(_inside(loaded.path, d) for d in site_dirs(here, env))
-        if not outside:
+        site_wide = any(_inside(loaded.path, d) for d in site_dirs(here, env))
+        if not site_wide:
             raise ProfileError(
                 loaded.path, None, None, f"outside the project {project}: the container runs "
                 f"`launch` there (the image's working directory); put the profile in "
