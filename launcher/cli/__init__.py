@@ -214,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
 def _dispatch(
     argv: list[str], env: dict[str, str], masker: list[Masker], error_line: ErrorLine
 ) -> int:
+    if argv[:1] == ["help"]:  # `launch help [COMMAND]`, as git and pip take it
+        argv = [argv[1], "--help"] if argv[1:2] and argv[1] in COMMANDS else ["--help"]
     bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
     if bare_profile or (argv and argv[0] in ("--config", *OPTIONS)):
         argv = ["run", *argv]

@@ -52,6 +52,22 @@ def test_help_shows_the_usage_and_every_command(env: Env) -> None:
     assert "{show,check" not in text and "positional arguments" not in text
 
 
+@pytest.mark.parametrize(
+    ("args", "start"),
+    [
+        (("help",), "usage: launch NAME [options]"),
+        (("help", "k8s"), "usage: launch k8s "),
+        (("help", "nonsense"), "usage: launch NAME [options]"),
+        (("dev", "--help"), "usage: launch [run] NAME "),
+        (("show", "--help"), "usage: launch show "),
+    ],
+)
+def test_help_in_every_spelling(env: Env, args: tuple[str, ...], start: str) -> None:
+    result = cli(env, *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(start), result.stdout
+
+
 def test_no_arguments_prints_the_help_and_exits_2(env: Env) -> None:
     result = cli(env)
     assert result.returncode == 2
