@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Claim:
-    """What a start holds before its first server: the run dir, the profile's control socket
-    (one instance per profile) and the sockets served (`inherited` ones are systemd's)."""
+    """What a start holds before its first server: its project's subdirectory of the run dir,
+    the profile's control socket there (one instance per project and profile) and the sockets
+    served (`inherited` ones are systemd's)."""
 
     directory: Path
     control_server: control.ControlServer
@@ -60,8 +61,9 @@ class Claim:
     @classmethod
     def take(cls, plan: LaunchPlan, env: Mapping[str, str],
              inherited: list[socket.socket]) -> Claim:
-        directory = control.ensure_run_dir(control.run_dir(env))
-        control_server = control.ControlServer(directory, plan.name)
+        root = control.project_root(plan)
+        directory = control.ensure_instance_dir(env, root)
+        control_server = control.ControlServer(directory, plan.name, root)
         if inherited:
             return cls(directory, control_server, inherited, True)
         try:
