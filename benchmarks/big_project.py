@@ -16,9 +16,7 @@ its static files collected once. Then, round after round, each round in another 
 - prod start -> first 200 on `/`: `launch prod-wsgi` (its migrate and collectstatic steps
   have nothing to do), the same without `before_start`, and the raw gunicorn command
   `launch show prod-wsgi` prints (twice: the A/A pair); 2 workers. Each keeps its port from
-  round to round, as a service does, and starts once before the rounds, uncounted, so every
-  counted `launch` start begins from the plan its last start saved, as a restart does; the
-  same without `before_start` with an empty run dir each time shows a first start.
+  round to round, as a service does, and starts once before the rounds, uncounted.
 - validated reload: `launch reload prod-wsgi` against a `launch prod-wsgi` kept running, from
   the command to its exit (the new generation serves), set against a raw gunicorn start.
 
@@ -56,8 +54,7 @@ SECRETS = {
 }
 DEV_SERVERS = ("launch dev", "uvicorn --reload", "uvicorn --reload (A/A)", "manage.py runserver")
 EDITS = ("view", "model")
-STARTS = ("raw gunicorn", "launch prod-wsgi", "launch, no before_start", "raw gunicorn (A/A)",
-          "launch, no before_start, no saved plan")
+STARTS = ("raw gunicorn", "launch prod-wsgi", "launch, no before_start", "raw gunicorn (A/A)")
 _ASGI = '''"""ASGI config for mysite: Django's own, for `uvicorn mysite.asgi:application`."""
 
 import os
@@ -156,20 +153,14 @@ def raw_gunicorn_argv(site: Site, port: int) -> tuple[list[str], dict[str, str]]
 
 def start_server(site: Site, name: str, port_of: str = "") -> Server:
     """Each on its own port, the same every round: a service starts with the same command each
-    time, so from its second start `launch` finds the plan of its last one (launcher/run/
-    plancache.py); the "no saved plan" variant starts with an empty run dir each time."""
+    time."""
     port = site.ports.setdefault(port_of or name, free_port())
     if name.startswith("raw"):
         argv, env = raw_gunicorn_argv(site, port)
         return site.server(name, "raw", argv, port, **env)
     profile = "prod-wsgi" if name == "launch prod-wsgi" else str(site.nosteps)
-    fresh: dict[str, str] = {}
-    if name.endswith("no saved plan"):
-        run = site.tmp / "run-unsaved"
-        shutil.rmtree(run, ignore_errors=True)
-        fresh["LAUNCH_RUN_DIR"] = str(run)
     argv = [LAUNCH, profile, "--bind", f"127.0.0.1:{port}"]
-    return site.server(name, "launch", argv, port, **fresh)
+    return site.server(name, "launch", argv, port)
 
 
 # ----- measuring --------------------------------------------------------------------------------

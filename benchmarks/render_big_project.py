@@ -65,10 +65,8 @@ def big_project(section: BigProjectSection) -> list[str]:
         "`launch prod-wsgi` runs its `migrate` and `collectstatic` steps (nothing left to do) and",
         "its checks first; the raw gunicorn is the command `launch show prod-wsgi` prints, with",
         "the project's WSGI app. Each keeps its port from round to round, as a service does, and",
-        "starts once before the rounds, uncounted: each counted `launch` start begins from the",
-        "plan its last start saved, as a restart does (the server imports while the planner",
-        "confirms it); the \"no saved plan\" row is a first start, with an empty run dir each",
-        "time. `launch reload prod-wsgi` is timed from the command to its exit",
+        "starts once before the rounds, uncounted. `launch reload prod-wsgi` is timed from the",
+        "command to its exit",
         "(the new generation serves), set against the raw gunicorn start of the same round.",
         "",
         *table(

@@ -25,9 +25,6 @@ from launcher.run import logs
 if TYPE_CHECKING:
     from launcher.plan.model import LaunchPlan
     from launcher.plan.source import PlanSource
-    from launcher.run.plancache import SavedPlan
-    from launcher.run.planner import Pending, Planner
-    from launcher.run.signals import StartupSignals
 
 # `launch NAME` imports no more than the supervisor needs: the profile's parsers (pydantic,
 # PyYAML) load in the planner process (launcher/cli/planner.py), the other commands' modules
@@ -286,50 +283,16 @@ def _run(
     try:
         pending = planner.start()  # first: making the plan is the longest part of a start
         with signals.owning(pending.pid):
-            from launcher.run.plancache import SavedPlan
+            from launcher.run.startup import run_plan
 
-            saved = SavedPlan.of(planner, env)
-            early = saved.load()
-            if early is None:
-                from launcher.run.startup import run_plan
-
-                plan = pending.result(lambda: signals.stopping)
-        if early is not None:
-            return _run_saved(early, saved, pending, planner, signals, env, masker, error_line)
+            plan = pending.result(lambda: signals.stopping)
         signals.raise_if_stopping()
     except BaseException:
         signals.restore()
         raise
     assert plan is not None
     _know(plan, env, masker, error_line)
-    saved.save(plan)
     return run_plan(plan, env, planner, signals)
-
-
-def _run_saved(
-    plan: LaunchPlan, saved: SavedPlan, pending: Pending, planner: Planner,
-    signals: StartupSignals, env: Mapping[str, str], masker: list[Masker],
-    error_line: ErrorLine,
-) -> int:
-    """From the plan of the last start: its server starts now, importing the project while
-    the planner reads the profile again and the run layer loads; it gets its first order
-    once the planner has confirmed the plan (launcher/run/plancache.py)."""
-    from launcher.run.headstart import HeadStart
-    from launcher.run.plancache import Unconfirmed
-
-    confirm = Unconfirmed(plan, pending, saved, signals)
-    head = HeadStart.begin(plan, env, signals)
-    try:
-        from launcher.run.startup import run_plan
-    except BaseException:
-        if head is not None:
-            head.abandon()
-            head.claim.release(plan)
-        confirm.cancel()
-        raise
-    _know(plan, env, masker, error_line)
-    return run_plan(plan, env, planner, signals, confirm,
-                    lambda fresh: _know(fresh, env, masker, error_line), head)
 
 
 def _know(plan: LaunchPlan, env: Mapping[str, str], masker: list[Masker],

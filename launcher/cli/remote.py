@@ -1,26 +1,112 @@
-"""`launch status`, `reload` and `stop`: talking to a running instance on its control socket."""
+"""`launch status`, `reload` and `stop`: talking to a running instance on its control socket.
+
+Which instance: inside a project (the nearest manage.py at or above the current directory;
+none: the current directory itself), that project's; outside every running project, any one
+by its name when it runs for one project only (`choose`, a pure decision). The planner never
+runs for these: the profile is not read.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from launcher.errors import LaunchError
 from launcher.plan.secrets import Masker
+from launcher.run.control import Instance
 from launcher.run.sockets import unix_in_use
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What a command addresses: one instance, a list to show (`status`), or a refusal."""
+
+    instance: Instance | None = None
+    listing: tuple[Instance, ...] | None = None
+    refusal: str = ""
+
+
+def choose(
+    command: str, name: str | None, here: Path, inside: bool, running: Sequence[Instance]
+) -> Choice:
+    """Which running instance `launch COMMAND [NAME]` run in `here` means.
+
+    `here` is the project's root (`inside`) or, outside any project, the current directory.
+    Instances of `here` come first; inside a project no other is ever chosen. Outside, a name
+    that runs for one project only is that one; `status` lists what it cannot choose between.
+    """
+    mine = [i for i in running if i.project == here]
+    named = [i for i in mine if name is None or i.name == name]
+    if len(named) == 1:
+        return Choice(instance=named[0])
+    if named:  # several here, no name given
+        if command == "status":
+            return Choice(listing=tuple(named))
+        names = ", ".join(i.name for i in named)
+        return Choice(refusal=f"several profiles are running for {here} ({names}): name one, "
+                              f"as in 'launch {command} {named[0].name}'")
+    elsewhere = [i for i in running if i.project != here and (name is None or i.name == name)]
+    absent = f"profile '{name}' is not running" if name else "nothing is running"
+    if inside:
+        told = f"{absent} for {here}"
+        if mine:
+            told += f" (running here: {', '.join(i.name for i in mine)})"
+        if elsewhere:
+            told += f"; running elsewhere: {_described(elsewhere)}"
+        return Choice(refusal=told)
+    if command == "status" and name is None:
+        return Choice(listing=tuple(running)) if running else Choice(refusal="nothing is running")
+    if len(elsewhere) == 1:
+        return Choice(instance=elsewhere[0])
+    if not elsewhere:
+        others = f" (running: {_described(running)})" if running else ""
+        return Choice(refusal=f"{absent}{others}")
+    if command == "status":
+        return Choice(listing=tuple(elsewhere))
+    several = f"profile '{name}' is running for several projects" if name else \
+        "several profiles are running"
+    return Choice(refusal=f"{several}: {_described(elsewhere)}; "
+                          f"run 'launch {command} {name or 'NAME'}' in the project's directory")
+
+
+def _described(instances: Sequence[Instance]) -> str:
+    return ", ".join(f"{i.name} for {i.project or '(unknown)'}"
+                     + (f" (launcher pid {i.pid})" if i.pid else "") for i in instances)
+
+
 def remote(args: argparse.Namespace, env: Mapping[str, str], masker: Masker) -> int:
+    from launcher.plan.project import find_root
     from launcher.run import control
 
-    directory = control.run_dir(env)
-    name = args.profile or _only_running(directory)
+    run = control.run_dir(env)
+    cwd = Path.cwd()
+    root = find_root(cwd)
+    here = root or cwd
+    name: str | None = args.profile
     timeout = args.timeout
+    directory = control.instance_dir(env, here)
+    # This project's instance of that name, straight from its path: no listing needed. A
+    # project whose socket path would be too long is told so (nothing can run for it there).
+    if name is None or not _present(_socket_here(directory, name, root is not None), directory):
+        running = control.instances(run)
+        choice = choose(args.command, name, here, root is not None, running)
+        if choice.refusal:
+            raise LaunchError(masker.text(choice.refusal), "" if running else f"nothing in {run}")
+        if choice.listing is not None:
+            listing = [masker.data({**i.state, "profile": i.name,
+                                    "project": str(i.project) if i.project else None})
+                       for i in choice.listing]
+            print(json.dumps(listing, indent=2) if args.json else _format_listing(listing))
+            return 0
+        assert choice.instance is not None
+        directory, name = choice.instance.directory, choice.instance.name
     if args.command == "status":
         status = masker.data(control.request(directory, name, {"command": "status"}, timeout))
         print(json.dumps(status, indent=2) if args.json else _format_status(status))
@@ -33,15 +119,31 @@ def remote(args: argparse.Namespace, env: Mapping[str, str], masker: Masker) -> 
     return 0 if answer.get("ok") else 1
 
 
-def _only_running(directory: Path) -> str:
+def _socket_here(directory: Path, name: str, inside: bool) -> Path | None:
+    """Where this project's instance `name` listens; outside a project, None when that path
+    would be too long (an instance elsewhere may still be meant)."""
     from launcher.run import control
 
-    names = control.running_names(directory)
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise LaunchError("no profile is running", f"nothing in {directory}")
-    raise LaunchError(f"several profiles are running ({', '.join(names)})", "name one")
+    try:
+        return control.socket_path(directory, name)
+    except LaunchError:
+        if inside:
+            raise
+        return None
+
+
+def _present(path: Path | None, directory: Path) -> bool:
+    """Whether a control socket is at `path` (a stale one too: the request says so)."""
+    if path is None:
+        return False
+    try:
+        return path.exists()
+    except PermissionError:
+        from launcher.run.control import denied
+
+        # The run dir itself, or the project's subdirectory in it, belongs to another user.
+        closed = directory if os.access(directory.parent, os.X_OK) else directory.parent
+        raise denied(closed) from None
 
 
 def _wait_gone(path: Path, timeout: float) -> None:
@@ -50,9 +152,18 @@ def _wait_gone(path: Path, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def _format_listing(listing: Sequence[Mapping[str, Any]]) -> str:
+    lines = [f"{'profile':<16} {'launcher':>8}  {'health':<10} project"]
+    for state in listing:
+        lines.append(f"{state.get('profile', '?'):<16} {state.get('supervisor_pid') or '?':>8}  "
+                     f"{state.get('health') or '?':<10} {state.get('project') or '?'}")
+    return "\n".join(lines)
+
+
 def _format_status(status: Mapping[str, Any]) -> str:
     lines = [
         f"profile     {status['profile']}  ({status['backend']} on {status['bind']})",
+        f"project     {status.get('project') or '?'}",
         f"supervisor  pid {status['supervisor_pid']}",
         f"server      pid {status['server_pid']}  generation {status['generation']}",
         f"health      {status['health']}  {status.get('health_detail') or ''}".rstrip(),

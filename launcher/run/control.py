@@ -1,17 +1,23 @@
-"""The run directory: one control socket and one state file per running profile, owner-only.
+"""The run directory: one owner-only subdirectory per project, holding one control socket and
+one state file per running profile of it (and what a profile keeps between starts there).
 
-`launch status/reload/stop` talk to a running supervisor over its control socket with one JSON
-line each way. A socket or state file left behind by a killed supervisor is detected as stale.
+One instance per project and profile: `launch dev` in two projects are two instances, side by
+side. `launch status/reload/stop` talk to a running supervisor over its control socket with one
+JSON line each way. A socket left behind by a killed supervisor is detected as stale.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
 import stat
+import struct
+import zlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +26,8 @@ from launcher.run.sockets import unix_in_use
 
 if TYPE_CHECKING:
     import psutil  # loaded by the status code that passes processes in, not at start
+
+    from launcher.plan.model import LaunchPlan
 
 
 def run_dir(env: Mapping[str, str]) -> Path:
@@ -35,6 +43,32 @@ def run_dir(env: Mapping[str, str]) -> Path:
 
 # sun_path holds 108 bytes on Linux, the final NUL included.
 MAX_SOCKET_PATH = 107
+MAX_STATE = 1 << 20  # bytes of a state file read at most
+BASENAME_CHARS = 16  # of the project's directory name in its subdirectory's: sun_path is short
+
+
+def project_root(plan: LaunchPlan) -> Path:
+    """What an instance is keyed by besides its profile: the Django project's root, else the
+    directory the plan runs in."""
+    return plan.project.root if plan.project is not None else plan.cwd
+
+
+def project_key(root: Path) -> str:
+    """The name of a project's subdirectory: `<basename>-<crc32 of the absolute root>`, readable
+    and one per root. (crc32, not hashlib: that loads OpenSSL, 4 MiB the supervisor would keep.)"""
+    base = (root.name or "root")[:BASENAME_CHARS]
+    return f"{base}-{zlib.crc32(os.fsencode(str(root))):08x}"
+
+
+def instance_dir(env: Mapping[str, str], root: Path) -> Path:
+    """Where the instances of the project at `root` keep their files."""
+    return run_dir(env) / project_key(root)
+
+
+def ensure_instance_dir(env: Mapping[str, str], root: Path) -> Path:
+    """The run dir and the project's subdirectory in it, both created 0700 and checked."""
+    ensure_run_dir(run_dir(env))
+    return ensure_run_dir(instance_dir(env, root))
 
 
 def ensure_run_dir(path: Path) -> Path:
@@ -73,7 +107,7 @@ def socket_path(directory: Path, name: str) -> Path:
     return path
 
 
-def _denied(path: Path) -> LaunchError:
+def denied(path: Path) -> LaunchError:
     """The instance belongs to another user: its socket or run dir is not ours to open."""
     owner = ""
     with contextlib.suppress(OSError, KeyError):
@@ -106,48 +140,125 @@ def write_private(target: Path, data: bytes) -> None:
 
 
 def read_state(directory: Path, name: str) -> dict[str, Any] | None:
+    """What the state file says; None when it is missing, unreadable or not a regular file
+    (a FIFO there must not hang `launch status`)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        return json.loads(state_path(directory, name).read_text())
+        with os.fdopen(os.open(state_path(directory, name), flags), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            state = json.loads(handle.read(MAX_STATE))
     except (OSError, ValueError):
         return None
+    return state if isinstance(state, dict) else None
 
 
-def running_names(directory: Path) -> list[str]:
+@dataclass(frozen=True)
+class Instance:
+    """A running instance as the run dir shows it: its profile, its project (from its state
+    file; None while it says none) and what its state file says."""
+
+    name: str
+    project: Path | None
+    directory: Path
+    state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def pid(self) -> int | None:
+        pid = self.state.get("supervisor_pid")
+        return pid if isinstance(pid, int) else None
+
+
+def instances(run: Path) -> list[Instance]:
+    """Every instance whose control socket answers, in every project's subdirectory of `run`
+    (a subdirectory that is not ours to read is passed over; stale sockets are not counted)."""
     try:
-        names = [e.name for e in os.scandir(directory)]
+        entries = list(os.scandir(run))
     except (FileNotFoundError, NotADirectoryError):
         return []
     except PermissionError:
-        raise _denied(directory) from None
-    return sorted(n.removesuffix(".sock") for n in names if n.endswith(".sock"))
+        raise denied(run) from None
+    found = []
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        directory = Path(entry.path)
+        try:
+            names = [e.name for e in os.scandir(directory) if e.name.endswith(".sock")]
+        except OSError:
+            continue
+        for sock in names:
+            if not unix_in_use(directory / sock):
+                continue
+            name = sock.removesuffix(".sock")
+            state = read_state(directory, name) or {}
+            project = state.get("project")
+            found.append(Instance(name, Path(project) if isinstance(project, str) else None,
+                                  directory, state))
+    return sorted(found, key=lambda i: (str(i.project), i.name))
+
+
+def listening_pid(path: Path) -> int | None:
+    """The pid of the process listening on the unix socket at `path` (the kernel's word,
+    SO_PEERCRED); None when nothing accepts there."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+        creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid
+
+
+def already_running(name: str, project: Path, pid: int | None) -> LaunchError:
+    """A second start of the same project and profile: who runs it, and what to type where."""
+    who = f" (launcher pid {pid})" if pid else ""
+    return LaunchError(
+        f"profile '{name}' is already running for {project}{who}: run 'launch stop {name}' "
+        f"or 'launch reload {name}' in {project}"
+    )
 
 
 class ControlServer:
-    """The supervisor's end: a listening unix socket, mode 0600."""
+    """The supervisor's end: a listening unix socket, mode 0600, in its project's subdirectory
+    of the run dir; the state file says from the start who listens and for which project."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, project: Path) -> None:
         self.path = socket_path(directory, name)
-        self._claim(directory, name)
+        self.directory, self.name = directory, name
+        self._claim(name, project)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
             self.sock.bind(str(self.path))
+        except OSError as exc:  # another start bound it since the claim
+            self.sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise already_running(name, project, listening_pid(self.path)) from None
+            raise LaunchError(f"cannot create the control socket {self.path}: "
+                              f"{exc.strerror or exc}", "set LAUNCH_RUN_DIR") from None
         finally:
             os.umask(old)
         self.sock.listen(16)
         self.sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            write_state(directory, name, {"profile": name, "project": str(project),
+                                          "supervisor_pid": os.getpid(), "health": "starting"})
 
-    def _claim(self, directory: Path, name: str) -> None:
-        if not self.path.exists():
+    def _claim(self, name: str, project: Path) -> None:
+        if not self.path.exists() and not self.path.is_symlink():
             return
-        state = read_state(directory, name) or {}
-        pid = state.get("supervisor_pid")
-        if unix_in_use(self.path):
-            raise LaunchError(
-                f"profile '{name}' is already running under launcher pid {pid}",
-                f"use 'launch stop {name}' or 'launch reload {name}'",
-            )
-        self.path.unlink()  # stale: its supervisor was killed
+        pid = listening_pid(self.path)
+        if pid is not None:
+            raise already_running(name, project, pid)
+        try:
+            self.path.unlink()  # stale: its supervisor was killed
+        except OSError as exc:  # a directory, say
+            raise LaunchError(f"{self.path} is in the way of the control socket: "
+                              f"{exc.strerror or exc}", "remove it") from None
 
     def accept(self) -> socket.socket | None:
         try:
@@ -162,6 +273,8 @@ class ControlServer:
         self.sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            state_path(self.directory, self.name).unlink()
 
 
 def read_request(conn: socket.socket) -> dict[str, Any]:
@@ -184,7 +297,7 @@ def request(
     try:
         present = path.exists()
     except PermissionError:
-        raise _denied(directory) from None
+        raise denied(directory) from None
     if not present:
         raise LaunchError(f"profile '{name}' is not running", f"no control socket in {directory}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -193,7 +306,7 @@ def request(
         sock.connect(str(path))
     except PermissionError:
         sock.close()
-        raise _denied(path) from None
+        raise denied(path) from None
     except (ConnectionRefusedError, FileNotFoundError):
         sock.close()
         state = read_state(directory, name) or {}

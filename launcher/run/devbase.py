@@ -1,7 +1,8 @@
 """The supervisor's side of the dev fork server's base tier (launcher/child/devserver.py is
 the other): a process holding the third-party imports and the settings, which forks setup
 tiers (ForkServer) for as long as neither changes. What it learns to import ahead of the project
-it saves in the run directory, as `NAME.devimports`, for the next base (`saved_imports`)."""
+it saves in its project's subdirectory of the run directory, as `NAME.devimports`, for the next
+base (`saved_imports`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.plan.model import LaunchPlan
-from launcher.run.control import run_dir
+from launcher.run.control import instance_dir, project_root
 from launcher.run.forkserver import ForkServer
 from launcher.run.outcome import Outcome
 from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
@@ -35,7 +36,7 @@ SPAWN_WAIT = 30.0  # seconds for the base to answer `spawn` (it may be importing
 
 def saved_imports(plan: LaunchPlan, env: Mapping[str, str]) -> Path:
     """Where the base saves the modules it learned to import ahead, for the next one."""
-    return run_dir(env) / f"{plan.name}.devimports"
+    return instance_dir(env, project_root(plan)) / f"{plan.name}.devimports"
 
 
 class DevBase:

@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import psutil
 
@@ -29,9 +29,6 @@ from launcher.run.process import ServerProcess
 from launcher.run.sockets import generation_sockets, listener_bind
 from launcher.run.waiter import Waiter
 from launcher.run.warmserver import WarmServer
-
-if TYPE_CHECKING:
-    from launcher.run.headstart import HeadStart
 
 PROBE_PAUSE = 0.05  # seconds between start-up probes
 
@@ -113,17 +110,10 @@ class Generations:
             return None, outcome
         return gen, outcome
 
-    def start_warm(
-        self, plan: LaunchPlan, head: HeadStart | None = None
-    ) -> Generation:
+    def start_warm(self, plan: LaunchPlan) -> Generation:
         """A gunicorn generation that imports the project once, answers the app check and runs
-        what it is ordered before it serves (launcher/run/warmserver.py); `head`: its process
-        was started before the supervisor (launcher/run/headstart.py)."""
-        if head is None:
-            return self._start_process(plan, warm=True)
-        self.count += 1
-        target = listener_bind(head.probe_sock or self.listeners[0])
-        return Generation(self.count, head.server, head.probe_sock, target)
+        what it is ordered before it serves (launcher/run/warmserver.py)."""
+        return self._start_process(plan, warm=True)
 
     def _start_process(self, plan: LaunchPlan, *, warm: bool = False) -> Generation:
         self.count += 1

@@ -8,9 +8,7 @@ its own process group, so a stop during start-up ends it (launcher/run/signals.p
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -24,7 +22,6 @@ from launcher.plan.model import LaunchPlan
 from launcher.run.process import die_with_supervisor
 
 SLICE = 0.1  # seconds between looks at the waiter
-BEHIND = 5  # nice steps of a planner confirming a saved plan: yields to the server, not starved
 
 
 @dataclass(frozen=True)
@@ -68,13 +65,6 @@ class Pending:
         finally:
             self.popen.stdin = None  # communicate() would flush it again
         return self.popen.poll() is None
-
-    def behind(self) -> None:
-        """From now on at a lower priority: it confirms a plan a server already imports with,
-        and yields the CPU to it (nice, not starved)."""
-        with contextlib.suppress(OSError):
-            mine = os.getpriority(os.PRIO_PROCESS, 0)
-            os.setpriority(os.PRIO_PROCESS, self.pid, mine + BEHIND)
 
     def abandon(self) -> None:
         self.popen.kill()

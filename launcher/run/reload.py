@@ -15,7 +15,6 @@ from launcher.run import devreload, status
 from launcher.run.checks import run_checks
 from launcher.run.devparents import BASE, FORK
 from launcher.run.outcome import Outcome
-from launcher.run.plancache import SavedPlan
 from launcher.run.planner import Pending, Planner
 from launcher.run.warmserver import applies
 from launcher.run.warmstart import start_validated
@@ -93,8 +92,6 @@ def reload(
     elif outcome.ok:
         gen, outcome = sup.generations.start_ready(plan, sup.waiter)
     if gen is not None:
-        if changed and sup.source is not None:  # the next start begins from this plan
-            SavedPlan(sup.run_dir, sup.source).save(plan)
         sup.plan = plan
         old, sup.current = sup.current, None
         sup.promote(gen, outcome.message)

@@ -17,20 +17,21 @@ each wait.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run import logs
+from launcher.run import control
 from launcher.run.generation import Generation
-from launcher.run.headstart import Claim, HeadStart
-from launcher.run.plancache import Replanned, Unconfirmed, told_once_confirmed
 from launcher.run.planner import Planner
 from launcher.run.signals import StartupSignals
-from launcher.run.sockets import inherited_listeners
+from launcher.run.sockets import bind_listener, inherited_listeners
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
 from launcher.run.warmserver import WarmServer, applies
@@ -46,42 +47,58 @@ if TYPE_CHECKING:
     from launcher.run.admin import AdminServer
 
 
+@dataclass
+class Claim:
+    """What a start holds before its first server: its project's subdirectory of the run dir,
+    the profile's control socket there (one instance per project and profile) and the sockets
+    served (`inherited` ones are systemd's)."""
+
+    directory: Path
+    control_server: control.ControlServer
+    listeners: list[socket.socket]
+    inherited: bool
+
+    @classmethod
+    def take(cls, plan: LaunchPlan, env: Mapping[str, str],
+             inherited: list[socket.socket]) -> Claim:
+        root = control.project_root(plan)
+        directory = control.ensure_instance_dir(env, root)
+        control_server = control.ControlServer(directory, plan.name, root)
+        if inherited:
+            return cls(directory, control_server, inherited, True)
+        try:
+            listener = bind_listener(plan.bind, plan.backlog)
+        except LaunchError as exc:  # port taken, path missing: point at where it was set
+            control_server.close()
+            raise plan.error("bind", exc.render()) from None
+        return cls(directory, control_server, [listener], False)
+
+    def release(self, plan: LaunchPlan) -> None:
+        if not self.inherited:
+            for sock in self.listeners:
+                if sock.family == socket.AF_UNIX and plan.bind.is_unix:
+                    with contextlib.suppress(OSError):
+                        os.unlink(str(plan.bind.path))
+                sock.close()
+        self.control_server.close()
+
+
 def run_plan(
     plan: LaunchPlan,
     env: Mapping[str, str],
     source: Planner | None = None,
     signals: StartupSignals | None = None,
-    confirm: Unconfirmed | None = None,
-    replanned: Callable[[LaunchPlan], None] | None = None,
-    head: HeadStart | None = None,
 ) -> int:
     """Claim the profile's control socket, bind, check the app and run steps, then supervise.
 
     `source` is where the plan came from: reloads read the profile again through it.
     `signals` has noted the signals since launch began (while the planner ran).
-    `confirm`: `plan` is the one saved at the last start, the planner's answer still to come
-    (launcher/run/plancache.py), and `head` what was started from it already; when the
-    profile reads differently now, start-up begins again from the new plan, told to
-    `replanned` first (errors are masked and shown as it says).
     """
     signals = signals or StartupSignals()
     inherited = inherited_listeners(env, os.getpid())
     try:
-        while True:
-            try:
-                with told_once_confirmed(confirm, signals):
-                    return _run(plan, env, source, signals, confirm, head, inherited)
-            except Replanned as again:
-                plan, confirm, head = again.plan, None, None
-                if replanned is not None:
-                    replanned(plan)
-                logs.write_line(logs.render(
-                    plan.log_format, "replanned", "the profile reads differently than at the "
-                    "last start: starting again from it", profile=plan.name,
-                ))
+        return _run(plan, env, source, signals, inherited)
     finally:
-        if confirm is not None:
-            confirm.cancel()
         for sock in inherited:
             sock.close()
         signals.restore()
@@ -92,13 +109,10 @@ def _run(
     env: Mapping[str, str],
     source: Planner | None,
     signals: StartupSignals,
-    confirm: Unconfirmed | None,
-    head: HeadStart | None,
     inherited: list[socket.socket],
 ) -> int:
-    if head is None:
-        plan.check_wrapper()
-    claim = head.claim if head is not None else Claim.take(plan, env, inherited)
+    plan.check_wrapper()
+    claim = Claim.take(plan, env, inherited)
     check: WarmServer | None = None
     supervisor: Supervisor | None = None
     first: Generation | None = None
@@ -113,16 +127,13 @@ def _run(
         )
         admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
         if check is None:
-            adopted, head = head, None  # the supervisor's first generation from here on
-            first = start_warm(plan, env, supervisor, signals, confirm, adopted)
+            first = start_warm(plan, env, supervisor, signals)
         else:
             _prepare(plan, env, supervisor, signals, check)
         signals.raise_if_stopping()
         gen, first = first, None
         return supervisor.run(gen)
     finally:
-        if head is not None:
-            head.abandon()
         if check is not None:
             end_preparing(check, signals)
         if supervisor is not None:

@@ -17,6 +17,7 @@ def describe(sup: Supervisor, *, with_workers: bool) -> dict[str, Any]:
     gen, plan, health = sup.current, sup.plan, sup.health
     status: dict[str, Any] = {
         "profile": plan.name,
+        "project": str(control.project_root(plan)),
         "source": str(plan.source),
         "bind": str(plan.bind),
         "backend": plan.backend,

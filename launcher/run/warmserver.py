@@ -76,8 +76,10 @@ class WarmServer(ServerProcess, StatusReader):
         command: Command | None = None, quiet: bool = False,
     ) -> None:
         command = command or plan.server_command(tuple(fds))
-        # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served
-        record = control.run_dir(env) / f"{plan.name}.collectstatic"
+        # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served,
+        # in the project's subdirectory of the run dir (another project's is another file)
+        directory = control.instance_dir(env, control.project_root(plan))
+        record = directory / f"{plan.name}.collectstatic"
         status_r, status_w = os.pipe()
         orders_r, orders_w = os.pipe()
         extra = {

@@ -36,26 +36,18 @@ from launcher.run.warmserver import WarmServer, check_words, manage_words, prepa
 from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
 
 if TYPE_CHECKING:
-    from launcher.run.headstart import HeadStart
-    from launcher.run.plancache import Unconfirmed
     from launcher.run.supervisor import Supervisor
 
 
 def start_warm(
     plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
-    confirm: Unconfirmed | None = None, head: HeadStart | None = None,
 ) -> Generation:
     """The first generation, checked and past the steps, becoming the server; on failure it
-    is already ended and the reason raised in one line. `confirm`: the plan is the last
-    start's; the server imports while the planner reads the profile, and gets its first order
-    once the planner said the plan still holds; `head`: its process was started already."""
-    gen = supervisor.generations.start_warm(plan, head)
+    is already ended and the reason raised in one line."""
+    gen = supervisor.generations.start_warm(plan)
     server = cast(WarmServer, gen.server)
     signals.own(server.pid)
     try:
-        if confirm is not None:
-            confirm.confirm(lambda: signals.stopping)
-            signals.raise_if_stopping()
         _prepare(plan, env, supervisor, signals, server)
     except BaseException:
         supervisor.generations.stop(gen, KILL_AFTER)

@@ -48,7 +48,7 @@ def profile(directory: Path, name: str, text: str) -> Path:
 
 
 def no_control_socket_left(env: Env) -> None:
-    assert not list((env.tmp / "run").glob("*.sock"))
+    assert not list((env.tmp / "run").rglob("*.sock"))
 
 
 # ----- profile lookup -----------------------------------------------------------------------

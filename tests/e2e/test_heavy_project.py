@@ -250,7 +250,7 @@ def test_a_second_start_imports_the_saved_list_and_serves_a_model_edit_made_at_o
     port = free_port()
     first = start(launch, env, "dev", "--bind", f"127.0.0.1:{port}", cwd=project)
     first.wait_for("[launch] serving", timeout=90)
-    saved = wait_saved(env, timeout=120)
+    saved = wait_saved(env, project, timeout=120)
     assert any(m.startswith("wagtail") for m in saved["modules"]), saved["modules"][-20:]
     assert first.stop() == 0
 

@@ -196,7 +196,7 @@ def test_a_wrapper_that_cannot_run_stops_everything_before_it_starts(
     assert errors == [f"launch: error: {path}:5: key 'wrap': {expected}"]
     assert not marker.exists()  # the before_start step never ran
     assert not (env.tmp / "db.sqlite3").exists()
-    assert not list((env.tmp / "run").glob("*.sock"))
+    assert not list((env.tmp / "run").rglob("*.sock"))
 
 
 # ----- worker_class as an import path, and gunicorn's tornado -------------------------------

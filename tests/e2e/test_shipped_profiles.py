@@ -197,7 +197,7 @@ def test_sigterm_during_a_before_start_step_ends_the_step(
             proc.kill()
     assert orphans == []
     assert code in (0, 1)
-    assert not list((env.tmp / "run").glob("*.sock"))
+    assert not list((env.tmp / "run").rglob("*.sock"))
 
 
 @pytest.mark.parametrize("server", ["gunicorn", "dev"])

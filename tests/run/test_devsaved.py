@@ -1,4 +1,5 @@
-"""`launch dev`'s base saves the import list it learned (run dir, `NAME.devimports`, 0600); the
+"""`launch dev`'s base saves the import list it learned (the project's subdirectory of the run
+dir, `NAME.devimports`, 0600); the
 next start of the same project, interpreter and packages imports it from the start, and a
 model edit right after it is served as on disk. A list saved under another key, corrupt or not
 the user's own is ignored, said so, and learned again."""
@@ -10,6 +11,7 @@ import os
 import re
 import stat
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,14 +52,20 @@ def launch_dev(launch: list[Launch], env: Env, site: Path, **extra: str) -> tupl
     return item, port
 
 
-def saved_file(env: Env) -> Path:
-    return env.tmp / "run" / "dev.devimports"
+def saved_file(env: Env, site: Path) -> Path:
+    """dev's list for the project at `site`: in its subdirectory of the run dir,
+    `<basename>-<crc32 of its root>` (README: the run directory)."""
+    root = site.resolve()
+    return env.tmp / "run" / f"{root.name[:16]}-{zlib.crc32(os.fsencode(str(root))):08x}" / \
+        "dev.devimports"
 
 
-def wait_saved(env: Env, replacing: int | None = None, timeout: float = 60.0) -> dict[str, Any]:
+def wait_saved(
+    env: Env, site: Path, replacing: int | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
     """The saved list, once a base has written it (in place of the file of inode `replacing`:
     a base writes a new file and renames it over the old one)."""
-    path = saved_file(env)
+    path = saved_file(env, site)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_ino != replacing:
@@ -72,8 +80,8 @@ def test_the_learned_list_is_saved_owner_only_and_imported_from_the_next_start(
 ) -> None:
     site = project(env, "one")
     item, _ = launch_dev(launch, env, site)
-    saved = wait_saved(env)
-    info = saved_file(env).stat()
+    saved = wait_saved(env, site)
+    info = saved_file(env, site).stat()
     assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
     assert saved["key"]["project"]["roots"][0] == str(site.resolve())
     assert "django.core.handlers.asgi" in saved["modules"]
@@ -84,7 +92,7 @@ def test_the_learned_list_is_saved_owner_only_and_imported_from_the_next_start(
     item, port = launch_dev(launch, env, site)
     used = USED.search(item.output)  # said before it serves: the base read it at its start
     assert used, item.output
-    assert (int(used[1]), used[2]) == (len(saved["modules"]), str(saved_file(env)))
+    assert (int(used[1]), used[2]) == (len(saved["modules"]), str(saved_file(env, site)))
     assert item.output.index(used[0]) < item.output.index("[launch] serving")
     set_mark(site / "polls" / "models.py", "right after the start")  # at once
     assert wait_message(port, "right after the start", timeout=30) == []
@@ -97,19 +105,29 @@ def test_the_learned_list_is_saved_owner_only_and_imported_from_the_next_start(
 
 
 def test_a_list_saved_for_another_project_is_not_used(env: Env, launch: list[Launch]) -> None:
-    item, _ = launch_dev(launch, env, project(env, "one"))
-    wait_saved(env)
+    """Each project has its own list; one copied from another project is told and ignored."""
+    one = project(env, "one")
+    item, _ = launch_dev(launch, env, one)
+    wait_saved(env, one)
     assert item.stop() == 0
-    first = saved_file(env).stat().st_ino
+    first = saved_file(env, one)
+    kept = (first.stat().st_ino, first.read_bytes())
 
     other = project(env, "two")
+    mine = saved_file(env, other)
+    assert mine.parent != first.parent
+    mine.parent.mkdir(mode=0o700, parents=True)
+    mine.write_bytes(kept[1])
+    mine.chmod(0o600)
+    copied = mine.stat().st_ino
     item, port = launch_dev(launch, env, other)
     assert "is not used, it was made for another project" in item.output, item.output
     assert not USED.search(item.output)
     assert message(port) == "model-0"
-    relearned = wait_saved(env, replacing=first)
+    relearned = wait_saved(env, other, replacing=copied)
     assert relearned["key"]["project"]["roots"][0] == str(other.resolve())
     assert item.stop() == 0
+    assert (first.stat().st_ino, first.read_bytes()) == kept  # the first project's is its own
 
 
 def _foreign(path: Path) -> None:
@@ -138,10 +156,10 @@ def test_a_stale_corrupt_or_foreign_list_is_ignored_and_learned_again(
     packages.mkdir(parents=True)
     extra = {"PYTHONPATH": str(packages)}
     item, _ = launch_dev(launch, env, site, **extra)
-    saved = wait_saved(env)
+    saved = wait_saved(env, site)
     assert [str(packages), packages.stat().st_mtime_ns] in saved["key"]["packages"]
     assert item.stop() == 0
-    path = saved_file(env)
+    path = saved_file(env, site)
 
     cases: list[tuple[Callable[[Path], None], str]] = [
         (_with_key("python", {"executable": "/opt/other/python3", "version": "3.99"}),
@@ -161,7 +179,7 @@ def test_a_stale_corrupt_or_foreign_list_is_ignored_and_learned_again(
         assert not USED.search(item.output)
         set_mark(site / "polls" / "models.py", f"case-{n}")
         assert wait_message(port, f"case-{n}", timeout=30) == []
-        relearned = wait_saved(env, replacing=tampered)  # refreshed for the next start
+        relearned = wait_saved(env, site, replacing=tampered)  # refreshed for the next start
         info = path.stat()
         assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
         assert relearned["modules"] and "django.core.handlers.asgi" in relearned["modules"]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, Env, Launch, free_port, get, start, wait_http
+from tests.conftest import DEMO, ROOT, Env, Launch, free_port, get, start, wait_http
 
 ACTIVATE = r"""
 import os, socket, sys
@@ -67,7 +67,8 @@ def test_unix_bind_is_probed_and_served(env: Env, launch: list[Launch]) -> None:
         assert json.loads(response.read())["kind"] == "async"
         conn.close()
         status = subprocess.run([sys.executable, "-m", "launcher", "status", "--json"],
-                                env=env.vars(), capture_output=True, text=True, timeout=30)
+                                env=env.vars(), capture_output=True, text=True, timeout=30,
+                                cwd=DEMO)
         assert json.loads(status.stdout)["health"] == "healthy"
         assert item.stop() == 0
         assert not path.exists()  # the launcher removes the socket file it created

@@ -8,12 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import DEMO, Env, Launch, copy_demo, free_port, get, start
+from tests.conftest import Env, Launch, copy_demo, free_port, get, start
 
 
 def reload(env: Env) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "launcher", "reload", "site"], cwd=DEMO,
+    """`launch reload site` in the copy serve_copy serves (its project's instance)."""
+    return subprocess.run([sys.executable, "-m", "launcher", "reload", "site"], cwd=copied(env),
                           env=env.vars(), capture_output=True, text=True, timeout=120)
+
+
+def copied(env: Env) -> Path:
+    return env.tmp / "project" / "demo_site"
 
 
 def serve_copy(env: Env, launch: list[Launch]) -> tuple[Path, int, Launch]:
@@ -55,7 +60,8 @@ def test_failed_django_checks_are_named_by_id(env: Env, launch: list[Launch]) ->
     assert len(message.splitlines()) == 1, message
     assert "Django system checks failed (1 error): urls.E004 ?: " in message, message
     status = subprocess.run([sys.executable, "-m", "launcher", "status", "site", "--json"],
-                            cwd=DEMO, env=env.vars(), capture_output=True, text=True, timeout=60)
+                            cwd=copied(env), env=env.vars(), capture_output=True, text=True,
+                            timeout=60)
     assert "urls.E004" in json.loads(status.stdout)["last_reload"]["message"]
     assert "urls.E004" in item.output
     assert get(port, "/healthz")[0] == 200

@@ -1,6 +1,7 @@
 """Faults of the environment at run time, each one line and exit 2, never a traceback: a run
-directory that cannot be created or is too long for a socket, an instance of another user, a
-port taken at start (naming where `bind` was set), a reader that closes the pipe."""
+directory that cannot be created or is too long for a socket, something in the way of the
+control socket or the state file, an instance of another user, a port taken at start (naming
+where `bind` was set), a reader that closes the pipe."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,7 +53,7 @@ def test_run_dir_too_long_for_a_unix_socket(env: Env, command: str) -> None:
     args = (str(site(env, free_port())),) if command == "run" else ("status", "site")
     code, output = cli(env, *args, LAUNCH_RUN_DIR=str(run_dir))
     line = error_line(code, output)
-    assert f"{run_dir}/site.sock" in line
+    assert f"the control socket {run_dir}/demo_site-" in line and "/site.sock would be" in line
     assert "more than a unix socket path holds (107)" in line
     assert "shorter" in line and "LAUNCH_RUN_DIR" in line
 
@@ -69,6 +71,36 @@ def test_port_taken_at_start_names_the_file_line_and_key(env: Env) -> None:
         assert f"{path}:4: key 'bind': port {port} on 127.0.0.1 is already in use" in line
     assert f"key '--bind': port {port} on 127.0.0.1 is already in use" in from_flag
     assert str(path) not in from_flag
+
+
+def project_dir(env: Env) -> Path:
+    """The demo project's subdirectory of the run dir: `<basename>-<crc32 of its root>`."""
+    root = DEMO.resolve()
+    return env.tmp / "run" / f"{root.name[:16]}-{zlib.crc32(os.fsencode(str(root))):08x}"
+
+
+def test_a_directory_at_the_control_socket_is_one_line(env: Env) -> None:
+    in_the_way = project_dir(env) / "site.sock"
+    in_the_way.mkdir(parents=True)
+    project_dir(env).chmod(0o700)
+    line = error_line(*cli(env, str(site(env, free_port()))))
+    assert f"{in_the_way} is in the way of the control socket" in line, line
+    assert in_the_way.is_dir()
+
+
+def test_a_fifo_at_the_state_file_does_not_hang_status(env: Env, launch: list[Launch]) -> None:
+    item = start(launch, env, str(site(env, free_port())))
+    item.wait_for("[launch] serving", timeout=60)
+    state = project_dir(env) / "site.json"
+    state.unlink()
+    os.mkfifo(state, 0o600)
+    listed = subprocess.run([sys.executable, "-m", "launcher", "status"], cwd=env.tmp,
+                            env=env.vars(), capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split() == ["site", "?", "?", "?"], listed.stdout
+    code, output = cli(env, "status", "site")  # inside the project: its socket answers
+    assert code == 0 and "health      healthy" in output, output
+    assert item.stop() == 0
 
 
 def test_a_closed_pipe_ends_show_quietly(env: Env) -> None:
@@ -126,11 +158,16 @@ def test_status_and_stop_of_another_users_instance(
         line = error_line(*cli(env, *args, prefix=nobody, **run))
         assert f"permission denied on {shared_run_dir}, owned by root" in line, line
         assert "runs as another user" in line
-    # A dir others may enter, but the socket is the owner's (0600).
+    # A run dir others may enter, but the project's subdirectory is the owner's (0700)...
     shared_run_dir.chmod(0o711)
+    (project,) = shared_run_dir.iterdir()
+    line = error_line(*cli(env, "status", "site", prefix=nobody, **run))
+    assert f"permission denied on {project}, owned by root" in line, line
+    # ...and so is the socket (0600).
+    project.chmod(0o711)
     for args in (("status", "site", "--json"), ("reload", "site"), ("stop", "site")):
         line = error_line(*cli(env, *args, prefix=nobody, **run))
-        assert f"permission denied on {shared_run_dir / 'site.sock'}, owned by root" in line
+        assert f"permission denied on {project / 'site.sock'}, owned by root" in line
     code, output = cli(env, "status", "site", **run)
     assert code == 0 and "health      healthy" in output, output  # untouched, still serving
     assert item.stop() == 0

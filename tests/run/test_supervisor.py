@@ -82,9 +82,10 @@ def launch_prod(launch: list[Launch], env: Env, profile: str = "prod-asgi", **ex
     return item, port
 
 
-def status_json(env: Env, name: str) -> dict:
+def status_json(env: Env, name: str, cwd: Path = DEMO) -> dict:
+    """`launch status NAME --json` in `cwd`: the instance of the project there."""
     out = subprocess.run([sys.executable, "-m", "launcher", "status", name, "--json"],
-                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=DEMO)
+                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=cwd)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -154,7 +155,7 @@ def test_killed_master_is_restarted_without_refused_connections(
     item, port = launch_prod(launch, env, "prod-wsgi")
     master = status_json(env, "prod-wsgi")["server_pid"]
     # The state file is rewritten when what it says changes, not on a timer while idle.
-    state = Path(env.vars()["LAUNCH_RUN_DIR"]) / "prod-wsgi.json"
+    (state,) = Path(env.vars()["LAUNCH_RUN_DIR"]).glob("demo_site-*/prod-wsgi.json")
     written = state.stat()
     time.sleep(1.5)
     assert (state.stat().st_ino, state.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
@@ -255,28 +256,32 @@ def test_broken_deploy_is_refused_and_a_fix_goes_live(env: Env, launch: list[Lau
         views.write_text(original + "\nraise RuntimeError('broken deploy')\n")
         reload = subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
                                 env=env.vars(), capture_output=True, text=True, timeout=120,
-                                cwd=DEMO)
+                                cwd=project / "demo_site")
         time.sleep(0.5)
     assert reload.returncode == 1
     assert "reload failed, still serving the previous code" in reload.stderr
     assert "broken deploy" in reload.stderr
     assert load.failures == []
     assert load.bodies == {b"hello from sync"}
-    assert "broken deploy" in (status_json(env, "prod-wsgi")["last_failure"] or "")
+    last_failure = status_json(env, "prod-wsgi", project / "demo_site")["last_failure"]
+    assert "broken deploy" in (last_failure or "")
 
     views.write_text(original.replace('"hello from sync"', '"hello from the fix"'))
     fixed = subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
-                           env=env.vars(), capture_output=True, text=True, timeout=120, cwd=DEMO)
+                           env=env.vars(), capture_output=True, text=True, timeout=120,
+                           cwd=project / "demo_site")
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(get(port, "/api/sync/")[1])["message"] == "hello from the fix"
     assert item.stop() == 0
 
 
-def wait_workers(env: Env, name: str, count: int, timeout: float = 30) -> list[dict]:
+def wait_workers(
+    env: Env, name: str, count: int, timeout: float = 30, cwd: Path = DEMO
+) -> list[dict]:
     """gunicorn with preload forks its workers one by one: wait until `count` are up."""
     deadline = time.monotonic() + timeout
     while True:
-        workers = status_json(env, name)["workers"]
+        workers = status_json(env, name, cwd)["workers"]
         if len(workers) == count or time.monotonic() > deadline:
             return workers
         time.sleep(0.1)
@@ -288,19 +293,19 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{(port := free_port())}",
                  WEB_CONCURRENCY="2", cwd=project / "demo_site")
     item.wait_for("[launch] serving", timeout=60)
-    assert len(wait_workers(env, "prod-wsgi", 2)) == 2
+    assert len(wait_workers(env, "prod-wsgi", 2, cwd=project / "demo_site")) == 2
     original = profile.read_text()
 
     def reload_with(text: str) -> subprocess.CompletedProcess[str]:
         profile.write_text(text)
         return subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
                               env=env.vars(), capture_output=True, text=True, timeout=120,
-                              cwd=DEMO)
+                              cwd=project / "demo_site")
 
     three = original.replace("workers: ${WEB_CONCURRENCY:-auto}", "workers: 3")
     done = reload_with(three)
     assert done.returncode == 0, done.stderr
-    assert len(wait_workers(env, "prod-wsgi", 3)) == 3
+    assert len(wait_workers(env, "prod-wsgi", 3, cwd=project / "demo_site")) == 3
     # A profile that does not validate is refused with its file, line and key; 3 workers serve.
     broken = reload_with(three.replace("workers: 3", "workers: many"))
     assert broken.returncode == 1
@@ -317,7 +322,7 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
     assert moved.returncode == 1
     assert "server gunicorn -> uvicorn cannot change in a reload" in moved.stderr, moved.stderr
     assert get(port, "/healthz")[0] == 200
-    assert len(status_json(env, "prod-wsgi")["workers"]) == 3
+    assert len(status_json(env, "prod-wsgi", project / "demo_site")["workers"]) == 3
     assert item.stop() == 0
 
 
@@ -368,8 +373,9 @@ def test_stale_control_socket_is_detected(env: Env, launch: list[Launch]) -> Non
     # A new launcher can take the profile over.
     item2, port2 = launch_prod(launch, env, "prod-wsgi")
     wait_http(port2)
-    sock = run_dir / "prod-wsgi.sock"
-    state = run_dir / "prod-wsgi.json"
+    (sock,) = run_dir.glob("demo_site-*/prod-wsgi.sock")
+    state = sock.with_suffix(".json")
+    assert oct(sock.parent.stat().st_mode & 0o777) == "0o700"
     assert oct(sock.stat().st_mode & 0o777) == "0o600"
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     assert item2.stop() == 0

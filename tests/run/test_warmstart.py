@@ -137,7 +137,7 @@ def test_steps_with_nothing_to_do_are_skipped(env: Env, launch: list[Launch]) ->
     assert "nothing to do" not in item.output and "unchanged" not in item.output
     assert item.stop() == 0
 
-    record = env.tmp / "run" / "site.collectstatic"
+    (record,) = (env.tmp / "run").glob("demo_site-*/site.collectstatic")  # the project's dir
     assert stat.S_IMODE(record.stat().st_mode) == 0o600  # owner-only, as the run dir's files
     item, _ = site.serve(launch)
     assert "[launch] before_start.0 migrate --noinput: no migrations to apply (" in item.output
