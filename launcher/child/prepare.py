@@ -39,8 +39,17 @@ def say(status: IO[str], **item: Any) -> None:
     status.flush()
 
 
+# Commands that leave this process unfit to serve: django-compressor's offline compression
+# patches the template nodes it parses (compressor/offline/django.py), and with the cached
+# loader the server's own templates are those: the admin's pages then raise NoReverseMatch on
+# some starts. They run as manage.py would, in a process of their own, in their place.
+OWN_PROCESS = frozenset({"compress"})
+
+
 def call(words: list[str]) -> int:
     """A management command in this process, its exit code as manage.py's would be."""
+    if words and words[0] in OWN_PROCESS:
+        return _call_apart(words)
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
@@ -58,6 +67,20 @@ def call(words: list[str]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
     return 0
+
+
+def _call_apart(words: list[str]) -> int:
+    """A management command in a child process, its output where this one's goes."""
+    import subprocess
+
+    sys.stdout.flush()
+    done = subprocess.run([sys.executable, "-m", wire.MANAGE_MODULE, *words], check=False,
+                          capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return done.returncode
 
 
 def system_checks(words: list[str], quiet: bool = False) -> tuple[str | None, str]:
@@ -94,7 +117,24 @@ def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any
     code = call(words)
     if code == 0 and collects:
         uptodate.record_collected(fingerprint, record)
+    if words[0] == "compilemessages":
+        _forget_translations()
     return {**said, wire.STATUS_EXIT: code}
+
+
+def _forget_translations() -> None:
+    """The catalogs this process loaded before the .mo files were made (Django's checks, the
+    warm URLs) are cached per language: forgotten here, as Django's own tests do when
+    LOCALE_PATHS changes (django/test/signals.py), so the workers forked from it read the new
+    ones."""
+    from django.utils.translation import trans_real
+
+    for name, empty in (("_translations", {}), ("_default", None)):
+        if hasattr(trans_real, name):
+            setattr(trans_real, name, empty)
+    cache_clear = getattr(trans_real.check_for_language, "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
 
 
 def setup_django() -> None:

@@ -9,16 +9,21 @@ settings that place them and the step's own words equals the one recorded in the
 the last run, and every file it collected is still there. Anything unusual (other options,
 another database, a remote storage, no record) runs the real command: a false "changed" costs
 time, never correctness. A skipped `migrate` sends no post_migrate signal, as nothing migrated.
+`compress` has nothing to do while django-compressor is off (COMPRESS_ENABLED, False under
+DEBUG by default: pages then name their files uncompressed), `compilemessages` when every .po
+file has a .mo at least as new (or msgfmt is missing and every .mo is there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import importlib.util
 import json
 import os
 import pkgutil
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,10 @@ _IGNORE_PATTERNS = ["CVS", ".*", "*~"]  # collectstatic's defaults
 def nothing_to_do(words: list[str], record: Path | None) -> str | None:
     """Why the step `words` (manage.py's words) has nothing to do, or None: run it. `record`
     is where collectstatic's last fingerprint was kept."""
+    if words and words[0] == "compress" and words[1:] == []:
+        return _compressor_off()
+    if words and words[0] == "compilemessages":
+        return _messages_compiled(words)
     if not plain(words):
         return None
     if words[0] == "migrate":
@@ -55,6 +64,51 @@ def plain(words: list[str]) -> bool:
         elif word not in _QUIET and not word.startswith(("-v", "--verbosity=")):
             return False
     return True
+
+
+def _compressor_off() -> str | None:
+    from django.conf import settings
+
+    if getattr(settings, "COMPRESS_ENABLED", True):
+        return None
+    return "COMPRESS_ENABLED is off: pages name their files uncompressed"
+
+
+def _messages_compiled(words: list[str]) -> str | None:
+    """Every catalog compilemessages would compile (the project's tree as Django walks it, less
+    what `--ignore` leaves out, and LOCALE_PATHS) already has a .mo at least as new."""
+    ignore: list[str] = []
+    rest = iter(words[1:])
+    for word in rest:
+        if word in ("--ignore", "-i"):
+            ignore.append(next(rest, ""))
+        elif word.startswith("--ignore="):
+            ignore.append(word.partition("=")[2])
+        elif word not in _QUIET and word not in _VERBOSITY and not word.startswith("-v"):
+            return None  # --locale, --use-fuzzy, ...: let the command decide
+    stale = [po for po in _catalogs(ignore) if not _newer_or_same(po.with_suffix(".mo"), po)]
+    if not stale:
+        return "translations already compiled"
+    if shutil.which("msgfmt") is None and all(po.with_suffix(".mo").exists() for po in stale):
+        return "msgfmt (GNU gettext) is not installed: the .mo files are used as they are"
+    return None
+
+
+def _catalogs(ignore: list[str]) -> list[Path]:
+    from django.conf import settings
+
+    bases = [Path("conf/locale"), Path("locale"), *map(Path, settings.LOCALE_PATHS)]
+    for directory, names, _files in os.walk("."):
+        names[:] = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in ignore)]
+        bases += [Path(directory, n) for n in names if n == "locale"]
+    return sorted({po for base in bases for po in base.glob("*/LC_MESSAGES/*.po")})
+
+
+def _newer_or_same(mo: Path, po: Path) -> bool:
+    try:
+        return mo.stat().st_mtime_ns >= po.stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def migrations_pending() -> bool:

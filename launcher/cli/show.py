@@ -54,6 +54,9 @@ def show(
     lines += [f"admin:    {admin}", f"logs:     {plan.log_format}"]
     lines += [f"env:      {name}={value}" for name, value in plan.masked_env().items()]
     lines += [f"before:   {shlex.join(step.argv)}" for step in plan.steps]
+    lines += [f"# before: {step.name} added: {step.why}"
+              for step in (plan.project.steps if plan.project else ())
+              if step.name in plan.found_steps]
     if plan.probe.enabled:
         lines.append(
             f"health:   GET {plan.probe.path} every {plan.probe.interval:g}s "

@@ -97,6 +97,7 @@ def build_plan(
         label = spec if isinstance(spec, str) else shlex.join(spec)
         return Command(argv=argv, cwd=workdir, env=child_env, label=label)
 
+    steps = _steps(p, project)
     bind = Bind.parse(p.bind)
     check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
     if p.server == "gunicorn":
@@ -130,7 +131,7 @@ def build_plan(
         cwd=workdir,
         env=child_env,
         python=python,
-        steps=tuple(step(s) for s in p.before_start),
+        steps=tuple(step(spec) for _, spec in steps),
         checks=tuple(checks),
         probe=_probe(p),
         restart=RestartPolicy(**p.restart.model_dump()),
@@ -139,7 +140,7 @@ def build_plan(
         memory_check_interval=p.limits.check_interval,
         graceful_timeout=float(p.graceful_timeout),
         server=BACKENDS[p.server](p, python=python, app=server_app, workers=workers, watch=watch),
-        origins={".".join(k): (o.file, o.line) for k, o in loaded.origins.items()},
+        origins=_origins(loaded, steps, project),
         project=project,
         interface=interface,
         app=app.value if app else "",
@@ -152,6 +153,7 @@ def build_plan(
         worker_class=p.worker_class if p.server == "gunicorn" else "",
         worker_timeout=p.timeout if p.server == "gunicorn" else 0,
         step_timeout=p.step_timeout,
+        found_steps=tuple(key for key, _ in steps[len(p.steps()):]),
         backlog=p.backlog,
         admin_bind=Bind.parse(p.admin.bind) if p.admin.bind else None,
         log_format=p.log_format,
@@ -162,6 +164,38 @@ def _detected_app(project: Project | None, interface: str) -> Found | None:
     if project is None:
         return None
     return project.asgi_app if interface == "asgi" else project.wsgi_app
+
+
+def _steps(p: Profile, project: Project | None) -> list[tuple[str, str | tuple[str, ...]]]:
+    """The profile's steps, then those the project's files call for (project.found_steps)
+    that it neither runs already nor switches off. `compress` needs the collected files:
+    only where collectstatic runs."""
+    steps = p.steps()
+    commands = {spec.split()[0] if isinstance(spec, str) else "" for _, spec in steps}
+    present = {key for key, _ in steps} | commands | p.steps_off()
+    for found in project.steps if project else ():
+        if found.name in present or (found.name == "compress" and "collectstatic" not in commands):
+            continue
+        steps.append((found.name, found.command))
+    return steps
+
+
+def _origins(
+    loaded: LoadedProfile, steps: list[tuple[str, str | tuple[str, ...]]], project: Project | None
+) -> dict[str, tuple[Path, int]]:
+    """Where each key was written, by dotted path. A step is also known by its place in the
+    run (`before_start.N`, as failures name it): a named step at its line, a found one at the
+    setting or file that asked for it."""
+    origins = {".".join(k): (o.file, o.line) for k, o in loaded.origins.items()}
+    found = {f.name: f.setting for f in project.steps if f.setting} if project else {}
+    for index, (key, _) in enumerate(steps):
+        where = origins.get(f"before_start.{key}")
+        if where is None and project is not None and key in found:
+            file, line = found[key]
+            where = (project.root / file, line)
+        if where is not None:
+            origins[f"before_start.{index}"] = where
+    return origins
 
 
 def _project(loaded: LoadedProfile, start: Path, env: Mapping[str, str]) -> Project | None:

@@ -220,6 +220,8 @@ def _validate(
 
 
 def _trim_to_known(loc: tuple[str, ...], data: Any) -> tuple[str, ...]:
+    """The parts of `loc` that name keys and items of the data: a union member's tag between
+    them (`list` in before_start.list.0) is left out, and nothing past the data's end."""
     kept: list[str] = []
     node = data
     for part in loc:
@@ -227,8 +229,10 @@ def _trim_to_known(loc: tuple[str, ...], data: Any) -> tuple[str, ...]:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
-        else:
+        elif not isinstance(node, dict | list):
             break
+        else:
+            continue
         kept.append(part)
     return tuple(kept)
 

@@ -191,6 +191,9 @@ class LaunchPlan:
     worker_class: str = ""  # gunicorn's, as the profile names it
     worker_timeout: int = 0  # gunicorn kills a worker silent this long (0: never)
     step_timeout: float = 600.0
+    # Steps the project's own files called for, added to the profile's (plan.project.steps):
+    # their names, e.g. ("compress",).
+    found_steps: tuple[str, ...] = ()
     backlog: int = 2048
     admin_bind: Bind | None = None  # the supervisor's admin listener (`admin.bind`); None: off
     log_format: str = "text"  # "text" or "json": every line the launcher writes

@@ -45,7 +45,8 @@ def value_origins(loaded: LoadedProfile, plan: LaunchPlan | None = None) -> list
     resolved = loaded.profile.model_dump(mode="json")
     rows = [_origin(loaded, path, value) for path, value in _leaves(loaded, resolved, ())]
     found = _found_in_project(loaded, plan) if plan else {}
-    return [found.get(row.key, row) for row in rows]
+    added = [found[key] for key in found if key.startswith("before_start.")]
+    return [found.get(row.key, row) for row in rows] + added
 
 
 def _found_in_project(loaded: LoadedProfile, plan: LaunchPlan) -> dict[str, ValueOrigin]:
@@ -64,6 +65,10 @@ def _found_in_project(loaded: LoadedProfile, plan: LaunchPlan) -> dict[str, Valu
         found["chdir"] = ValueOrigin(
             "chdir", str(project.root), found="project: the manage.py at or above where launch runs"
         )
+    for step in project.steps:
+        if step.name in plan.found_steps:
+            key = f"before_start.{step.name}"
+            found[key] = ValueOrigin(key, step.command, found=f"project: {step.why}")
     return found
 
 

@@ -26,6 +26,17 @@ class Found:
 
 
 @dataclass(frozen=True)
+class FoundStep:
+    """A deploy step the project's own files call for: its before_start name, the management
+    command, and why (the setting or file that asks for it)."""
+
+    name: str
+    command: str
+    why: str
+    setting: tuple[str, int] | None = None  # the file (from the root) and line that asks for it
+
+
+@dataclass(frozen=True)
 class Project:
     """A Django project: its root (the directory of manage.py) and what its files say."""
 
@@ -33,6 +44,7 @@ class Project:
     settings: Found | None
     wsgi_app: Found | None
     asgi_app: Found | None
+    steps: tuple[FoundStep, ...] = ()
 
     def describe(self) -> list[str]:
         """Lines for `launch show` and `launch check`: what was detected, and from where."""
@@ -93,7 +105,50 @@ def discover(
             apps[kind] = Found(f"{module}:application", _relative(path, root))
         else:
             apps[kind] = None
-    return Project(root, settings, apps["wsgi"], apps["asgi"])
+    steps = found_steps(root, settings.value) if settings else ()
+    return Project(root, settings, apps["wsgi"], apps["asgi"], steps)
+
+
+def found_steps(root: Path, settings: str) -> tuple[FoundStep, ...]:
+    """The deploy steps the project needs beyond migrate and collectstatic, as its settings and
+    files say. django-compressor with COMPRESS_OFFLINE: every page with `{% compress %}` raises
+    OfflineGenerationError (a 500) until `compress` has run after collectstatic. Translations
+    shipped as .po files: `compilemessages` makes the .mo files Django reads."""
+    steps = []
+    offline = _read_constant(root, settings, "COMPRESS_OFFLINE")
+    if offline and offline.value is True and "compressor" in _strings(root, settings,
+                                                                      "INSTALLED_APPS"):
+        file, _, line = offline.source.rpartition(":")
+        steps.append(FoundStep("compress", "compress",
+                               f"COMPRESS_OFFLINE = True ({offline.source})", (file, int(line))))
+    catalogs = _message_catalogs(root)
+    if catalogs:
+        first = _relative(catalogs[0], root)
+        more = f" and {len(catalogs) - 1} more" if len(catalogs) > 1 else ""
+        steps.append(FoundStep("compilemessages", COMPILE_MESSAGES,
+                               f"translations in {first}{more}"))
+    return tuple(steps)
+
+
+# compilemessages walks the whole tree below the project: not into a virtualenv kept there.
+COMPILE_MESSAGES = "compilemessages --ignore .* --ignore node_modules --ignore venv"
+# Where a project keeps its translations: locale/ at its root and in its top-level packages
+# (each app's own); virtualenvs and dot-directories are not the project's.
+_NOT_PROJECT = frozenset({"node_modules", "venv", "env", "site-packages", "staticfiles"})
+
+
+def _message_catalogs(root: Path) -> list[Path]:
+    """The .po files of the project's own locale directories."""
+    try:
+        tops = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except OSError:
+        return []
+    found: list[Path] = []
+    for directory in (root, *(d for d in tops if d.name not in _NOT_PROJECT)):
+        locale = directory / "locale"
+        if locale.is_dir():
+            found += sorted(locale.glob("*/LC_MESSAGES/*.po"))
+    return found
 
 
 def _package_of(module: str) -> str:
@@ -161,26 +216,66 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def _read_setting(root: Path, module: str, name: str, depth: int = 0) -> Found | None:
+def _read_setting(root: Path, module: str, name: str) -> Found | None:
     """A string constant assigned to `name` at the top of a settings module, following
     `from x import *` into the project's own modules (a settings package's base.py)."""
+    found = _read_constant(root, module, name)
+    return Found(found.value, found.source) if found and isinstance(found.value, str) else None
+
+
+@dataclass(frozen=True)
+class _Constant:
+    value: object  # a str, bool, number or None, as written
+    source: str
+
+
+def _read_constant(root: Path, module: str, name: str) -> _Constant | None:
+    """The constant last assigned to `name` at the top level of a settings module and the
+    modules it star-imports; None when the last assignment is computed (Django decides)."""
+    node = _last_assignment(root, module, name)
+    if node is None or not isinstance(node[0], ast.Constant):
+        return None
+    return _Constant(node[0].value, node[1])
+
+
+def _strings(root: Path, module: str, name: str) -> set[str]:
+    """The string constants written in assignments to `name` (a list such as INSTALLED_APPS,
+    however it is assembled: `+=`, `[*BASE, ...]`)."""
+    found: set[str] = set()
+    for value, _ in _assignments(root, module, name):
+        found |= {n.value for n in ast.walk(value)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return found
+
+
+def _last_assignment(root: Path, module: str, name: str) -> tuple[ast.expr, str] | None:
+    """The value of the last plain assignment to `name` and where it is."""
+    assigned = [(value, where) for value, where in _assignments(root, module, name, plain=True)]
+    return assigned[-1] if assigned else None
+
+
+def _assignments(
+    root: Path, module: str, name: str, *, plain: bool = False, depth: int = 0
+) -> list[tuple[ast.expr, str]]:
+    """Every value assigned to `name` at the top level of a settings module, in the order
+    Python runs them, `from x import *` of the project's own modules followed; `plain`: only
+    `=`, not `+=`."""
     path = _module_file(root, module)
     tree = _parse(path) if path and depth <= MAX_STAR_DEPTH else None
     if tree is None or path is None:
-        return None
-    found: Found | None = None
+        return []
+    found: list[tuple[ast.expr, str]] = []
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
             target = _absolute(module, path, node)
-            inner = _read_setting(root, target, name, depth + 1) if target else None
-            found = inner or found
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            value = node.value
-            if any(isinstance(t, ast.Name) and t.id == name for t in _targets(node)):
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    found = Found(value.value, f"{_relative(path, root)}:{node.lineno}")
-                else:
-                    found = None  # computed: leave it to Django at run time
+            if target:
+                found += _assignments(root, target, name, plain=plain, depth=depth + 1)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            augmented = isinstance(node, ast.AugAssign)
+            targets = [node.target] if isinstance(node, ast.AugAssign) else _targets(node)
+            named = any(isinstance(t, ast.Name) and t.id == name for t in targets)
+            if named and node.value is not None and not (plain and augmented):
+                found.append((node.value, f"{_relative(path, root)}:{node.lineno}"))
     return found
 
 

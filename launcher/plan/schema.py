@@ -35,7 +35,7 @@ from launcher.plan.values import (
     EnvValue,
     Folded,
     Line,
-    Step,
+    Steps,
     Word,
 )
 
@@ -79,7 +79,9 @@ class Profile(Strict):
     pythonpath: tuple[Word, ...] = ()
     reload: bool = False
     check_deploy: bool = False
-    before_start: tuple[Step, ...] = ()
+    # A list (replaced whole by a profile that extends this one), or named steps (merged by
+    # name: a profile adds one, or switches one off with `NAME: false`, keeping the rest).
+    before_start: Steps = ()
     # Seconds each before_start step may run; a hung one is ended (TERM, then KILL) and the
     # launch fails naming it. A week at most: a larger number is a mistake, not a wish.
     step_timeout: float = Field(default=600.0, gt=0, le=7 * 86400)
@@ -92,6 +94,18 @@ class Profile(Strict):
     limits: Limits = Limits()
     watch: Watch = Watch()
     admin: Admin = Admin()
+
+    def steps(self) -> list[tuple[str, str | tuple[str, ...]]]:
+        """The before_start steps to run, in order, each with its key (`0`, or its name)."""
+        if isinstance(self.before_start, tuple):
+            return [(str(index), step) for index, step in enumerate(self.before_start)]
+        return [(name, step) for name, step in self.before_start.items() if step]
+
+    def steps_off(self) -> set[str]:
+        """Named steps switched off (`NAME: false`): found ones too are then left out."""
+        if isinstance(self.before_start, tuple):
+            return set()
+        return {name for name, step in self.before_start.items() if not step}
 
     @field_validator("app")
     @classmethod

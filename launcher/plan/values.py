@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, ByteSize, Field
+from pydantic import AfterValidator, BeforeValidator, ByteSize, Discriminator, Field, Tag
 
 from launcher.errors import CONTROL
 from launcher.plan.bind import admin_bind
@@ -62,6 +62,32 @@ Folded = Annotated[str, BeforeValidator(lambda v: " ".join(v.split()) if isinsta
                    AfterValidator(one_line)]
 Word = Annotated[str, AfterValidator(_word)]
 Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
+
+def _step_name(value: str) -> str:
+    """A named step's key: also a metric label and part of `before_start.NAME` in messages."""
+    if not _STEP_NAME.fullmatch(value):
+        raise ValueError(
+            f"'{value}' cannot name a step: a letter, then letters, digits, '_' or '-' (64 at most)"
+        )
+    return value
+
+
+def _steps_form(value: object) -> object:
+    if not isinstance(value, list | tuple | dict):
+        raise ValueError("write a list of steps, or named steps (NAME: a command, or false)")
+    return value
+
+
+_STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+StepName = Annotated[str, AfterValidator(_step_name)]
+# before_start: a list of steps, or named steps (`NAME: false` switches one off). Told apart by
+# the value's type, so an error names the item that is wrong rather than both forms.
+Steps = Annotated[
+    Annotated[tuple[Step, ...], Tag("list")]
+    | Annotated[dict[StepName, Step | Literal[False] | None], Tag("named")],
+    Discriminator(lambda value: "named" if isinstance(value, dict) else "list"),
+    BeforeValidator(_steps_form),
+]
 EnvValue = Annotated[str, AfterValidator(_no_nul)]
 
 
