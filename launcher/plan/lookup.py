@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import difflib
 import errno
-from importlib import resources
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 from launcher.errors import ProfileError

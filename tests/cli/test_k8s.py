@@ -94,10 +94,11 @@ def test_validator_refuses_what_strict_mode_should(tmp_path: Path) -> None:
     [
         (POD, "launch: error: key '--image': required: the image that holds the project"),
         ((*POD, "--image", "Site:latest"), "key '--image': 'Site:latest' is not an image"),
-        ((*IMAGE,), f"{ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}:8: key 'bind': 127.0.0.1:8000 is "
-                    "not reachable in a pod"),
+        ((*IMAGE,), f"{ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}:8: key 'bind': "
+                    "127.0.0.1:8000 is not reachable in a pod"),
         ((*IMAGE, "--bind", "0.0.0.0:8000"),
-         f"{ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}: key 'admin.bind': launch k8s puts the probes"),
+         f"{ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}: key 'admin.bind': "
+         "launch k8s puts the probes"),
         ((*IMAGE, "--bind", "0.0.0.0:8000", "--admin-bind", "9100"),
          "key '--admin-bind': 127.0.0.1:9100 is not reachable by the kubelet's probes"),
         ((*IMAGE, *POD, "--name", "Shop"), "key '--name': 'Shop' is not a Kubernetes name"),
