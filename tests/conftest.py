@@ -15,6 +15,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -199,6 +201,22 @@ def wait_ok(item: Launch, port: int, path: str = "/", timeout: float = 60.0) -> 
             last = exc
         time.sleep(0.1)
     raise AssertionError(f"{path} not 200 within {timeout}s ({last}):\n{item.output[-3000:]}")
+
+
+def stylesheets(html: bytes) -> list[str]:
+    """The stylesheet links of a page."""
+    return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
+
+
+def status_json(env: Env, name: str) -> dict[str, Any]:
+    """`launch status NAME --json`, run from the test's own directory (never the checkout's)."""
+    result = subprocess.run(
+        [PYTHON, "-m", "launcher", "status", name, "--json"],
+        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=env.tmp,
+    )
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,28 +4,23 @@ written and no project file changed: the project's page, the admin's CSS, health
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, Env, Launch, free_port, get, start, wait_ok
+from tests.conftest import (
+    PYTHON,
+    Env,
+    Launch,
+    free_port,
+    get,
+    start,
+    status_json,
+    stylesheets,
+    wait_ok,
+)
 from tests.projects import HOME_TEXT, KINDS, SECRETS, generate
-
-
-def stylesheets(html: bytes) -> list[str]:
-    return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
-
-
-def status_json(env: Env, name: str) -> dict[str, object]:
-    result = subprocess.run(
-        [PYTHON, "-m", "launcher", "status", name, "--json"],
-        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=env.tmp,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("profile", ["dev", "prod-wsgi", "prod-asgi"])
