@@ -3,7 +3,7 @@ private parts of uvicorn and uvicorn-worker, the only module here that touches t
 
 Those parts are not an API: a release may move them. They are checked once per process (by the
 gunicorn master before it forks its workers, else by the server that needs them), by reading
-the names the code of the classes in use stores and calls, not by importing anything more.
+the names the compiled code of the classes in use stores and calls (no source files needed).
 Where one is missing, the server shuts down as uvicorn itself does and one warning line says
 why; nothing fails. tests/child/test_workers.py runs the check against the installed uvicorn
 (every corner of scripts/installed), and a reload under keep-alive load proves the drain.
@@ -138,6 +138,7 @@ def unfit(protocol: type | str, *, worker: type | None = None) -> str | None:
 
 
 def versions() -> str:
+    """The installed uvicorn and uvicorn-worker, for the warning."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = []
