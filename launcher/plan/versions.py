@@ -20,7 +20,8 @@ from importlib import metadata
 from launcher.errors import LaunchError
 
 DJANGO_MIN = (5, 2)  # pyproject.toml: "django>=5.2"
-SUPPORTED = f"Django {DJANGO_MIN[0]}.{DJANGO_MIN[1]} or newer"
+FLOOR = ".".join(map(str, DJANGO_MIN))
+SUPPORTED = f"Django {FLOOR} or newer"
 
 
 def release(version: str) -> tuple[int, ...]:
@@ -35,7 +36,7 @@ def django_refusal(version: str | None) -> str | None:
         return f"Django is not installed in this interpreter; launcher needs {SUPPORTED}"
     if release(version)[:2] < DJANGO_MIN:
         return (f"Django {version} is installed; launcher supports {SUPPORTED} "
-                f"(upgrade Django, or use an older launcher)")
+                f"(upgrade the project's Django: pip install 'django>={FLOOR}')")
     return None
 
 

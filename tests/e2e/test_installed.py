@@ -98,7 +98,7 @@ def test_an_unsupported_django_is_one_line_naming_the_supported_range(
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert out.stderr.strip() == (
         f"launch: error: Django {version} is installed; launcher supports Django 5.2 or newer "
-        "(upgrade Django, or use an older launcher)"
+        "(upgrade the project's Django: pip install 'django>=5.2')"
     ), out.stderr
     assert out.stdout == ""
     assert sorted(p.name for p in project.iterdir()) == before  # no database, nothing collected
