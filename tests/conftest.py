@@ -3,30 +3,41 @@
 Every process a test starts carries LAUNCHER_TEST_TAG in its environment, and so do all of
 its descendants (gunicorn masters, workers, the dev warm parent). After each test, no live
 process may carry the tag: that is the "no test leaves a process behind" assertion.
+
+`python -m launcher ...` runs on $LAUNCH_PYTHON when it is set: the interpreter of a virtualenv
+outside the checkout with the built wheel installed (scripts/installed, one per matrix corner),
+as a user's project has it; else on the interpreter running the tests (the editable install).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_site"  # where `launch NAME` runs: the demo is found as any project would be
-PYTHON = sys.executable
+# The interpreter that runs `python -m launcher` (and `django startproject`, tests/projects.py).
+PYTHON = os.environ.get("LAUNCH_PYTHON") or sys.executable
+INSTALLED = bool(os.environ.get("LAUNCH_PYTHON"))  # the installed tier: a wheel, not the checkout
 
 
 def free_port() -> int:
@@ -58,6 +69,13 @@ class Env:
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         env.pop("WATCHDOG_USEC", None)
+        if INSTALLED:  # as the corner's venv, activated: never the checkout's code
+            env.pop("PYTHONPATH", None)
+            bin_dir = str(Path(PYTHON).parent)
+            dev_bin = str(Path(sys.executable).parent)
+            path = [d for d in env.get("PATH", "").split(os.pathsep) if d and d != dev_bin]
+            env.update(VIRTUAL_ENV=str(Path(bin_dir).parent),
+                       PATH=os.pathsep.join([bin_dir, *path]))
         env.update(
             LAUNCHER_TEST_TAG=self.tag,
             LAUNCH_RUN_DIR=str(self.tmp / "run"),
@@ -165,6 +183,63 @@ def wait_http(port: int, path: str = "/healthz", timeout: float = 30.0) -> None:
     raise AssertionError(f"{path} on port {port} not 200 within {timeout}s: {last}")
 
 
+def wait_ok(item: Launch, port: int, path: str = "/", timeout: float = 60.0) -> float:
+    """Seconds until `path` answers 200; fails at once if the launcher exits."""
+    started = time.monotonic()
+    deadline = started + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        assert item.proc is not None
+        if item.proc.poll() is not None:
+            raise AssertionError(f"launcher exited {item.proc.returncode}:\n{item.output}")
+        try:
+            status, _, _ = get(port, path, timeout=2)
+            if status == 200:
+                return time.monotonic() - started
+            last = status
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"{path} not 200 within {timeout}s ({last}):\n{item.output[-3000:]}")
+
+
+def stylesheets(html: bytes) -> list[str]:
+    """The stylesheet links of a page."""
+    return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
+
+
+def status_json(env: Env, name: str) -> dict[str, Any]:
+    """`launch status NAME --json`, run from the test's own directory (never the checkout's)."""
+    result = subprocess.run(
+        [PYTHON, "-m", "launcher", "status", name, "--json"],
+        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=env.tmp,
+    )
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_launcher() -> str | None:
+    """In the installed tier: the launcher that $LAUNCH_PYTHON imports (from a directory
+    outside the checkout, with no PYTHONPATH) is its own site-packages' copy, not the checkout.
+    Its location, or None in the editable tier."""
+    if not INSTALLED:
+        return None
+    code = ("import json, sysconfig, launcher; "
+            "print(json.dumps([launcher.__file__, sysconfig.get_paths()['purelib']]))")
+    with tempfile.TemporaryDirectory() as cwd:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        out = subprocess.run([PYTHON, "-c", code], cwd=cwd, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    found, site_packages = json.loads(out.stdout)
+    assert not Path(found).resolve().is_relative_to(ROOT), f"{found} is the checkout's"
+    assert Path(found).resolve().is_relative_to(Path(site_packages).resolve()), found
+    assert "PYTHONPATH" not in Env(Path(cwd)).vars()
+    return str(found)
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     """A fresh environment per test, and the assertion that it leaves no process behind."""
@@ -215,3 +290,68 @@ def copy_demo(tmp: Path) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", "staticfiles"))
     shutil.copytree(ROOT / "launcher" / "profiles", target / "configs")
     return target
+
+
+def _message(body: bytes) -> bytes:
+    """A JSON answer's `message` (the demo site's API), else the body as it is."""
+    try:
+        return str(json.loads(body).get("message", "")).encode()
+    except (ValueError, AttributeError):
+        return body
+
+
+@dataclass
+class Load:
+    """Concurrent clients counting every failure: a fresh connection per request, or with
+    `keep_alive` one connection per client, reopened only when the server says it closes."""
+
+    port: int
+    path: str = "/api/sync/"
+    clients: int = 6
+    keep_alive: bool = False
+    ok: int = 0
+    closed_by_server: int = 0  # keep-alive answers that said `Connection: close`
+    failures: list[str] = field(default_factory=list)
+    bodies: set[bytes] = field(default_factory=set)
+    slowest: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, daemon=True)
+                         for _ in range(self.clients)]
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _client(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            closed = False
+            try:
+                if self.keep_alive:
+                    conn.request("GET", self.path, headers={"Host": "localhost"})
+                    resp = conn.getresponse()
+                    status, body, closed = resp.status, resp.read(), resp.will_close
+                else:
+                    status, body, _ = get(self.port, self.path, timeout=30)
+                result = None if status == 200 else f"status {status}"
+            except (OSError, http.client.HTTPException) as exc:  # every failure is counted
+                result, body = f"{type(exc).__name__}: {exc}", b""
+                conn.close()  # the next request opens a new connection
+            with self._lock:
+                self.closed_by_server += closed
+                self.slowest = max(self.slowest, time.monotonic() - started)
+                if result is None:
+                    self.ok += 1
+                    self.bodies.add(_message(body))
+                else:
+                    self.failures.append(result)

@@ -14,15 +14,20 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+from tests.conftest import PYTHON
 from tests.heavy_project import generate_heavy
 
 KINDS = ("startproject", "cms")  # the light ones, run under every profile
 HEAVY = "heavy"
 HOME_TEXT = "Welcome to mysite"
+# The cms kind's production settings read these, as its deploy would set them.
+SECRETS = {
+    "DJANGO_SECRET_KEY": "generated-project-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+}
 
 
 def generate(kind: str, parent: Path) -> Path:
@@ -32,8 +37,9 @@ def generate(kind: str, parent: Path) -> Path:
     if kind == HEAVY:
         generate_heavy(root)
         return root
+    # Made by the Django of the interpreter that runs launch (in scripts/installed, a corner's).
     subprocess.run(
-        [sys.executable, "-m", "django", "startproject", "mysite", str(root)],
+        [PYTHON, "-m", "django", "startproject", "mysite", str(root)],
         check=True, capture_output=True, timeout=60,
     )
     if kind == "cms":

@@ -15,20 +15,18 @@ Both are built on first use (module ``__getattr__``): tornado is not a dependenc
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
 import json
 import os
-import socket
 import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from gunicorn.arbiter import Arbiter
-from uvicorn.config import Config
-from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
+from launcher.child import drain
+from launcher.child.drain import DrainingServer
 from launcher.wire import INTERFACE_ENV
 
 if TYPE_CHECKING:
@@ -36,75 +34,7 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
-# Seconds an idle connection gets, once a drain starts, to send one more request: it is answered
-# with `Connection: close` instead of being closed under the client's next request.
-IDLE_GRACE = 1.0
-CONNECTION_CLOSE = (b"connection", b"close")
-
-
-class DrainingServer(Server):
-    """uvicorn's Server, with a shutdown that does not drop requests already on their way.
-
-    uvicorn's shutdown closes every connection that is not inside a request at that instant:
-    one accepted a moment ago whose request is still in the socket buffer, and every idle
-    keep-alive connection, where a busy client has often just sent its next request. Those
-    clients see a reset or an empty reply during a graceful reload. Here the drain stops
-    accepting, answers each connection's next request with `Connection: close` (so the
-    client opens a new connection, to the new generation), gives idle connections
-    IDLE_GRACE to send it, then shuts down as uvicorn does.
-    """
-
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
-        self.draining = False
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self.config.http_protocol_class = _draining_protocol(self.config.http_protocol_class, self)
-        await super().startup(sockets)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()
-        self.draining = True
-        for conn in self.server_state.connections:
-            cycle = getattr(conn, "cycle", None)
-            if cycle is not None and not cycle.response_complete:
-                _answer_then_close(cycle)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + IDLE_GRACE
-        while loop.time() < deadline and any(map(_idle, self.server_state.connections)):
-            await asyncio.sleep(0.005)
-        await super().shutdown(sockets)
-
-
-def _draining_protocol(base: type[asyncio.Protocol], server: DrainingServer) -> type:
-    """uvicorn's HTTP protocol class (h11 or httptools), marking requests that arrive during a
-    drain before the app answers them. A class, not a patched instance: uvloop's transports
-    hold on to the bound method."""
-
-    class DrainingProtocol(base):  # type: ignore[valid-type, misc]
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            cycle = self.cycle
-            if server.draining and cycle is not None and not cycle.response_complete:
-                _answer_then_close(cycle)
-
-    return DrainingProtocol
-
-
-def _answer_then_close(cycle: Any) -> None:
-    """The response to this request says `Connection: close`, and the connection closes after."""
-    if not cycle.response_started:
-        cycle.default_headers = [*cycle.default_headers, CONNECTION_CLOSE]
-    cycle.keep_alive = False
-
-
-def _idle(conn: asyncio.Protocol) -> bool:
-    """An HTTP connection between requests (fresh, or kept alive); websockets are not."""
-    if not hasattr(conn, "cycle"):
-        return False
-    cycle = conn.cycle
-    return cycle is None or bool(cycle.response_complete)
+__all__ = ["DrainingServer", "UvicornWorker"]  # DrainingServer: the dev server's, from here
 
 
 class UvicornWorker(_BaseUvicornWorker):
@@ -117,8 +47,28 @@ class UvicornWorker(_BaseUvicornWorker):
         self.CONFIG_KWARGS = {**type(self).CONFIG_KWARGS, **from_profile}
         super().__init__(*args, **kwargs)
 
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        """In the gunicorn master, before it forks: whether the drain's parts are there (the
+        workers inherit the answer, so a missing one is one warning line, not one a worker)."""
+        check = getattr(super(), "check_config", None)
+        if check is not None:
+            check(cfg, log)
+        reason = cls._unfit()
+        if reason is not None:
+            drain.warn_once(reason, log.warning)
+
+    @classmethod
+    def _unfit(cls) -> str | None:
+        kwargs = {**cls.CONFIG_KWARGS, **json.loads(os.environ.get(CONFIG_ENV) or "{}")}
+        return drain.unfit(drain.protocol_named(kwargs), worker=_BaseUvicornWorker)
+
     async def _serve(self) -> None:
-        # As uvicorn-worker's own _serve, with the draining server.
+        if drain.missing_in_worker(_BaseUvicornWorker):
+            drain.warn_once(self._unfit() or "uvicorn-worker changed", self.log.warning)
+            await super()._serve()  # uvicorn-worker's own, with uvicorn's own shutdown
+            return
+        # As uvicorn-worker's own _serve, with the draining server (which checks its parts).
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         self._install_sigquit_handler()

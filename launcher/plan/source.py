@@ -11,6 +11,7 @@ from pathlib import Path
 from launcher.plan.build import build_plan
 from launcher.plan.loader import LoadedProfile, load_profile
 from launcher.plan.model import LaunchPlan
+from launcher.plan.versions import require_supported_django
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class PlanSource:
     defer_env: bool = False
 
     def load(self) -> LoadedProfile:
+        """The profile as read now; first, an unsupported Django is refused (every profile
+        command passes here, in the project's interpreter, before the project is imported)."""
+        require_supported_django()
         return load_profile(
             self.name,
             cwd=self.cwd,

@@ -20,8 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, Launch, assert_nothing_left, free_port, get, start
-from tests.e2e.test_real_projects import SECRETS, status_json, stylesheets, wait_ok
+from tests.conftest import (
+    Env,
+    Launch,
+    assert_nothing_left,
+    free_port,
+    get,
+    start,
+    status_json,
+    stylesheets,
+    wait_ok,
+)
 from tests.heavy_project import (
     PROBE_FILES,
     PROBE_PATH,
@@ -31,7 +40,7 @@ from tests.heavy_project import (
     parse_probe,
     set_token,
 )
-from tests.projects import HEAVY, generate
+from tests.projects import HEAVY, SECRETS, generate
 from tests.run.test_devsaved import FROM_SAVED, USED, wait_saved
 
 Probe = dict[str, str]

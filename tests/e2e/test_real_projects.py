@@ -4,55 +4,23 @@ written and no project file changed: the project's page, the admin's CSS, health
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, Launch, free_port, get, start
-from tests.projects import HOME_TEXT, KINDS, generate
-
-SECRETS = {
-    "DJANGO_SECRET_KEY": "generated-project-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-    "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-}
-
-
-def wait_ok(item: Launch, port: int, path: str = "/", timeout: float = 60.0) -> float:
-    """Seconds until `path` answers 200."""
-    started = time.monotonic()
-    deadline = started + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        assert item.proc is not None
-        if item.proc.poll() is not None:
-            raise AssertionError(f"launcher exited {item.proc.returncode}:\n{item.output}")
-        try:
-            status, _, _ = get(port, path, timeout=2)
-            if status == 200:
-                return time.monotonic() - started
-            last = status
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"{path} not 200 within {timeout}s ({last}):\n{item.output[-3000:]}")
-
-
-def stylesheets(html: bytes) -> list[str]:
-    return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
-
-
-def status_json(env: Env, name: str) -> dict[str, object]:
-    result = subprocess.run(
-        [sys.executable, "-m", "launcher", "status", name, "--json"],
-        env=env.vars(), capture_output=True, text=True, timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+from tests.conftest import (
+    PYTHON,
+    Env,
+    Launch,
+    free_port,
+    get,
+    start,
+    status_json,
+    stylesheets,
+    wait_ok,
+)
+from tests.projects import HOME_TEXT, KINDS, SECRETS, generate
 
 
 @pytest.mark.parametrize("profile", ["dev", "prod-wsgi", "prod-asgi"])
@@ -107,7 +75,7 @@ def test_launch_runs_a_generated_project_as_it_is(
 
 def _show(env: Env, profile: str, cwd: Path) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "launcher", "show", profile],
+        [PYTHON, "-m", "launcher", "show", profile],
         cwd=cwd, env=env.vars(**SECRETS), capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 0, result.stderr

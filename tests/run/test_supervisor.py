@@ -2,76 +2,27 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from tests.conftest import DEMO, ROOT, Env, Launch, copy_demo, free_port, get, start, wait_http
-
-
-@dataclass
-class Load:
-    """Concurrent clients counting every failure: a fresh connection per request, or with
-    `keep_alive` one connection per client, reopened only when the server says it closes."""
-
-    port: int
-    path: str = "/api/sync/"
-    clients: int = 6
-    keep_alive: bool = False
-    ok: int = 0
-    closed_by_server: int = 0  # keep-alive answers that said `Connection: close`
-    failures: list[str] = field(default_factory=list)
-    bodies: set[bytes] = field(default_factory=set)
-    slowest: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._client, daemon=True)
-                         for _ in range(self.clients)]
-
-    def __enter__(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
-
-    def _client(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        while not self._stop.is_set():
-            started = time.monotonic()
-            closed = False
-            try:
-                if self.keep_alive:
-                    conn.request("GET", self.path, headers={"Host": "localhost"})
-                    resp = conn.getresponse()
-                    status, body, closed = resp.status, resp.read(), resp.will_close
-                else:
-                    status, body, _ = get(self.port, self.path, timeout=30)
-                result = None if status == 200 else f"status {status}"
-            except (OSError, http.client.HTTPException) as exc:  # every failure is counted
-                result, body = f"{type(exc).__name__}: {exc}", b""
-                conn.close()  # the next request opens a new connection
-            with self._lock:
-                self.closed_by_server += closed
-                self.slowest = max(self.slowest, time.monotonic() - started)
-                if result is None:
-                    self.ok += 1
-                    self.bodies.add(json.loads(body).get("message", "").encode())
-                else:
-                    self.failures.append(result)
+from tests.conftest import (
+    DEMO,
+    ROOT,
+    Env,
+    Launch,
+    Load,
+    copy_demo,
+    free_port,
+    get,
+    start,
+    wait_http,
+)
 
 
 def launch_prod(launch: list[Launch], env: Env, profile: str = "prod-asgi", **extra: str):
