@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, Launch, free_port, get, start, wait_http
+from tests.conftest import PYTHON, Env, Launch, free_port, get, start, wait_http
 
 CSS = "body { color: #123456; }\n"
 
@@ -21,7 +20,7 @@ def compressor_project(parent: Path) -> Path:
     production: DEBUG off, offline compression, a page whose CSS goes through {% compress %}."""
     root = parent / "site"
     root.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(root)],
+    subprocess.run([PYTHON, "-m", "django", "startproject", "mysite", str(root)],
                    check=True, capture_output=True, timeout=60)
     settings = root / "mysite" / "settings.py"
     text = settings.read_text()
@@ -66,7 +65,7 @@ def test_offline_compression_is_found_and_run(
     env: Env, launch: list[Launch], profile: str
 ) -> None:
     root = compressor_project(env.tmp)
-    shown = subprocess.run([sys.executable, "-m", "launcher", "show", profile], cwd=root,
+    shown = subprocess.run([PYTHON, "-m", "launcher", "show", profile], cwd=root,
                            env=env.vars(), capture_output=True, text=True, timeout=60)
     assert "# before: compress added: COMPRESS_OFFLINE = True (mysite/settings.py:" in shown.stdout
 
@@ -115,7 +114,7 @@ def test_translations_are_compiled_once(env: Env, launch: list[Launch]) -> None:
     admin's login page says what the project translated), and the next start has nothing to do."""
     root = env.tmp / "site"
     root.mkdir()
-    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(root)],
+    subprocess.run([PYTHON, "-m", "django", "startproject", "mysite", str(root)],
                    check=True, capture_output=True, timeout=60)
     catalog = root / "locale" / "fr" / "LC_MESSAGES" / "django.po"
     catalog.parent.mkdir(parents=True)
