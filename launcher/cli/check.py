@@ -34,7 +34,7 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
         djangos = [
             ("django " + " ".join(command.label.split()[:2]),  # check [--deploy]
              check.django(manage_words(plan, command) or []))
-            for command in plan.checks[1:]
+            for command in plan.checks[-1:] if len(plan.checks) > 1  # --deploy: every check
         ]
         fit = check.fit()
     finally:

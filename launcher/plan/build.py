@@ -107,7 +107,13 @@ def build_plan(
         check_argv += ["--host", bind.host]
     checks = [Command(tuple(check_argv), cwd=workdir, env=child_env, label="app")]
     if settings:
-        checks.append(step("check --deploy --fail-level ERROR" if p.check_deploy else "check"))
+        # Django's checks as a start runs them (before its first step), and a reload too; the
+        # deploy checks only for `launch check` (check_deploy): a start and a reload refuse the
+        # same things, and on Django 6.1 a fresh startproject's console email backend is a
+        # deploy error (mail.E001).
+        checks.append(step("check"))
+        if p.check_deploy:
+            checks.append(step("check --deploy --fail-level ERROR"))
 
     watch = None
     if p.reload:

@@ -78,8 +78,8 @@ def reload(
         early = None
     inside = preflight and applies(plan)  # the new generation checks itself (warmstart.py)
     if outcome.ok and preflight and not inside:
-        outcome = run_checks(
-            plan.checks, sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
+        outcome = run_checks(  # the app's and Django's, as a start runs them
+            plan.checks[:2], sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
         )
     gen = None
     renewed = early is not None or (outcome.ok and dev)  # a failure restores the tiers

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -33,10 +34,14 @@ def test_launch_list_shows_the_shipped_profiles_from_the_package(env: Env, kind:
     project = generate(kind, env.tmp)
     out = launch_cli(env, project, "list")
     assert out.returncode == 0, out.stderr
-    listed = dict(line.split(None, 1) for line in out.stdout.splitlines())
+    rows = [re.match(r"(\S+)\s+(shipped|project configs)\s+(\S+)$", line)
+            for line in out.stdout.splitlines()]
+    listed = {row[1]: (row[2], row[3]) for row in rows if row}
     assert set(SHIPPED) <= set(listed), out.stdout
     for name in SHIPPED:
-        path = Path(listed[name])
+        origin, where = listed[name]
+        assert origin == "shipped", out.stdout
+        path = Path(where)
         assert path.parent.name == "profiles" and path.parent.parent.name == "launcher", path
         if INSTALLED:  # the wheel's package data, in the venv's site-packages
             assert not path.resolve().is_relative_to(ROOT), path

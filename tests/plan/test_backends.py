@@ -381,7 +381,10 @@ def test_steps_and_checks(tmp_path: Path) -> None:
     )
     assert plan.env["LAUNCHER_APP"] == "demo_site.wsgi:application"
     assert after(plan.checks[0].argv, "--worker-class") == "sync"
-    assert plan.checks[1].argv[3:] == ("check", "--deploy", "--fail-level", "ERROR")
+    # Django's checks as start and reload run them; the deploy ones for `launch check`
+    assert [c.argv[3:] for c in plan.checks[1:]] == [
+        ("check",), ("check", "--deploy", "--fail-level", "ERROR")
+    ]
 
 
 def test_no_settings_means_import_check_only(tmp_path: Path) -> None:
