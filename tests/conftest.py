@@ -240,6 +240,14 @@ def installed_launcher() -> str | None:
     return str(found)
 
 
+@pytest.fixture(scope="session")
+def shipped(installed_launcher: str | None) -> Path:
+    """The shipped profiles of the launcher under test: the wheel's package data in the
+    installed tier, the checkout's otherwise."""
+    package = Path(installed_launcher).parent if installed_launcher else ROOT / "launcher"
+    return package / "profiles"
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     """A fresh environment per test, and the assertion that it leaves no process behind."""

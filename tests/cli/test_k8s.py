@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, Env, Launch, free_port, get
+from tests.conftest import PYTHON, ROOT, Env, Launch, free_port, get
 from tests.lookup_sites import layout, place, site_text
 
 DEMO = ROOT / "demo_site"
@@ -24,7 +24,7 @@ IMAGE = ("--image", "registry.example.com/demo-site:1.4")
 
 def cli(env: Env, *args: str, cwd: Path = DEMO, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "launcher", "k8s", *args],
+        [PYTHON, "-m", "launcher", "k8s", *args],
         cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=60,
     )
 
@@ -119,6 +119,7 @@ def test_bad_input_is_one_line_and_exit_2(env: Env, args: tuple[str, ...], expec
     assert expected in lines[0]
 
 
+@pytest.mark.installed  # and so on the oldest and newest supported versions, from the wheel
 @pytest.mark.parametrize(
     ("case", "word"), [("project", "mysite"), ("path", "deploy/web.yaml"), ("site", "sited")]
 )
@@ -149,7 +150,7 @@ def test_the_container_serves_the_profile_it_was_rendered_from(
     shell = {k: v for k, v in env.vars().items()
              if k not in ("LAUNCH_CONFIG_DIR", "DJANGO_SETTINGS_MODULE")}
     process_env = {**shell, **pod_env}
-    executable = Path(sys.executable).parent / web["command"][0]  # the console script
+    executable = Path(PYTHON).parent / web["command"][0]  # the console script
     shown = subprocess.run(
         [str(executable), "show", *web["command"][1:], "--json"], cwd=where.project,
         env=process_env, capture_output=True, text=True, timeout=60,

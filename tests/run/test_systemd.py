@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pytest
 
-from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.run.systemd import Notifier, child_env
 from tests.conftest import DEMO, PYTHON, ROOT, Env, Launch, free_port, get, start
 from tests.lookup_sites import layout, place
@@ -632,9 +631,10 @@ def unit_environment(keys: dict[str, list[str]], run_dir: str) -> dict[str, str]
     return found
 
 
+@pytest.mark.installed  # and so on the oldest and newest supported versions, from the wheel
 @pytest.mark.parametrize("case", ["project", "site", "shipped"])
 def test_the_unit_serves_the_profile_it_was_rendered_from(
-    env: Env, launch: list[Launch], tmp_path: Path, case: str
+    env: Env, launch: list[Launch], tmp_path: Path, case: str, shipped: Path
 ):
     """Render the unit where a person would (in the project, with $LAUNCH_CONFIG_DIR set for
     the site-wide case), then run its ExecStart with its Environment= and WorkingDirectory and
@@ -643,7 +643,7 @@ def test_the_unit_serves_the_profile_it_was_rendered_from(
     port = free_port()
     rendered_env = {"WEB_CONCURRENCY": "1", "LAUNCH_CONFIG_DIR": ""}
     if case == "shipped":
-        name, source, extra = "prod-wsgi", SHIPPED_CONFIGS / "prod-wsgi.yaml", ("--bind",
+        name, source, extra = "prod-wsgi", shipped / "prod-wsgi.yaml", ("--bind",
                                                                              f"127.0.0.1:{port}")
     else:
         (name, source), extra = place(where, case, port), ()
@@ -658,7 +658,7 @@ def test_the_unit_serves_the_profile_it_was_rendered_from(
     assert "Service.CapabilityBoundingSet" not in keys  # root keeps its capabilities
 
     argv = exec_start_argv(one(keys, "Service.ExecStart"))
-    assert argv[:4] == [sys.executable, "-m", "launcher", name] and argv[4:] == list(extra)
+    assert argv[:4] == [PYTHON, "-m", "launcher", name] and argv[4:] == list(extra)
     workdir = Path(one(keys, "Service.WorkingDirectory").replace("%%", "%"))
     assert workdir == where.project
     unit_env = unit_environment(keys, str(env.tmp / "run"))
