@@ -256,8 +256,15 @@ def _dispatch(
 
         return cli_unit.systemd_unit(plan, loaded, args, cwd, env, _options(args))
     if args.command == "k8s":
-        from launcher.cli.k8s import k8s
+        from launcher.cli.k8s import k8s, pod_binds
 
+        defaults = pod_binds(plan, args.bind, args.admin_bind)
+        if defaults:  # into the container's command, so what runs is what `launch show` shows
+            for option, value in defaults:
+                setattr(args, option[2:].replace("-", "_"), value)
+            source = _source(args, cwd, env)
+            loaded = source.load()
+            plan = source.plan(loaded)
         return k8s(plan, loaded, args, cwd, env, _options(args))
     raise AssertionError(f"unhandled command {args.command}")
 

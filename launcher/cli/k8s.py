@@ -18,6 +18,27 @@ def container_command(profile: str, options: Sequence[tuple[str, str]]) -> list[
     return ["launch", profile, *(word for option, value in options for word in (option, value))]
 
 
+# A pod's IP is assigned when it starts, and the kubelet probes from outside the container.
+WILDCARD = "0.0.0.0"
+ADMIN_PORT = 9100
+
+
+def pod_binds(
+    plan: LaunchPlan, bind: str | None, admin_bind: str | None
+) -> list[tuple[str, str]]:
+    """The options a pod needs that were not given: the site's TCP port and the admin
+    listener on every address (the shipped profiles bind loopback, and a pod always needs
+    both). A unix socket or an explicit option is left as it is, for render_k8s to judge."""
+    needed = []
+    if bind is None and plan.bind.port is not None and plan.bind.host not in (WILDCARD, "::"):
+        needed.append(("--bind", f"{WILDCARD}:{plan.bind.port}"))
+    admin = plan.admin_bind
+    if admin_bind is None and (admin is None or admin.host not in (WILDCARD, "::")):
+        port = admin.port if admin is not None and admin.port else ADMIN_PORT
+        needed.append(("--admin-bind", f"{WILDCARD}:{port}"))
+    return needed
+
+
 def k8s(
     plan: LaunchPlan,
     loaded: LoadedProfile,

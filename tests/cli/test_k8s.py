@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from launcher.cli.k8s import pod_binds
+from launcher.plan.build import build_plan
+from launcher.plan.loader import load_profile
 from tests.conftest import PYTHON, ROOT, Env, Launch, free_port, get
 from tests.lookup_sites import layout, place, site_text
 
 DEMO = ROOT / "demo_site"
-SHIPPED_WSGI = ROOT / "launcher" / "profiles" / "prod-wsgi.yaml"
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 POD = ("--bind", "0.0.0.0:8000", "--admin-bind", "0.0.0.0:9100")
 IMAGE = ("--image", "registry.example.com/demo-site:1.4")
@@ -59,7 +61,9 @@ def test_output_passes_kubernetes_validate_strict(
         (cwd / "configs" / profile).write_text(SECRET_PROFILE)
         profile = f"configs/{profile}"
     named = ("--name", name) if name != profile else ()
-    result = cli(env, profile, *POD, *IMAGE, *extra, *named, cwd=cwd, WEB_CONCURRENCY="3")
+    # The pod's binds are given, or (prod-wsgi) left to launch k8s: the same command either way
+    given = () if profile == "prod-wsgi" else POD
+    result = cli(env, profile, *given, *IMAGE, *extra, *named, cwd=cwd, WEB_CONCURRENCY="3")
     assert result.returncode == 0, result.stderr
     manifest = tmp_path / "site.yaml"
     manifest.write_text(result.stdout)
@@ -99,10 +103,11 @@ def test_validator_refuses_what_strict_mode_should(tmp_path: Path) -> None:
     [
         (POD, "launch: error: the following arguments are required: --image"),
         ((*POD, "--image", "Site:latest"), "key '--image': 'Site:latest' is not an image"),
-        ((*IMAGE,), f"{SHIPPED_WSGI}:8: key 'bind': 127.0.0.1:8000 is "
-                    "not reachable in a pod"),
-        ((*IMAGE, "--bind", "0.0.0.0:8000"),
-         f"{SHIPPED_WSGI}: key 'admin.bind': launch k8s puts the probes"),
+        # what a pod cannot reach, given explicitly, is refused rather than rewritten
+        ((*IMAGE, "--bind", "127.0.0.1:8000"), "key '--bind': 127.0.0.1:8000 is "
+                                               "not reachable in a pod"),
+        ((*IMAGE, "--bind", "unix:/tmp/site.sock"), "key '--bind': unix:/tmp/site.sock is "
+                                                    "not reachable in a pod"),
         ((*IMAGE, "--bind", "0.0.0.0:8000", "--admin-bind", "9100"),
          "key '--admin-bind': 127.0.0.1:9100 is not reachable by the kubelet's probes"),
         ((*IMAGE, *POD, "--name", "Shop"), "key '--name': 'Shop' is not a Kubernetes name"),
@@ -175,3 +180,29 @@ def test_a_profile_outside_the_project_is_refused(env: Env, tmp_path: Path) -> N
         f"there (the image's working directory); put the profile in {DEMO / 'configs'}, or in "
         "a directory of $LAUNCH_CONFIG_DIR the image holds"
     ]
+
+
+@pytest.mark.parametrize(
+    ("profile", "given", "needed"),
+    [
+        # the shipped profiles: loopback, no admin listener: both, on the profile's port
+        ("bind: 127.0.0.1:8000\n", (None, None),
+         [("--bind", "0.0.0.0:8000"), ("--admin-bind", "0.0.0.0:9100")]),
+        ("bind: 127.0.0.1:8000\n", ("0.0.0.0:8000", None), [("--admin-bind", "0.0.0.0:9100")]),
+        ("bind: 0.0.0.0:8080\nadmin: {bind: 9200}\n", (None, None),
+         [("--admin-bind", "0.0.0.0:9200")]),
+        ("bind: '[::]:8080'\nadmin: {bind: '0.0.0.0:9100'}\n", (None, None), []),
+        # a unix socket, or an option given: render_k8s judges it, with its one line
+        ("bind: unix:/tmp/site.sock\n", (None, "0.0.0.0:9100"), []),
+        ("bind: 127.0.0.1:8000\n", ("127.0.0.1:8000", "127.0.0.1:9100"), []),
+    ],
+)
+def test_a_pod_gets_the_binds_it_needs(
+    tmp_path: Path, profile: str, given: tuple[str | None, str | None],
+    needed: list[tuple[str, str]],
+) -> None:
+    path = tmp_path / "pod.yaml"
+    path.write_text("app: shop.wsgi:application\nsettings: shop.settings\n" + profile)
+    plan = build_plan(load_profile(str(path), cwd=tmp_path, env={}), python="python", cpus=2,
+                      env={}, cwd=tmp_path)
+    assert pod_binds(plan, *given) == needed
