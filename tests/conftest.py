@@ -40,6 +40,15 @@ PYTHON = os.environ.get("LAUNCH_PYTHON") or sys.executable
 INSTALLED = bool(os.environ.get("LAUNCH_PYTHON"))  # the installed tier: a wheel, not the checkout
 
 
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """A tree of files under `root` (paths relative to it, directories made); `root` resolved."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root.resolve()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

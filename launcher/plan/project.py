@@ -232,10 +232,9 @@ class _Constant:
 def _read_constant(root: Path, module: str, name: str) -> _Constant | None:
     """The constant last assigned to `name` at the top level of a settings module and the
     modules it star-imports; None when the last assignment is computed (Django decides)."""
-    node = _last_assignment(root, module, name)
-    if node is None or not isinstance(node[0], ast.Constant):
-        return None
-    return _Constant(node[0].value, node[1])
+    assigned = _assignments(root, module, name, plain=True)
+    value, where = assigned[-1] if assigned else (None, "")
+    return _Constant(value.value, where) if isinstance(value, ast.Constant) else None
 
 
 def _strings(root: Path, module: str, name: str) -> set[str]:
@@ -246,12 +245,6 @@ def _strings(root: Path, module: str, name: str) -> set[str]:
         found |= {n.value for n in ast.walk(value)
                   if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     return found
-
-
-def _last_assignment(root: Path, module: str, name: str) -> tuple[ast.expr, str] | None:
-    """The value of the last plain assignment to `name` and where it is."""
-    assigned = [(value, where) for value, where in _assignments(root, module, name, plain=True)]
-    return assigned[-1] if assigned else None
 
 
 def _assignments(

@@ -12,6 +12,7 @@ import pytest
 from launcher.errors import ProfileError
 from launcher.plan.carry import Carried, for_pod, for_unit, reads_the_same
 from launcher.plan.loader import load_profile
+from tests.conftest import write_files
 
 APP = "app: demo_site.wsgi:application\n"
 LAYOUT = {
@@ -33,11 +34,7 @@ LAYOUT = {
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    for name, text in LAYOUT.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path.resolve()
+    return write_files(tmp_path, LAYOUT)
 
 
 def env_of(tree: Path, site: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ from launcher.plan.lookup import (
     locate,
     lookup_order,
 )
+from tests.conftest import write_files
 
 APP = "app: demo_site.wsgi:application\n"
 
@@ -44,11 +45,7 @@ LAYOUT = {
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    for name, text in LAYOUT.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path.resolve()
+    return write_files(tmp_path, LAYOUT)
 
 
 def sites(tree: Path, value: str = "site1:site2") -> dict[str, str]:

@@ -16,6 +16,7 @@ from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.model import LaunchPlan
 from launcher.plan.origins import value_origins
 from launcher.plan.project import COMPILE_MESSAGES, found_steps
+from tests.conftest import write_files
 
 STARTPROJECT_SETTINGS = """\
 from pathlib import Path
@@ -42,10 +43,7 @@ def project(root: Path, settings: str = STARTPROJECT_SETTINGS, **files: str) -> 
         'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n'
         "application = None\n"
     )
-    for name, text in files.items():
-        path = root / name.replace("__", "/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write_files(root, {name.replace("__", "/"): text for name, text in files.items()})
     return root
 
 
