@@ -21,6 +21,8 @@ from launcher.errors import LauncherError, LaunchError
 from launcher.plan.overrides import OPTIONS
 from launcher.plan.secrets import Masker
 from launcher.run import logs
+from launcher.run.outcome import Exit
+from launcher.run.signals import StartupSignals, StartupStopped
 
 if TYPE_CHECKING:
     from launcher.plan.model import LaunchPlan
@@ -82,14 +84,21 @@ class ErrorLine:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # `launch NAME`: from the first moment, a stop is noted (and ends what start-up owns), so
+    # a stop at any moment is a graceful exit.
+    signals = StartupSignals() if _runs_profile(args) else None
     env = dict(os.environ)
     # Errors are masked with what is known when they happen: the environment, then the plan.
     masker = [Masker.of(env)]
     error_line = ErrorLine()
     try:
-        code = _dispatch(args, env, masker, error_line)
+        code = _dispatch(args, env, masker, error_line, signals)
         sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
         return code
+    except StartupStopped as stopped:  # not an error: one info line, exit 0
+        logs.write_line(logs.render(error_line.log_format, "stopped", str(stopped),
+                                    profile=error_line.profile))
+        return Exit.STOPPED
     except LauncherError as exc:
         message = masker[-1].text(exc.render())
         print(error_line.render(message, exc.exit_code), file=sys.stderr)
@@ -102,6 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    finally:
+        if signals is not None:
+            signals.restore()
+
+
+def _runs_profile(argv: Sequence[str]) -> bool:
+    """Whether the command line runs a profile (`launch NAME`, `launch run NAME`, ...)."""
+    if not argv or argv[0] in (*COMMANDS, "help", "-h", "--help", "--version"):
+        return argv[:1] == ["run"]
+    return True
 
 
 def versions(names: Sequence[str] = VERSIONS) -> str:
@@ -209,7 +228,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(
-    argv: list[str], env: dict[str, str], masker: list[Masker], error_line: ErrorLine
+    argv: list[str], env: dict[str, str], masker: list[Masker], error_line: ErrorLine,
+    signals: StartupSignals | None = None,
 ) -> int:
     if argv[:1] == ["help"]:  # `launch help [COMMAND]`, as git and pip take it
         argv = [argv[1], "--help"] if argv[1:2] and argv[1] in COMMANDS else ["--help"]
@@ -223,7 +243,7 @@ def _dispatch(
         parser.print_help()
         return 2
     if args.command == "run":
-        return _run(args, cwd, env, masker, error_line)
+        return _run(args, cwd, env, masker, error_line, signals or StartupSignals())
     if args.command == "list":
         from launcher.cli.listing import list_text
 
@@ -275,17 +295,16 @@ def _run(
     env: Mapping[str, str],
     masker: list[Masker],
     error_line: ErrorLine,
+    signals: StartupSignals,
 ) -> int:
     """Run a profile: the planner makes the plan while the run layer loads here, and reloads
-    ask it again."""
+    ask it again. `signals` has noted the signals since `launch` began."""
     from launcher.run.planner import Planner
-    from launcher.run.signals import StartupSignals
 
     error_line.profile = args.config or args.profile
     if args.log_format == logs.JSON:
         error_line.log_format = logs.JSON  # a bad profile is told as JSON too
 
-    signals = StartupSignals()  # from here on a stop is noted, and ends what start-up owns
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
     try:
         pending = planner.start()  # first: making the plan is the longest part of a start

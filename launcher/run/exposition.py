@@ -7,22 +7,47 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import psutil
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from launcher.run.metrics import RELOAD_RESULTS, RESTART_REASONS
+from launcher.run.metrics import RELOAD_RESULTS, RESTART_REASONS, Counts
 
 if TYPE_CHECKING:
-    from launcher.run.supervisor import Supervisor
+    from launcher.plan.model import LaunchPlan
+    from launcher.plan.secrets import Masker
+    from launcher.run.generation import Generation, Generations
+    from launcher.run.monitor import Health, HealthMonitor
 
 HEALTH_STATES = ("starting", "healthy", "unhealthy")
 
 
-def render(sup: Supervisor) -> tuple[str, bytes]:
+class Observed(Protocol):
+    """What a scrape reads of the supervisor (it changes nothing but the counts' own
+    record of the workers seen)."""
+
+    @property
+    def plan(self) -> LaunchPlan: ...
+    @property
+    def counts(self) -> Counts: ...
+    @property
+    def current(self) -> Generation | None: ...
+    @property
+    def health(self) -> Health: ...
+    @property
+    def monitor(self) -> HealthMonitor: ...
+    @property
+    def generations(self) -> Generations: ...
+    @property
+    def masker(self) -> Masker: ...
+    @property
+    def started_at(self) -> float: ...
+
+
+def render(sup: Observed) -> tuple[str, bytes]:
     """(content type, body) of one scrape."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SupervisorCollector(sup))
@@ -47,7 +72,7 @@ def by_label(
 
 
 class SupervisorCollector(Collector):
-    def __init__(self, sup: Supervisor) -> None:
+    def __init__(self, sup: Observed) -> None:
         self.sup = sup
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

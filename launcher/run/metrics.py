@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from launcher.plan.model import LaunchPlan
+    from launcher.run.generation import Generations
 
 RESTART_REASONS = ("exited", "unhealthy")
 RELOAD_RESULTS = ("ok", "refused")
@@ -36,3 +41,21 @@ class Counts:
         now = frozenset(pids)
         self.workers_started += len(now - self._workers)
         self._workers = now
+
+
+class StepLog(Protocol):
+    """What start-up's steps record into (the supervisor, without depending on it): the
+    counts, the plan's log format, a log line."""
+
+    @property
+    def counts(self) -> Counts: ...
+    @property
+    def plan(self) -> LaunchPlan: ...
+    def log(self, message: str, event: str = ..., *, level: str = ..., **fields: Any) -> None: ...
+
+
+class WarmStarter(StepLog, Protocol):
+    """What a start that pays one import needs besides: where its first generation starts."""
+
+    @property
+    def generations(self) -> Generations: ...

@@ -1,5 +1,8 @@
-"""Health as the supervisor sees it, kept up by a thread that probes the serving generation
-every `health.interval` and wakes the loop when what it sees changes."""
+"""Health as the supervisor sees it. A thread probes the serving generation every
+`health.interval` and only measures: each result is stamped with the generation it probed and
+handed to the loop (`post`, which queues it and wakes the loop). The supervisor applies it
+(`apply_probe`) only if that generation still serves: a result for a generation a reload or a
+restart just replaced is dropped."""
 
 from __future__ import annotations
 
@@ -27,23 +30,44 @@ class Health:
         return self.state == "unhealthy"
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe's answer, for the generation `generation`."""
+
+    generation: int
+    ok: bool
+    reason: str
+    at: float
+
+
+def apply_probe(
+    health: Health, result: ProbeResult, serving: int | None, threshold: int
+) -> Health | None:
+    """The health after `result`; None when the generation probed no longer serves (or none
+    does): a stale result changes nothing."""
+    if serving is None or result.generation != serving:
+        return None
+    if result.ok:
+        return Health("healthy", 0, result.reason, result.at)
+    failures = health.failures + 1
+    state = "unhealthy" if failures >= threshold else health.state
+    return Health(state, failures, result.reason, result.at)
+
+
 class HealthMonitor:
-    """Probes what `serving()` returns; `health` is replaced whole, never edited in place."""
+    """Probes what `serving()` returns and posts each result; counts them for /metrics."""
 
     def __init__(
         self,
         serving: Callable[[], tuple[Probe, Generation | None]],
         stopping: Callable[[], bool],
-        log: Callable[..., None],
-        on_change: Callable[[], None],
+        post: Callable[[ProbeResult], None],
     ) -> None:
-        self.health = Health()
         self.probes: dict[str, int] = {"ok": 0, "failed": 0}  # counted, for /metrics
         self.last_seconds: float | None = None  # how long the last probe took
         self._serving = serving
         self._stopping = stopping
-        self._log = log
-        self._on_change = on_change
+        self._post = post
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="health", daemon=True).start()
@@ -58,24 +82,7 @@ class HealthMonitor:
             started = time.monotonic()
             ok, reason = probe_once(gen.target, probe)
             self.last_seconds = time.monotonic() - started
-            if self._serving()[1] is not gen or self._stopping():
-                continue  # replaced, or a stop closed the server under the probe: no failure
-            self._record(probe, ok, reason)
-
-    def _record(self, probe: Probe, ok: bool, reason: str) -> None:
-        before = self.health
-        self.probes["ok" if ok else "failed"] += 1
-        if ok:
-            if before.state != "healthy":
-                self._log(f"healthy again: {reason}", "healthy", reason=reason)
-            self.health = Health("healthy", 0, reason, time.time())
-        else:
-            failures = before.failures + 1
-            state = "unhealthy" if failures >= probe.failure_threshold else before.state
-            self._log(
-                f"health probe failed ({failures}/{probe.failure_threshold}): {reason}",
-                "probe failed", level="warning", reason=reason, failures=failures,
-            )
-            self.health = Health(state, failures, reason, time.time())
-        if (self.health.state, self.health.last) != (before.state, before.last):
-            self._on_change()  # the loop acts on it: restart, watchdog, state file
+            if self._stopping():
+                continue  # a stop closed the server under the probe: no failure
+            self.probes["ok" if ok else "failed"] += 1
+            self._post(ProbeResult(gen.number, ok, reason, time.time()))

@@ -1,35 +1,52 @@
-"""The reload transaction, in the shape of uvicorn's `restart_all`: read the profile again,
-check the new code, start a whole new generation on the same sockets and promote it once it
-answers, then retire the old one. On any failure nothing is swapped: the old generation, its
-plan and its warm dev parent serve on."""
+"""The reload's decisions, apart from carrying them out (Supervisor.reload): what a reload may
+not change, which way its new generation starts, and how requests that arrive while one runs
+merge into one next reload.
+
+The transaction itself is uvicorn's `restart_all`: read the profile again, check the new code,
+start a whole new generation on the same sockets and promote it once it answers, then retire
+the old one. On any failure nothing is swapped."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
 
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
-from launcher.run import devreload, status
-from launcher.run.checks import run_checks
-from launcher.run.devparents import BASE, FORK
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Pending, Planner
-from launcher.run.warmserver import applies
-from launcher.run.warmstart import start_validated
 
-if TYPE_CHECKING:
-    from launcher.run.supervisor import Supervisor
+T = TypeVar("T")
+
+
+# ----- what a reload may not change ------------------------------------------------------------
+
+
+def fixed(plan: LaunchPlan) -> dict[str, str]:
+    """What a reload must leave as it is: where the server listens, which server it is,
+    whether it reloads by itself, where the admin listener is."""
+    return {
+        "bind": str(plan.bind),
+        "server": plan.backend,
+        "reload": str(plan.watch is not None),
+        "admin.bind": str(plan.admin_bind),
+    }
+
+
+def moved(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """The fixed keys that changed, as `key old -> new`."""
+    return [f"{key} {old} -> {after[key]}" for key, old in before.items() if after[key] != old]
 
 
 def reread(
     current: LaunchPlan, source: Planner | None, stopping: Callable[[], bool],
     pending: Pending | None = None,
 ) -> tuple[LaunchPlan, Outcome]:
-    """The plan as the profile reads now (from `pending`, a planner already at work, if
-    given); where the server listens, which server it is and whether it reloads by itself
-    need a restart of the launcher instead."""
+    """The plan as the profile reads now (from `pending`, a planner already at work, if given);
+    `current` itself when nothing changed; a refusal when a fixed key moved."""
     if source is None:
         return current, Outcome(True, "")
     try:
@@ -39,85 +56,105 @@ def reread(
         plan.check_wrapper()
     except LauncherError as exc:
         return current, Outcome(False, exc.render())
-    fixed = {
-        "bind": (str(current.bind), str(plan.bind)),
-        "server": (current.backend, plan.backend),
-        "reload": (current.watch is not None, plan.watch is not None),
-        "admin.bind": (str(current.admin_bind), str(plan.admin_bind)),
-    }
-    moved = [f"{key} {old} -> {new}" for key, (old, new) in fixed.items() if old != new]
-    if moved:
+    changed = moved(fixed(current), fixed(plan))
+    if changed:
         return current, Outcome(
             False,
-            f"{plan.source}: {', '.join(moved)} cannot change in a reload; "
+            f"{plan.source}: {', '.join(changed)} cannot change in a reload; "
             "restart launch to apply it",
         )
     return (current, Outcome(True, "")) if plan == current else (plan, Outcome(True, "changed"))
 
 
-def reload(
-    sup: Supervisor, why: str, *, preflight: bool, needs: int = FORK, paths: tuple[str, ...] = ()
-) -> Outcome:
-    """A new generation from the profile as it reads now; the outcome says what happened.
-    Dev: `needs` says which warm tiers the change of `paths` throws away (devparents.py)."""
-    started = time.monotonic()
-    sup.notifier.reloading()
-    sup.log(f"{why}: reloading", "reloading", reason=why)
-    pending = sup.planners.take()
-    dev = sup.parents.current is not None
-    early = devreload.start(sup, sup.plan, needs, list(paths)) if dev and not preflight else None
-    plan, outcome = reread(sup.plan, sup.source, sup.waiter, pending)
-    changed = plan is not sup.plan
-    if changed:
-        # Mask the new profile's secrets too: a refusal below may quote its values, and old
-        # messages may name old ones.
-        sup.masker = sup.masker + plan.masker(sup.env)
-        sup.log(f"profile read again: {plan.source}", "profile read", path=str(plan.source))
-    if early is not None and (changed or not outcome.ok):
-        devreload.discard(sup, early[0])
-        early = None
-    inside = preflight and applies(plan)  # the new generation checks itself (warmstart.py)
-    if outcome.ok and preflight and not inside:
-        outcome = run_checks(  # the app's and Django's, as a start runs them
-            plan.checks[:2], sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
-        )
-    gen = None
-    renewed = early is not None or (outcome.ok and dev)  # a failure restores the tiers
-    if early is not None:
-        gen, outcome = early
-    elif outcome.ok and dev:
-        gen, outcome = devreload.start(sup, plan, BASE if changed else needs, list(paths))
-    elif outcome.ok and inside:
-        gen, outcome = start_validated(sup.generations, plan, sup.waiter)
-    elif outcome.ok:
-        gen, outcome = sup.generations.start_ready(plan, sup.waiter)
-    if gen is not None:
-        sup.plan = plan
-        old, sup.current = sup.current, None
-        sup.promote(gen, outcome.message)
-        if old is not None:
-            sup.retire(old)
-        outcome = Outcome(True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})")
-    else:
-        if renewed:
-            sup.parents.restore()
-        outcome = Outcome(
-            False, f"reload failed, still serving the previous code: {outcome.message}"
-        )
-        sup.last_failure = outcome.message
-    elapsed = time.monotonic() - started
-    sup.counts.reloads["ok" if outcome.ok else "refused"] += 1
-    sup.log(
-        f"{outcome.message} ({elapsed:.2f}s)", "reloaded" if outcome.ok else "reload failed",
-        level="info" if outcome.ok else "error", reason=why, duration=elapsed,
-    )
-    sup.last_reload = {
-        "ok": outcome.ok,
-        "message": outcome.message,
-        "at": time.time(),
-        "seconds": round(elapsed, 3),
-    }
-    sup.notifier.send("READY=1", status.line(sup))
-    status.write(sup)
-    sup.planners.refill()
-    return outcome
+# ----- which way the new generation starts -----------------------------------------------------
+
+
+class Way(enum.Enum):
+    REFUSE = "refuse"  # the profile or the checks refused: the old generation serves on
+    EARLY = "early"  # dev: the generation forked from the warm tiers while the profile was read
+    DEV = "dev"  # dev: renew the tiers the change needs and fork a server from them
+    VALIDATED = "validated"  # the new generation checks itself before it serves (one import)
+    READY = "ready"  # start it and wait until it answers its probe
+
+
+@dataclass(frozen=True)
+class Route:
+    way: Way
+    discard_early: bool  # a generation started early must not serve: stop it, restore the tiers
+
+
+def route(*, read_ok: bool, changed: bool, dev: bool, early: bool, validates: bool) -> Route:
+    """Which way a reload goes, once the profile was read again. `early`: dev started a
+    generation before the read (it serves only if the profile did not change); `validates`:
+    the new generation's own process answers the checks (warmstart.py)."""
+    if not read_ok:
+        return Route(Way.REFUSE, early)
+    if early and not changed:
+        return Route(Way.EARLY, False)
+    if dev:
+        return Route(Way.DEV, early)
+    return Route(Way.VALIDATED if validates else Way.READY, False)
+
+
+# ----- coalescing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One reason to reload: a SIGHUP, `launch reload`, or in dev the files that changed.
+    `preflight`: check the new code before it serves (not for dev edits)."""
+
+    why: str
+    preflight: bool = True
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Batch(Generic[T]):
+    """The requests one reload covers, and who waits for its outcome."""
+
+    why: str
+    preflight: bool
+    paths: tuple[str, ...]
+    waiting: tuple[T, ...]
+    count: int
+
+
+@dataclass
+class ReloadQueue(Generic[T]):
+    """Requests that arrive while the supervisor is busy (a reload under way) merge into ONE
+    next reload, whose outcome every waiting requester is told; a stop drops them all."""
+
+    _requests: list[Request] = field(default_factory=list)
+    _waiting: list[T] = field(default_factory=list)
+
+    def add(self, request: Request, waiting: T | None = None) -> None:
+        self._requests.append(request)
+        if waiting is not None:
+            self._waiting.append(waiting)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._requests)
+
+    def take(self) -> Batch[T] | None:
+        """Everything asked for so far, as one reload; None when nothing was."""
+        if not self._requests:
+            return None
+        requests, waiting = self._requests, tuple(self._waiting)
+        self._requests, self._waiting = [], []
+        paths = tuple(dict.fromkeys(p for r in requests for p in r.paths))
+        whys = dict.fromkeys(r.why for r in requests if not r.paths)
+        if paths:
+            shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
+            whys = {f"changed: {shown}": None, **whys}
+        why = ", ".join(whys)
+        if len(requests) > 1:
+            why += f" ({len(requests)} requests)"
+        return Batch(why, any(r.preflight for r in requests), paths, waiting, len(requests))
+
+    def drop(self) -> tuple[T, ...]:
+        """A stop: no reload starts; who waited is told so by the caller."""
+        waiting = tuple(self._waiting)
+        self._requests, self._waiting = [], []
+        return waiting

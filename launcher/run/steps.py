@@ -18,7 +18,7 @@ from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.systemd import child_env
 
 if TYPE_CHECKING:
-    from launcher.run.supervisor import Supervisor
+    from launcher.run.metrics import StepLog
     from launcher.run.warmserver import WarmServer
 
 
@@ -44,7 +44,7 @@ def run_step(
     return StepRun(step.label, time.monotonic() - began, code)
 
 
-def record(sup: Supervisor, run: StepRun) -> None:
+def record(sup: StepLog, run: StepRun) -> None:
     """A step that passed: counted for /metrics, and in JSON logs a `step done` line (the
     text console shows the step's own output instead)."""
     sup.counts.steps.append(run)

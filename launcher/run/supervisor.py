@@ -1,9 +1,13 @@
-"""The supervisor: the loop, and one `handle_*` per event.
+"""The supervisor: one object that runs a plan, its state changed only by its own methods.
 
-Shape borrowed from gunicorn's arbiter: a signal handler only queues the signal and wakes the
-loop, which sleeps on events (a signal, a control request, a file change and a health change
-through the wake socket; a server's exit through its pidfd) and handles each in turn. What it
-does lives beside it: generation, reload, monitor (health), devparents, status, metrics.py.
+Shape borrowed from gunicorn's arbiter. Signal handlers only queue the signal and wake the
+loop, which sleeps on events (a signal, a control request, a file change and a probe result
+through the wake socket; a server's exit through its pidfd) and handles each in turn. Read top
+to bottom: start, the loop, signals, control requests, the reload transaction (and dev's warm
+tiers), generations and restarts, health, memory, status. The decisions it carries out are
+pure functions beside it: restart.py (retry or give up), reload.py (fixed keys, which way a
+reload goes, coalescing), monitor.py (which probe results apply), timers.py (watchdog, memory
+check), outcome.py (exit codes).
 """
 
 from __future__ import annotations
@@ -19,20 +23,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from launcher.plan.model import LaunchPlan
-from launcher.run import control, logs, memory, reload, requests, restart, status
-from launcher.run.devparents import DevParents
+from launcher.run import control, logs
+from launcher.run.checks import run_checks
+from launcher.run.devparents import BASE, FORK, SETUP, DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import Counts
-from launcher.run.monitor import Health, HealthMonitor
-from launcher.run.outcome import Outcome
+from launcher.run.monitor import Health, HealthMonitor, ProbeResult, apply_probe
+from launcher.run.outcome import Exit, Outcome, ending
 from launcher.run.planner import Planner, SparePlanner
 from launcher.run.process import reap_orphans
+from launcher.run.reload import Batch, ReloadQueue, Request, Way, reread, route
+from launcher.run.restart import after_crash
 from launcher.run.signals import FORWARDED_SIGNALS, HANDLED_SIGNALS, STOP_SIGNALS
 from launcher.run.systemd import Notifier, child_env
 from launcher.run.timers import Timers
 from launcher.run.waiter import Waiter
+from launcher.run.warmserver import applies
+from launcher.run.warmstart import start_validated
 from launcher.run.watch import start_watcher
+
+MIB = 2**20
+NOT_RELOADED = "not reloaded: stopping"
 
 
 @dataclass
@@ -55,43 +69,48 @@ class Supervisor:
         self.masker = self.plan.masker(self.env)  # every line logged, stored or replied
         self.child_env = child_env(self.env)  # children must not see NOTIFY_SOCKET & co.
         self.current: Generation | None = None
+        self.health = Health()
         self.counts = Counts()  # for /metrics
         self.serving_since: float | None = None  # when the first generation passed its probe
         self.restarts = 0
-        self.crash_times: list[float] = []
+        self.crash_times: tuple[float, ...] = ()
         self.last_failure: str | None = None
         self.last_reload: dict[str, Any] | None = None
         self.recycled: set[int] = set()
         self.started_at = time.time()
-        self._signals = self.pending_signals
-        self._stop_requested = False
-        self._changes: list[str] = []
-        self._watching = False
         self.written_state: dict[str, Any] | None = None  # what the state file says
+        # Queues other threads and signal handlers append to; only the loop takes from them.
+        self._signals = self.pending_signals
+        self._changes: list[str] = []
+        self._probed: list[ProbeResult] = []
+        self._stop_requested = False
+        self._watching = False
+        self.reloads: ReloadQueue[socket.socket] = ReloadQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         for s in (self._wake_r, self._wake_w):
             s.setblocking(False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._selector.register(self.control_server.sock, selectors.EVENT_READ, "control")
-        healthy = lambda: self.health.state == "healthy"  # noqa: E731
-        self.timers = Timers(self.notifier, lambda: self.plan, healthy)
-        self.waiter = Waiter(self.stopping, lambda: self.timers.pet_watchdog(time.monotonic()))
+        self.timers = Timers(self.notifier.watchdog_interval)
+        self.waiter = Waiter(self.stopping, self._pet_watchdog)
         self.parents = DevParents(self.child_env, self.listeners[0].fileno(), self._wake, self.log)
         self.planners = SparePlanner(self.source if self.plan.watch else None)
         self.monitor = HealthMonitor(
-            lambda: (self.plan.probe, self.current), self.stopping, self.log, self._wake
+            lambda: (self.plan.probe, self.current), self.stopping, self._post_probe
         )
         self.generations = Generations(
             self.listeners, self.child_env, self.parents, self._selector,
             self.notifier.watchdog_interval,
         )
 
+    # ----- start --------------------------------------------------------------------------------
+
     def run(self, first: Generation | None = None) -> int:
         """Start (or take `first`, from start-up) and serve until stopped: the exit code."""
         self._install_signals()
         try:
-            return self._serve(first)
+            return ending(self._serve(first), stop_requested=self.stopping())
         finally:
             self._shutdown()
 
@@ -109,7 +128,7 @@ class Supervisor:
         """Start-up failed before `run()`: end what was started for it."""
         self.parents.abandon()
 
-    def _serve(self, first: Generation | None) -> int:
+    def _serve(self, first: Generation | None) -> Exit:
         if self.stopping():
             if first is not None:
                 self.generations.stop(first, 0.0)
@@ -123,30 +142,38 @@ class Supervisor:
         if gen is None:
             return self._failed_start(outcome)
         self.promote(gen, outcome.message)
-        self.notifier.send("READY=1", status.line(self))
+        self.notifier.send("READY=1", self._status_line())
         pid, bind = gen.server.pid, str(self.plan.bind)
         self.log(f"serving {self.plan.name} on {bind} (pid {pid})", "serving", server_pid=pid)
         self.planners.refill()
         self.monitor.start()
         return self._loop()
 
-    def _failed_start(self, outcome: Outcome) -> int:
-        """A stop asked for during start-up is a clean exit; anything else is a failure."""
+    def _failed_start(self, outcome: Outcome) -> Exit:
+        """A stop asked for during start-up is a graceful exit; anything else is a failure."""
         if self.stopping():
-            self.log("stopped while starting", "stopped")
-            return 0
+            self.log("stopped during start-up; the server was not started", "stopped")
+            return Exit.STOPPED
         self.last_failure = outcome.message
         self.log(f"server failed to start: {outcome.message}", "start failed", level="error",
                  reason=outcome.message)
-        return 1
+        return Exit.START_FAILED
 
-    def _loop(self) -> int:
+    # ----- the loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> Exit:
+        """Sleep until an event or a timer; then, in this order: stop signals (a stop wins
+        over everything queued), reload requests (merged into one reload), the serving
+        generation, the retiring ones, the timers."""
         while True:
             polling = bool(self.generations.retiring) or (  # groups with no exit event
                 self.current is not None and self.current.server.exit_fd is None
                 and self.parents.current is None
             )
-            timeout = self.timers.next_wake(time.monotonic(), polling=polling)
+            memory = self.plan.memory_check_interval if self.plan.max_worker_memory else None
+            timeout = self.timers.next_wake(
+                time.monotonic(), polling=polling, healthy=self._healthy(), memory_interval=memory
+            )
             for key, _ in self._selector.select(timeout=timeout):
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
@@ -154,22 +181,25 @@ class Supervisor:
                             pass
                 elif key.data == "control":
                     self.handle_control()
-            while self._signals:
-                code = self.handle_signal(self._signals.pop(0))
-                if code is not None:
-                    return code
-            if self._changes:
-                changed, self._changes = self._changes, []
-                self.handle_change(changed)
+            code = self.handle_signals()
+            if code is not None:
+                return code
+            self.handle_changes()
+            self.handle_probes()
+            if self.stopping():
+                return Exit.STOPPED
+            batch = self.reloads.take()
+            if batch is not None:
+                self.handle_reload(batch)
             code = self.handle_current()
             if code is not None:
                 return code
             self.handle_retiring()
             now = time.monotonic()
-            if self.timers.memory_due(now):
-                memory.recycle_overgrown(self)
-            self.timers.pet_watchdog(now)
-            status.write(self)
+            if self.timers.memory_due(now, memory):
+                self.recycle_overgrown()
+            self._pet_watchdog()
+            self.write_state()
 
     def _wake(self) -> None:
         """Wake the loop (from a signal handler or another thread)."""
@@ -178,6 +208,8 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.notifier.send("STOPPING=1")
+        for conn in self.reloads.drop():  # none starts after a stop: they are told so
+            control.reply(conn, {"ok": False, "message": NOT_RELOADED})
         self.generations.stop_all(self.current, self.plan.graceful_timeout)
         self.current = None
         self.parents.stop_all()
@@ -202,64 +234,187 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, queue)
             self._signals.append(signal.SIGCHLD)  # any that came before the handler
 
-    def queue_signal(self, signum: int) -> None:
-        self._signals.append(signum)
-
     def stopping(self) -> bool:
         return self._stop_requested or any(s in STOP_SIGNALS for s in self._signals)
 
-    def handle_signal(self, signum: int) -> int | None:
-        if signum in STOP_SIGNALS:
-            return self.handle_term(signum)
-        if signum == signal.SIGHUP:
-            self.handle_hup()
-        elif signum == signal.SIGCHLD:
-            reap_orphans(self.generations.pids(self.current) | self.parents.pids())
-        elif signum in FORWARDED_SIGNALS and self.current is not None:
-            self.current.server.send(signum)
+    def handle_signals(self) -> Exit | None:
+        """Every signal queued since the last turn; a stop ends the loop at once, whatever
+        came before it (a SIGHUP queued before a SIGTERM starts no reload)."""
+        if any(s in STOP_SIGNALS for s in self._signals):
+            return self.handle_term(next(s for s in self._signals if s in STOP_SIGNALS))
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum == signal.SIGHUP:
+                self.reloads.add(Request("SIGHUP"))
+            elif signum == signal.SIGCHLD:
+                reap_orphans(self.generations.pids(self.current) | self.parents.pids())
+            elif signum in FORWARDED_SIGNALS and self.current is not None:
+                self.current.server.send(signum)
         return None
 
-    def handle_term(self, signum: int) -> int:
+    def handle_term(self, signum: int) -> Exit:
         """Graceful stop: the servers get `graceful_timeout`, then their groups are killed."""
         self._stop_requested = True
         self.log(f"{signal.Signals(signum).name}: stopping gracefully", "stopping")
-        return 0
+        return Exit.STOPPED
 
-    def handle_hup(self) -> None:
-        """Graceful reload: a new generation must import, pass checks and answer the probe."""
-        reload.reload(self, "SIGHUP", preflight=True)
+    # ----- control requests ---------------------------------------------------------------------
 
     def handle_control(self) -> None:
-        """`launch status`, `launch reload`, `launch stop` on the control socket."""
-        requests.answer(self)
+        """`launch status` and `launch stop` are answered at once; `launch reload` waits for
+        the reload that covers it (the next one to start)."""
+        while (conn := self.control_server.accept()) is not None:
+            command = control.read_request(conn).get("command")
+            if command == "status":
+                control.reply(conn, self.status(with_workers=True))
+            elif command == "reload":
+                self.reloads.add(Request("launch reload"), conn)
+            elif command == "stop":
+                control.reply(conn, {"ok": True, "message": "stopping"})
+                self._stop_requested = True
+                self.log("launch stop: stopping gracefully", "stopping")
+            else:
+                control.reply(conn, {"ok": False, "message": f"unknown command {command!r}"})
+
+    # ----- reloads ------------------------------------------------------------------------------
 
     def _on_change(self, paths: list[str]) -> None:
         """Called from the watcher thread: hand over to the loop."""
         self._changes.extend(paths)
         self._wake()
 
-    def handle_change(self, paths: list[str]) -> None:
-        """Dev: an edit reloads; one touching what a warm tier imported (models: the setup
-        tier; settings, the profile, .env: both tiers) needs it anew (devparents.py). The
-        profile is read again every time."""
-        shown = ", ".join(sorted({Path(p).name for p in paths})[:5])
-        needs = self.parents.needs(paths, self.plan.source) if self.parents.current else 0
-        reload.reload(self, f"changed: {shown}", preflight=False, needs=needs, paths=tuple(paths))
+    def handle_changes(self) -> None:
+        """Dev: an edit asks for a reload, without the preflight (the profile is read again
+        every time)."""
+        paths: list[str] = []
+        while self._changes:
+            paths.append(self._changes.pop(0))
+        if paths:
+            self.reloads.add(Request("changed", preflight=False, paths=tuple(paths)))
 
-    # ----- generations --------------------------------------------------------------------------
+    def handle_reload(self, batch: Batch[socket.socket]) -> None:
+        """One reload for every request merged into `batch`; each requester is told its
+        outcome."""
+        outcome = self.reload(batch)
+        reply = {"ok": outcome.ok, "message": self.masker.text(outcome.message)}
+        for conn in batch.waiting:
+            control.reply(conn, reply)
 
-    @property
-    def health(self) -> Health:
-        return self.monitor.health
+    def reload(self, batch: Batch[Any]) -> Outcome:
+        """A new generation from the profile as it reads now; on any failure nothing is
+        swapped: the old generation, its plan and its warm dev tiers serve on. Dev: the tiers
+        the changed paths need anew are renewed (devparents.py)."""
+        started = time.monotonic()
+        why, paths = batch.why, list(batch.paths)
+        self.notifier.reloading()
+        self.log(f"{why}: reloading", "reloading", reason=why)
+        pending = self.planners.take()
+        dev = self.parents.current is not None
+        needs = self.parents.needs(paths, self.plan.source) if dev and paths else FORK
+        early = self._start_dev(self.plan, needs, paths) if dev and not batch.preflight else None
+        plan, outcome = reread(self.plan, self.source, self.waiter, pending)
+        changed = plan is not self.plan
+        if changed:
+            # Mask the new profile's secrets too: a refusal below may quote its values, and old
+            # messages may name old ones.
+            self.masker = self.masker + plan.masker(self.env)
+            self.log(f"profile read again: {plan.source}", "profile read", path=str(plan.source))
+        way = route(read_ok=outcome.ok, changed=changed, dev=dev, early=early is not None,
+                    validates=batch.preflight and applies(plan))
+        if way.discard_early and early is not None:
+            self._discard_dev(early[0])
+        if batch.preflight and way.way in (Way.DEV, Way.READY):
+            outcome = run_checks(  # the app's and Django's, as a start runs them
+                plan.checks[:2], self.child_env, self.waiter, plan.probe.startup_timeout, plan.cwd
+            )
+        gen: Generation | None = None
+        renewed = early is not None and not way.discard_early  # tiers a failure gives back
+        if not outcome.ok:
+            pass
+        elif way.way is Way.EARLY and early is not None:
+            gen, outcome = early
+        elif way.way is Way.DEV:
+            renewed = True
+            gen, outcome = self._start_dev(plan, BASE if changed else needs, paths)
+        elif way.way is Way.VALIDATED:
+            gen, outcome = start_validated(self.generations, plan, self.waiter)
+        elif way.way is Way.READY:
+            gen, outcome = self.generations.start_ready(plan, self.waiter)
+        if gen is not None:
+            self.plan = plan
+            old, self.current = self.current, None
+            self.promote(gen, outcome.message)
+            if old is not None:
+                self.retire(old)
+            outcome = Outcome(True, f"reloaded: generation {gen.number} serving "
+                                    f"(pid {gen.server.pid})")
+        else:
+            if renewed:
+                self.parents.restore()  # a failure gives back the tiers it renewed
+            if self.stopping():
+                outcome = Outcome(False, NOT_RELOADED)
+            else:
+                outcome = Outcome(
+                    False, f"reload failed, still serving the previous code: {outcome.message}"
+                )
+                self.last_failure = outcome.message
+        self._reloaded(outcome, why, time.monotonic() - started)
+        return outcome
+
+    def _reloaded(self, outcome: Outcome, why: str, elapsed: float) -> None:
+        """Counted, logged, told to systemd and the state file; a reload cut short by a stop
+        is no failure."""
+        stopped = outcome.message == NOT_RELOADED
+        if not stopped:
+            self.counts.reloads["ok" if outcome.ok else "refused"] += 1
+        event = "reloaded" if outcome.ok else "not reloaded" if stopped else "reload failed"
+        level = "error" if not outcome.ok and not stopped else "info"
+        self.log(f"{outcome.message} ({elapsed:.2f}s)", event, level=level, reason=why,
+                 duration=elapsed)
+        self.last_reload = {
+            "ok": outcome.ok, "message": outcome.message, "at": time.time(),
+            "seconds": round(elapsed, 3),
+        }
+        self.notifier.send("READY=1", self._status_line())
+        self.write_state()
+        self.planners.refill()
+
+    def _start_dev(
+        self, plan: LaunchPlan, level: int, paths: list[str]
+    ) -> tuple[Generation | None, Outcome]:
+        """Dev: renew the warm tiers from `level` up and fork a server from them; on failure
+        nothing is kept but the tiers renewed (`_discard_dev` or `parents.restore()` undo
+        them)."""
+        level = max(level, self.parents.owed)
+        if level == BASE:
+            self.log("the change touches what the warm parent imported: starting a fresh one")
+        elif level == SETUP:
+            self.log("the change touches what django.setup() imported: a fresh setup from the "
+                     "warm imports")
+        outcome = self.parents.renew(plan, self.waiter, level, paths)
+        if not outcome.ok:
+            return None, outcome
+        if level > FORK:
+            self.log(f"warm tiers: {outcome.message}")
+        return self.generations.start_ready(plan, self.waiter)
+
+    def _discard_dev(self, gen: Generation | None) -> None:
+        """A generation started early that must not serve (the profile changed, or is
+        broken)."""
+        if gen is not None:
+            self.generations.stop(gen, 0.0)
+        self.parents.restore()
+
+    # ----- generations and restarts -------------------------------------------------------------
 
     def promote(self, gen: Generation, reason: str) -> None:
         """`gen` serves now; `reason` is how readiness was seen (the probe's own words)."""
         self.generations.promote(gen)
         self.current = gen
         self.serving_since = self.serving_since or time.time()
-        self.monitor.health = Health("healthy", 0, reason, time.time())
+        self.health = Health("healthy", 0, reason, time.time())
         self.recycled.clear()
-        status.write(self)
+        self.write_state()
 
     def retire(self, gen: Generation) -> None:
         """Graceful: TERM to the old master now, SIGKILL to its group after the drain."""
@@ -270,7 +425,7 @@ class Supervisor:
         """Retired generations that have ended (or outstayed their drain) are cleared away."""
         self.parents.release(self.generations.reap())
 
-    def handle_current(self) -> int | None:
+    def handle_current(self) -> Exit | None:
         """The serving generation exited or failed its probe: restart it."""
         gen = self.current
         if gen is None:
@@ -283,14 +438,154 @@ class Supervisor:
                 self.log(f"restarting server: {reason} ({health.failures} failed probes)",
                          "unhealthy", level="warning", reason=reason, failures=health.failures)
                 self.generations.stop(gen, self.plan.graceful_timeout)
-                return restart.restart(self, reason, "unhealthy")
+                return self.restart(reason, "unhealthy")
             return None
         self.generations.stop(gen, 0.0)  # the master died: end what it left behind
-        reason = f"server exited unexpectedly with {describe_exit(code)}"
-        return restart.restart(self, reason, "exited")
+        return self.restart(f"server exited unexpectedly with {describe_exit(code)}", "exited")
+
+    def restart(self, reason: str, kind: str) -> Exit | None:
+        """Start again after capped exponential backoff; give up when it flaps (restart.py
+        decides). `kind` is one of metrics.RESTART_REASONS, counted once per failure however
+        many tries it takes. None: serving again."""
+        self.counts.restarts[kind] += 1
+        self.current = None
+        self.last_failure = reason
+        while True:
+            decision = after_crash(self.crash_times, time.monotonic(), self.plan.restart)
+            self.crash_times = decision.crash_times
+            crashes, window = len(decision.crash_times), self.plan.restart.window
+            if decision.delay is None:
+                self.log(f"giving up: {crashes} crashes within {window:g}s "
+                         f"(limit {self.plan.restart.max_crashes}); last: {reason}",
+                         "giving up", level="error", reason=reason, crashes=crashes)
+                self.notifier.send(f"STATUS=failed: {reason}")
+                return Exit.GAVE_UP
+            self.log(f"{reason}; restarting in {decision.delay:.2f}s (crash {crashes})",
+                     "restarting", level="warning", reason=reason, delay=decision.delay,
+                     crashes=crashes)
+            self.health = Health(state="starting", last=reason)
+            self.write_state()
+            if self.waiter.sleep(decision.delay):
+                return Exit.STOPPED
+            parent = self.parents.current
+            if parent is not None and not parent.alive():
+                warm = self.parents.warm(self.plan, self.waiter)
+                if not warm.ok:
+                    reason = warm.message
+                    continue
+            gen, outcome = self.generations.start_ready(self.plan, self.waiter)
+            if gen is not None:
+                self.restarts += 1
+                self.promote(gen, outcome.message)
+                self.notifier.send(self._status_line())
+                self.log(f"server restarted (pid {gen.server.pid})", "restarted",
+                         server_pid=gen.server.pid)
+                return None
+            if self.stopping():
+                return Exit.STOPPED
+            reason = self.last_failure = outcome.message
+
+    # ----- health -------------------------------------------------------------------------------
+
+    def _post_probe(self, result: ProbeResult) -> None:
+        """Called from the health thread: hand the result over to the loop."""
+        self._probed.append(result)
+        self._wake()
+
+    def handle_probes(self) -> None:
+        """Apply each probe result whose generation still serves (monitor.apply_probe)."""
+        while self._probed:
+            result = self._probed.pop(0)
+            serving = self.current.number if self.current is not None else None
+            threshold = self.plan.probe.failure_threshold
+            after = apply_probe(self.health, result, serving, threshold)
+            if after is None:
+                continue  # a generation already replaced
+            if result.ok and self.health.state != "healthy":
+                self.log(f"healthy again: {result.reason}", "healthy", reason=result.reason)
+            elif not result.ok:
+                self.log(f"health probe failed ({after.failures}/{threshold}): {result.reason}",
+                         "probe failed", level="warning", reason=result.reason,
+                         failures=after.failures)
+            self.health = after
+
+    def _healthy(self) -> bool:
+        return self.health.state == "healthy"
+
+    def _pet_watchdog(self) -> None:
+        """systemd's WATCHDOG=1 when due (the loop and every wait outside it call this)."""
+        if self.timers.watchdog_due(time.monotonic(), healthy=self._healthy()):
+            self.notifier.send("WATCHDOG=1")
+
+    # ----- memory -------------------------------------------------------------------------------
+
+    def recycle_overgrown(self) -> None:
+        """A worker whose own memory (USS) passed `limits.max_worker_memory` is recycled
+        gracefully (SIGTERM), and its master replaces it."""
+        gen, limit = self.current, self.plan.max_worker_memory
+        if gen is None or limit is None:
+            return
+        workers = gen.server.workers()
+        if len(workers) == 1 and workers[0].pid == gen.server.pid:
+            return  # a single-process server: recycling it would be a restart, not a recycle
+        for proc in workers:
+            try:
+                uss = proc.memory_full_info().uss
+            except psutil.Error:
+                continue
+            if uss > limit and proc.pid not in self.recycled:
+                self.recycled.add(proc.pid)
+                self.log(
+                    f"worker {proc.pid} holds {uss / MIB:.0f} MiB (USS) > ceiling "
+                    f"{limit / MIB:.0f} MiB: recycling it gracefully",
+                    "worker recycled", level="warning", worker_pid=proc.pid, uss=uss,
+                    limit=limit,
+                )
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGTERM)
+
+    # ----- status -------------------------------------------------------------------------------
 
     def status(self, *, with_workers: bool) -> dict[str, Any]:
-        return self.masker.data(status.describe(self, with_workers=with_workers))
+        """What `launch status` and the state file say (masked)."""
+        gen, plan, health = self.current, self.plan, self.health
+        status: dict[str, Any] = {
+            "profile": plan.name,
+            "project": str(control.project_root(plan)),
+            "source": str(plan.source),
+            "bind": str(plan.bind),
+            "backend": plan.backend,
+            "supervisor_pid": os.getpid(),
+            "server_pid": gen.server.pid if gen else None,
+            "generation": gen.number if gen else None,
+            "health": health.state,
+            "health_detail": health.last,
+            "restarts": self.restarts,
+            "last_failure": self.last_failure,
+            "last_reload": self.last_reload,
+            "started_at": self.started_at,
+            "max_worker_memory": plan.max_worker_memory,
+        }
+        if with_workers:
+            status["workers"] = control.describe_workers(gen.server.workers()) if gen else []
+        return self.masker.data(status)
+
+    def _status_line(self) -> str:
+        """systemd's STATUS= line."""
+        gen = self.current
+        workers = len(gen.server.workers()) if gen else 0
+        return (f"STATUS={self.health.state}; {workers} workers; "
+                f"generation {self.generations.count}; restarts {self.restarts}")
+
+    def write_state(self) -> None:
+        """Rewrite the state file when what it says has changed (`launch status` reads it when
+        the control socket cannot answer)."""
+        state = self.status(with_workers=False)
+        if state == self.written_state:
+            return
+        with contextlib.suppress(OSError):
+            control.write_state(self.run_dir, self.plan.name, state)
+            self.written_state = state
 
     def log(self, message: str, event: str = "log", *, level: str = "info", **fields: Any) -> None:
         """One masked line: `[launch] message`, or the event's JSON object (run/logs.py)."""

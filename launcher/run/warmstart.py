@@ -36,11 +36,11 @@ from launcher.run.warmserver import WarmServer, check_words, manage_words, prepa
 from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
 
 if TYPE_CHECKING:
-    from launcher.run.supervisor import Supervisor
+    from launcher.run.metrics import WarmStarter
 
 
 def start_warm(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: WarmStarter, signals: StartupSignals,
 ) -> Generation:
     """The first generation, checked and past the steps, becoming the server; on failure it
     is already ended and the reason raised in one line."""
@@ -58,7 +58,7 @@ def start_warm(
 
 
 def _prepare(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: WarmStarter, signals: StartupSignals,
     server: WarmServer,
 ) -> None:
     def stopping() -> bool:
@@ -81,7 +81,7 @@ def settings_imported(plan: LaunchPlan, server: WarmServer, signals: StartupSign
 
 
 def run_steps(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: WarmStarter, signals: StartupSignals,
     server: WarmServer, explain_failure: bool = False,
 ) -> None:
     """The steps in their order (management commands inside `server`, argv steps as processes

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from launcher.run.outcome import Exit
+from launcher.run.signals import KILL_AFTER
 from tests.conftest import (
     DEMO,
     ROOT,
@@ -176,10 +178,28 @@ def test_crashing_app_backs_off_then_gives_up(env: Env, launch: list[Launch]) ->
                  CRASH="1")
     code = item.wait(timeout=60)
     out = item.output
-    assert code == 1, out
+    assert code == Exit.GAVE_UP == 3, out
     assert "restarting in 0.30s (crash 1)" in out
     assert "restarting in 0.60s (crash 2)" in out
     assert "giving up: 3 crashes within 60s (limit 2)" in out
+
+
+def test_sigterm_during_start_up_is_a_graceful_exit(env: Env, launch: list[Launch]) -> None:
+    """A stop while a before_start step runs ends the step and exits 0 with an info line."""
+    (env.tmp / "crashapp.py").write_text(CRASHING_APP)
+    profile = env.tmp / "slowstep.yaml"
+    profile.write_text(
+        "app: crashapp:application\nserver: gunicorn\nworkers: 1\n"
+        "before_start:\n  - [sh, -c, 'echo step is running; sleep 60']\n"
+    )
+    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{free_port()}", cwd=env.tmp)
+    item.wait_for("step is running", timeout=60)
+    item.signal(signal.SIGTERM)
+    code = item.wait(timeout=KILL_AFTER + 30)
+    out = item.output
+    assert code == Exit.STOPPED == 0, out
+    assert "[launch] stopped during start-up; the server was not started" in out, out
+    assert "error" not in out.lower(), out
 
 
 def test_server_that_cannot_start_does_not_spin(env: Env, launch: list[Launch]) -> None:
