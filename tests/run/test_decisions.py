@@ -1,20 +1,23 @@
 """The supervisor's decisions as tables, without a process: how a run ends (its exit code),
 restart or give up, which way a reload goes, what a reload may not change, how reload requests
-merge, which probe results apply, when the timers are due."""
+merge, which probe results apply, when the timers are due, what the admin probes answer."""
 
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
-from launcher.plan.model import LaunchPlan, RestartPolicy
+from launcher.plan.model import Bind, LaunchPlan, RestartPolicy
+from launcher.run import admin
+from launcher.run.generation import Generation
 from launcher.run.monitor import Health, ProbeResult, apply_probe
 from launcher.run.outcome import Exit, ending
-from launcher.run.reload import Request, ReloadQueue, Route, Way, fixed, moved, route
+from launcher.run.reload import ReloadQueue, Request, Route, Way, fixed, moved, route
 from launcher.run.restart import after_crash
 from launcher.run.timers import IDLE_WAKE, POLL_TICK, Timers
 
@@ -291,3 +294,63 @@ def test_the_memory_check_is_due_every_interval(
     timers = Timers(None)
     timers.last_memory = last
     assert timers.memory_due(now, interval) is due
+
+
+# ----- readiness (/startupz, /livez, /readyz) --------------------------------------------------
+
+
+@dataclass
+class FakeServer:
+    """Only what the answers read of a server: whether it exited."""
+
+    code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+
+@dataclass
+class Seen:
+    """What the admin answers read of the supervisor."""
+
+    current: Generation | None
+    health: Health
+    serving_since: float | None
+    stop: bool = False
+
+    def stopping(self) -> bool:
+        return self.stop
+
+
+def serving(number: int = 2, code: int | None = None) -> Generation:
+    return Generation(number, FakeServer(code), None, Bind.parse("127.0.0.1:8000"))  # type: ignore[arg-type]
+
+
+UNHEALTHY = Health("unhealthy", 3, "503", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("seen", "startup", "live", "ready"),
+    [
+        (Seen(None, Health(), None), (False, "starting"),
+         (True, "alive, starting a generation"), (False, "starting")),
+        (Seen(serving(), HEALTHY, 1.0), (True, "started"), (True, "alive"),
+         (True, "ready: generation 2")),
+        # a stop: not ready any more (load balancers drop the pod while it drains), still live
+        (Seen(serving(), HEALTHY, 1.0, stop=True), (True, "started"), (True, "alive"),
+         (False, "draining: a stop was asked for")),
+        (Seen(serving(), UNHEALTHY, 1.0), (True, "started"), (True, "alive"),
+         (False, "unhealthy: 503")),
+        # restarting after the first generation served: live, not ready
+        (Seen(None, Health("starting", 0, "exited"), 1.0), (True, "started"),
+         (True, "alive, starting a generation"), (False, "restarting")),
+        (Seen(serving(code=-9), HEALTHY, 1.0), (True, "started"),
+         (False, "generation 2 exited; the supervisor restarts it"), (True, "ready: generation 2")),
+    ],
+)
+def test_what_the_admin_probes_answer(
+    seen: Seen, startup: tuple[bool, str], live: tuple[bool, str], ready: tuple[bool, str]
+) -> None:
+    assert admin.startup(seen) == startup  # type: ignore[arg-type]
+    assert admin.liveness(seen) == live  # type: ignore[arg-type]
+    assert admin.readiness(seen) == ready  # type: ignore[arg-type]
