@@ -208,8 +208,7 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.notifier.send("STOPPING=1")
-        for conn in self.reloads.drop():  # none starts after a stop: they are told so
-            control.reply(conn, {"ok": False, "message": NOT_RELOADED})
+        self._refuse_waiting()
         self.generations.stop_all(self.current, self.plan.graceful_timeout)
         self.current = None
         self.parents.stop_all()
@@ -275,6 +274,16 @@ class Supervisor:
                 self.log("launch stop: stopping gracefully", "stopping")
             else:
                 control.reply(conn, {"ok": False, "message": f"unknown command {command!r}"})
+
+    def _refuse_waiting(self) -> None:
+        """A stop: no queued reload starts, and whoever waits for one (or is still in the
+        control socket's backlog) is told so rather than cut off."""
+        for conn in self.reloads.drop():
+            control.reply(conn, {"ok": False, "message": NOT_RELOADED})
+        while (late := self.control_server.accept()) is not None:
+            command = control.read_request(late).get("command")
+            message = NOT_RELOADED if command == "reload" else "stopping"
+            control.reply(late, {"ok": command == "stop", "message": message})
 
     # ----- reloads ------------------------------------------------------------------------------
 
