@@ -336,19 +336,15 @@ class Supervisor:
             outcome = run_checks(  # the app's and Django's, as a start runs them
                 plan.checks[:2], self.child_env, self.waiter, plan.probe.startup_timeout, plan.cwd
             )
+        # The warm tiers a failure gives back: those renewed for the early generation, or
+        # for the one started from them below.
+        renewed = (early is not None and not way.discard_early) or (
+            outcome.ok and way.way is Way.DEV
+        )
         gen: Generation | None = None
-        renewed = early is not None and not way.discard_early  # tiers a failure gives back
-        if not outcome.ok:
-            pass
-        elif way.way is Way.EARLY and early is not None:
-            gen, outcome = early
-        elif way.way is Way.DEV:
-            renewed = True
-            gen, outcome = self._start_dev(plan, BASE if changed else needs, paths)
-        elif way.way is Way.VALIDATED:
-            gen, outcome = start_validated(self.generations, plan, self.waiter)
-        elif way.way is Way.READY:
-            gen, outcome = self.generations.start_ready(plan, self.waiter)
+        if outcome.ok:
+            gen, outcome = self._start_new(way.way, plan, early, BASE if changed else needs,
+                                           paths)
         if gen is not None:
             self.plan = plan
             old, self.current = self.current, None
@@ -369,6 +365,21 @@ class Supervisor:
                 self.last_failure = outcome.message
         self._reloaded(outcome, why, time.monotonic() - started)
         return outcome
+
+    def _start_new(
+        self, way: Way, plan: LaunchPlan, early: tuple[Generation | None, Outcome] | None,
+        level: int, paths: list[str],
+    ) -> tuple[Generation | None, Outcome]:
+        """The reload's new generation, the way `route()` chose; on failure it is ended."""
+        if way is Way.EARLY and early is not None:
+            return early
+        if way is Way.DEV:
+            return self._start_dev(plan, level, paths)
+        if way is Way.VALIDATED:
+            return start_validated(self.generations, plan, self.waiter)
+        if way is Way.READY:
+            return self.generations.start_ready(plan, self.waiter)
+        return None, Outcome(False, "refused")
 
     def _reloaded(self, outcome: Outcome, why: str, elapsed: float) -> None:
         """Counted, logged, told to systemd and the state file; a reload cut short by a stop
