@@ -23,26 +23,26 @@ from launcher.plan.model import Bind
 from launcher.run.sockets import bind_listener
 
 if TYPE_CHECKING:
-    from launcher.run.supervisor import Supervisor
+    from launcher.run.exposition import AdminView
 
 Answer = tuple[bool, str]
 TEXT = "text/plain; charset=utf-8"
 
 
-def startup(sup: Supervisor) -> Answer:
+def startup(sup: AdminView) -> Answer:
     if sup.serving_since is None:
         return False, "starting"
     return True, "started"
 
 
-def liveness(sup: Supervisor) -> Answer:
+def liveness(sup: AdminView) -> Answer:
     gen = sup.current
     if gen is not None and gen.server.poll() is not None:
         return False, f"generation {gen.number} exited; the supervisor restarts it"
     return True, "alive" if gen is not None else "alive, starting a generation"
 
 
-def readiness(sup: Supervisor) -> Answer:
+def readiness(sup: AdminView) -> Answer:
     if sup.stopping():
         return False, "draining: a stop was asked for"
     gen, health = sup.current, sup.health
@@ -59,7 +59,7 @@ Route = Callable[[], tuple[int, str, bytes]]
 class AdminServer:
     """An HTTP server on its own thread; it reads the supervisor's state, never changes it."""
 
-    def __init__(self, bind: Bind, sup: Supervisor) -> None:
+    def __init__(self, bind: Bind, sup: AdminView) -> None:
         sock = bind_listener(bind, 64)  # a taken port is a LaunchError naming it
         sock.set_inheritable(False)  # the servers must never hold it
         routes: dict[str, Route] = {
@@ -97,7 +97,7 @@ def _probe(answer: Answer) -> tuple[int, str, bytes]:
     return (200 if ok else 503), TEXT, f"{text}\n".encode()
 
 
-def _metrics(sup: Supervisor) -> tuple[int, str, bytes]:
+def _metrics(sup: AdminView) -> tuple[int, str, bytes]:
     from launcher.run.exposition import render
 
     content_type, body = render(sup)
