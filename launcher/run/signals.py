@@ -67,9 +67,7 @@ class StartupSignals:
             if not self._wait_done(KILL_AFTER):
                 self._end_groups(signal.SIGKILL)
         finally:
-            for fd in (self._read_fd, self._write_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            os.close(self._read_fd)  # the write end is restore()'s to close
 
     def _wait_done(self, seconds: float) -> bool:
         """Until restore() or `seconds` pass; True when start-up was done first (what it
@@ -116,5 +114,6 @@ class StartupSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._done = True
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # the thread may have ended (a broken pipe)
             os.write(self._write_fd, b"\0")
+        os.close(self._write_fd)
