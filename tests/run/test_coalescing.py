@@ -113,3 +113,32 @@ def test_sighups_then_sigterm_start_no_reload_after_the_stop(
     assert ": reloading" not in after_stop, out
     assert "reloaded: generation" not in out, out  # a reload cut short by the stop never swaps
     assert "error" not in out, out
+
+
+def test_a_stop_during_a_reload_answers_the_queued_clients_and_starts_nothing(
+    env: Env, launch: list[Launch]
+) -> None:
+    item = serve(env, launch)
+    hold = env.tmp / "hold"
+    hold.touch()  # reload 1 waits in its import until the stop
+    item.signal(signal.SIGHUP)
+    item.wait_for("SIGHUP: reloading", timeout=30)
+    answers: list[subprocess.CompletedProcess[str]] = []
+    client = threading.Thread(target=lambda: answers.append(reload_client(env)))
+    client.start()
+    deadline = time.monotonic() + 60
+    while queued(env) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queued(env) == 1, item.output
+    item.signal(signal.SIGHUP)  # queued too: must not start after the stop
+    item.signal(signal.SIGTERM)
+    assert item.wait(timeout=60) == 0, item.output
+    client.join(timeout=60)
+    hold.unlink()
+    (answer,) = answers
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == "not reloaded: stopping", answer.stderr
+    out = item.output
+    assert out.count(": reloading") == 1, out  # reload 1 only, cut short by the stop
+    assert "not reloaded: stopping" in out and "reloaded: generation" not in out, out
+    assert "error" not in out, out
