@@ -14,8 +14,8 @@ next base of the same project, interpreter and packages imports it as soon as it
 its first setup tier, without waiting for a server to tell it (launcher/child/devsaved.py).
 
 Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1];
-it talks on the SOCK_SEQPACKET socket `control_fd`, one message per packet. Keep this module
-free of threads: it forks.
+it talks on the SOCK_SEQPACKET socket `control_fd`, one message per packet (launcher/wire.py's
+dev messages). Keep this module free of threads: it forks.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             print_exception(exc)
-        _send(control, f"{wire.DEV_BROKEN} {one_line(exc)}")
+        _send(control, wire.Broken(one_line(exc)))
         return 1
     base = Base(spec, control, missing)
-    _send(control, f"{wire.DEV_WARM} " + json.dumps(base.held()))
+    _send(control, wire.Warm(base.held()))
     return base.serve()
 
 
@@ -90,7 +90,7 @@ class Base:
         self.roots = [Path(r) for r in spec["roots"]]
         self.selector = selectors.DefaultSelector()
         self.learning: tuple[int, bytearray] | None = None  # (read fd, what came so far)
-        self.ahead: dict[str, Any] | None = None  # once imported: counts and seconds
+        self.ahead: wire.Ahead | None = None  # once imported: counts and seconds
         self.imported: dict[str, None] = {}  # the names imported ahead, in order
         self.learned = False  # a first server told what it imported
         self.saved_path = Path(spec["saved"]) if spec.get("saved") else None
@@ -98,13 +98,14 @@ class Base:
         names, why = devsaved.load(self.saved_path, self.key) if self.saved_path else (None, None)
         self.pending = names  # the saved list, imported once the first setup tier is forked
         self.stored = names  # what the file holds
-        self.saved: dict[str, Any] | None = None  # what became of the file, for the supervisor
-        if names is not None or why is not None:
-            self.saved = {"path": str(self.saved_path)}
-            self.saved.update({"modules": len(names)} if names is not None else {"ignored": why})
+        self.saved: wire.SavedList | None = None  # what became of the file, for the supervisor
+        if names is not None:
+            self.saved = {"path": str(self.saved_path), "modules": len(names)}
+        elif why is not None:
+            self.saved = {"path": str(self.saved_path), "ignored": why}
 
-    def held(self) -> dict[str, Any]:
-        held: dict[str, Any] = {
+    def held(self) -> wire.Held:
+        held: wire.Held = {
             "files": project_files(self.roots), "missing": self.missing.paths(self.roots)
         }
         if self.ahead is not None:
@@ -130,9 +131,9 @@ class Base:
                     return 0
                 if not message:  # the supervisor is gone
                     return 0
-                if message.decode().strip() == wire.DEV_SPAWN and len(fds) == 2:
+                if isinstance(wire.decode_dev(message), wire.Spawn) and len(fds) == 2:
                     pid = self._spawn(fds[0], fds[1])
-                    _send(self.control, f"{wire.DEV_SPAWNED} {pid} " + json.dumps(self.held()))
+                    _send(self.control, wire.Spawned(pid, self.held()))
                     if self.pending is not None:  # now that the first setup tier runs
                         self._import_saved()
                 else:
@@ -204,7 +205,7 @@ class Base:
     def _note(self, names: list[str], failed: int, started: float) -> None:
         """Count what the base holds ahead now, and the time it took."""
         self.imported.update(dict.fromkeys(names))
-        before = self.ahead or {}
+        before: wire.Ahead = self.ahead or {}
         self.ahead = {
             **before,
             "modules": len(self.imported),
@@ -220,9 +221,9 @@ def _reap() -> None:
             pass
 
 
-def _send(sock: socket.socket, message: str) -> None:
+def _send(sock: socket.socket, message: wire.DevMessage) -> None:
     with contextlib.suppress(OSError):  # the supervisor is gone: the loop sees it next
-        sock.send(message.encode())
+        sock.send(wire.encode_packet(message))
 
 
 if __name__ == "__main__":

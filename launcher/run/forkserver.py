@@ -1,26 +1,37 @@
 """The supervisor's side of the dev fork server's setup tier (launcher/child/devsetup.py is
-the other): a warm process that forks a new server child per code change, and its children."""
+the other): a warm process that forks a new server child per code change, and its children.
+It takes `Fork` on its command pipe and reports on its status pipe, one JSON object a line
+(launcher/wire.py's dev messages)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from launcher import wire
 from launcher.run.outcome import Outcome
 from launcher.run.process import signal_group, stop_escalating
-from launcher.wire import DEV_EVENTS, DEV_FORK
 
-Event = tuple[str, int, str]  # (kind, pid, message): one line of the status pipe
-FORK_WAIT = 10.0  # seconds for the parent to answer `fork`
+FORK_WAIT = 10.0  # seconds for the parent to answer `Fork`
+
+
+@dataclass(frozen=True)
+class Gone:
+    """The status pipe ended: the tier (and its children) are gone."""
+
+    pid: int
+
+
+Event = wire.Warm | wire.Broken | wire.Forked | wire.Ready | wire.Failed | wire.Exited | Gone
 
 
 class ForkServer:
@@ -49,22 +60,18 @@ class ForkServer:
     def _read(self, fd: int) -> None:
         with os.fdopen(fd, "r") as status:
             for line in status:
-                kind, _, rest = line.rstrip("\n").partition(" ")
-                if kind not in DEV_EVENTS:
+                event = wire.decode_dev(line)
+                if not isinstance(event, Event):
                     continue
-                pid_text, _, message = rest.partition(" ")
-                pid = int(pid_text) if pid_text.isdigit() else self.pid
-                if kind in ("warm", "broken"):
-                    message = rest
                 with self._cond:
-                    if kind == "exit":
-                        self._exits[pid] = int(message or 0)
-                    self._events.append((kind, pid, message))
+                    if isinstance(event, wire.Exited):
+                        self._exits[event.pid] = event.code
+                    self._events.append(event)
                     self._cond.notify_all()
-                if kind == "exit":
+                if isinstance(event, wire.Exited):
                     self._on_exit()
         with self._cond:
-            self._events.append(("gone", self.pid, ""))
+            self._events.append(Gone(self.pid))
             self._cond.notify_all()
         self._on_exit()
 
@@ -89,44 +96,46 @@ class ForkServer:
 
     def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
-            lambda e: e[0] in ("warm", "broken", "gone"), time.monotonic() + timeout, stop
+            lambda e: isinstance(e, wire.Warm | wire.Broken | Gone),
+            time.monotonic() + timeout, stop,
         )
         if event is None:
             return Outcome(False, "the dev server did not warm up in time")
-        kind, _, message = event
-        if kind == "warm":
-            held = json.loads(message)
-            self.warm_files = frozenset(held["files"])
-            self.missing = frozenset(held["missing"])
+        if isinstance(event, wire.Warm):
+            self.warm_files = frozenset(event.held.get("files", ()))
+            self.missing = frozenset(event.held.get("missing", ()))
             return Outcome(True, "warm")
+        message = event.message if isinstance(event, wire.Broken) else ""
         return Outcome(False, message or "the dev server exited while warming up")
 
     def fork(self, stop: Callable[[], bool], generation: int = 0) -> ForkedChild | None:
         """A new server child; `generation` is the number its log lines carry."""
         try:
-            self._commands.write(f"{DEV_FORK} {generation}\n")
+            self._commands.write(wire.encode_line(wire.Fork(generation)))
             self._commands.flush()
         except (BrokenPipeError, ValueError):
             return None
         deadline = time.monotonic() + FORK_WAIT
-        event = self._wait_event(lambda e: e[0] in ("forked", "gone"), deadline, stop)
-        if event is None or event[0] != "forked":
+        event = self._wait_event(lambda e: isinstance(e, wire.Forked | Gone), deadline, stop)
+        if not isinstance(event, wire.Forked):
             return None
-        return ForkedChild(event[1], self)
+        return ForkedChild(event.pid, self)
 
     def wait_ready(self, child: ForkedChild, deadline: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
-            lambda e: (e[1] == child.pid and e[0] in ("ready", "failed", "exit")) or e[0] == "gone",
+            lambda e: isinstance(e, Gone) or (
+                isinstance(e, wire.Ready | wire.Failed | wire.Exited) and e.pid == child.pid
+            ),
             deadline,
             stop,
         )
         if event is None:
             return Outcome(False, "stop requested" if stop() else "the new code did not start")
-        kind, _, message = event
-        if kind == "ready":
+        if isinstance(event, wire.Ready):
             return Outcome(True, "ready")
-        if kind == "exit":
-            return Outcome(False, f"the new server exited with code {message}")
+        if isinstance(event, wire.Exited):
+            return Outcome(False, f"the new server exited with code {event.code}")
+        message = event.message if isinstance(event, wire.Failed) else ""
         return Outcome(False, message or "the dev server is gone")
 
     def exit_code(self, pid: int) -> int | None:

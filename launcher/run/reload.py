@@ -14,10 +14,10 @@ from launcher.plan.model import LaunchPlan
 from launcher.run import devreload, status
 from launcher.run.checks import run_checks
 from launcher.run.devparents import BASE, FORK
+from launcher.run.oneimport import start_validated
 from launcher.run.outcome import Outcome
 from launcher.run.planner import Pending, Planner
-from launcher.run.warmserver import applies
-from launcher.run.warmstart import start_validated
+from launcher.run.preparing import applies
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
@@ -76,7 +76,7 @@ def reload(
     if early is not None and (changed or not outcome.ok):
         devreload.discard(sup, early[0])
         early = None
-    inside = preflight and applies(plan)  # the new generation checks itself (warmstart.py)
+    inside = preflight and applies(plan)  # the new generation checks itself (oneimport.py)
     if outcome.ok and preflight and not inside:
         outcome = run_checks(  # the app's and Django's, as a start runs them
             plan.checks[:2], sup.child_env, sup.waiter, plan.probe.startup_timeout, plan.cwd
