@@ -4,30 +4,32 @@ Every boundary's messages are typed here once, with the framing that carries the
 import this module, and it imports nothing of the launcher's (it is the bottom layer):
 
 - **the planner** (launcher/cli/planner.py -> launcher/run/planner.py): a `PlanRequest` as JSON
-  in argv, `PLANNER_GO` on stdin for a planner started ahead, and one pickled `Planned` or
-  `PlanRefused` on stdout (the plan is the plan layer's own frozen data, pickled whole; this
+  in argv, PLANNER_GO on stdin for a planner started ahead, and one pickled `Planned` or
+  `PlanRefused` on stdout (the plan is the plan layer's own frozen data, pickled whole: this
   module cannot name its type, so the envelope is generic);
 - **the app check and the preparing server** (launcher/child/check.py, prepare.py ->
   launcher/run/checks.py, preparing.py): `Order`s down a pipe and `Said` messages up another
   (or on the check's stdout), one JSON object a line (`encode_line`, `decode_order`,
-  `decode_said`);
-- **the dev tiers**: the base (launcher/child/devserver.py <-> launcher/run/devbase.py) takes
-  `Spawn` with two descriptors (SCM_RIGHTS) on a SOCK_SEQPACKET socket and answers in packets
-  of one JSON object each (`encode_packet`, `decode_dev`); the setup tier
-  (launcher/child/devsetup.py <-> launcher/run/forkserver.py) takes `Fork` on its command pipe
-  and reports on its status pipe in JSON lines, as the preparing server does;
+  `decode_said`), with `PrepareOptions` in the environment;
+- **the dev tiers**: the base (launcher/child/devserver.py <-> launcher/run/devbase.py) is
+  started with a `DevSpec` in argv, takes `Spawn` with two descriptors (SCM_RIGHTS) on a
+  SOCK_SEQPACKET socket and answers in packets of one JSON object each (`encode_packet`,
+  `decode_dev`); the setup tier (launcher/child/devsetup.py <-> launcher/run/forkserver.py)
+  takes `Fork` on its command pipe and reports on its status pipe in JSON lines, as the
+  preparing server does; its first server tells the base what it imported (`Learned`);
 - **the environment** the plan sets and `launcher.child` reads: the `*_ENV` names below.
+
+Messages are TypedDicts whose `kind` (an enum member) names their type: plain dicts at run
+time, so importing this module costs every server process next to nothing.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: TypedDict tells NotRequired keys only from
+# evaluated annotations on Python 3.11.
 
-import dataclasses
 import json
-import pickle
 import typing
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypedDict, TypeVar
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar
 
 # --- Environment variables: set by the plan (or the supervisor), read inside the servers ------
 # The project's own app as `module:attribute`; empty: build it from the settings.
@@ -53,8 +55,8 @@ LOG_FORMAT_ENV = "LAUNCHER_LOG_FORMAT"
 LOG_PROFILE_ENV = "LAUNCHER_LOG_PROFILE"
 # The generation's number, on every JSON line its servers write.
 LOG_GENERATION_ENV = "LAUNCHER_LOG_GENERATION"
-# The profile's uvicorn settings as JSON: the uvicorn worker's CONFIG_KWARGS (gunicorn can
-# only take a worker class by name, so they cannot travel as arguments).
+# The profile's uvicorn settings as JSON, the uvicorn worker's CONFIG_KWARGS: gunicorn takes
+# a worker class only by name, so they cannot travel as arguments.
 UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 # The project's own worker class (`pkg.mod.Class`), run as launcher.child.workers' subclass.
 WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
@@ -77,7 +79,7 @@ CHECK_MODULE = "launcher.child.check"  # the app check, in a process of its own
 MANAGE_MODULE = "launcher.child.manage"  # manage.py's commands, with the launcher's defaults
 APP_MODULE = "launcher.child.app"  # the app every server loads (`:wsgi`, `:asgi`)
 PREPARE_MODULE = "launcher.child.prepare"  # prepares, serves nothing, exits when orders end
-# The app factory a preparing server loads instead of APP_MODULE's attribute: it runs the
+# The app factory a preparing server loads in place of APP_MODULE's attribute: it does the
 # orders, then returns the app built after them (gunicorn calls `NAME()`; uvicorn `--factory`).
 PREPARED_APP = "launcher.child.prepare:prepared_app"
 PLANNER_MODULE = "launcher.cli.planner"  # makes a plan in a process of its own
@@ -86,80 +88,6 @@ DEVSERVER_MODULE = "launcher.child.devserver"  # the dev base tier
 # launcher/child/jsonlog.py).
 GUNICORN_JSON_LOGGER = "launcher.child.gunicorn_logger.JsonLogger"
 UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"
-
-
-# --- Framing: one JSON object per message, `kind` naming its type ------------------------------
-class Message:
-    """A message of one of the boundaries below: a frozen dataclass whose `kind` names it."""
-
-    kind: ClassVar[StrEnum]
-
-
-M = TypeVar("M", bound=Message)
-
-
-def _payload(message: Message) -> str:
-    body = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}  # type: ignore[arg-type]
-    return json.dumps({"kind": str(message.kind), **body})
-
-
-def encode_line(message: Message) -> str:
-    """The message as one line of a pipe (JSON escapes every newline inside it)."""
-    return _payload(message) + "\n"
-
-
-def encode_packet(message: Message) -> bytes:
-    """The message as one SOCK_SEQPACKET packet."""
-    return _payload(message).encode()
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-_UnionType = type(int | None)
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether a decoded JSON value has the field's type (the shapes used here only)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, _UnionType):
-        return any(_fits(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_fits(v, item) for v in value)
-    if origin is dict or hint is dict or typing.is_typeddict(hint):
-        return isinstance(value, dict)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _decode(text: str | bytes, kinds: typing.Mapping[str, type[M]]) -> M | None:
-    """The message `text` holds, if it is one of `kinds`; None for anything else (a line the
-    project printed, a message of another boundary, a field of the wrong type)."""
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    cls = kinds.get(obj.pop("kind", None))
-    if cls is None:
-        return None
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    hints = _HINTS[cls]
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in obj:
-            if not _fits(obj[f.name], hints[f.name]):
-                return None
-            values[f.name] = obj[f.name]
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            return None
-    return cls(**values)
 
 
 # --- The app check and the preparing server -----------------------------------------------------
@@ -171,7 +99,7 @@ class Said(StrEnum):
     """What the app check and a preparing server report."""
 
     SETTINGS = "settings"  # the settings imported: start-up may run the steps
-    WARN = "warn"  # something that will misbehave, the server still starts
+    WARN = "warn"  # something that will misbehave; the server still starts
     APP = "app"  # the app built as the server will serve it
     ERROR = "error"  # a refusal, naming the key to change
     FIT = "fit"  # `launch check`: what decides between WSGI and ASGI
@@ -180,20 +108,17 @@ class Said(StrEnum):
     SERVING = "serving"  # the app goes to the server, which serves now
 
 
-@dataclass(frozen=True)
-class SettingsImported(Message):
-    kind: ClassVar[Said] = Said.SETTINGS
+class SettingsImported(TypedDict):
+    kind: Literal[Said.SETTINGS]
 
 
-@dataclass(frozen=True)
-class Warned(Message):
-    kind: ClassVar[Said] = Said.WARN
+class Warned(TypedDict):
+    kind: Literal[Said.WARN]
     text: str
 
 
-@dataclass(frozen=True)
-class AppBuilt(Message):
-    kind: ClassVar[Said] = Said.APP
+class AppBuilt(TypedDict):
+    kind: Literal[Said.APP]
     serves: str  # the project's app: `module.Class`
     interface: str  # "wsgi" or "asgi"
 
@@ -201,12 +126,11 @@ class AppBuilt(Message):
 CHECK_KEY = "check"  # a Refused's key when Django's check (a `RunCheck` order) refused
 
 
-@dataclass(frozen=True)
-class Refused(Message):
-    """The app check's refusal (`key`: the profile key or `settings`, `app`...), or Django's
+class Refused(TypedDict):
+    """The app check's refusal (`key`: the profile key, `settings`, `app`...), or Django's
     check's (key CHECK_KEY)."""
 
-    kind: ClassVar[Said] = Said.ERROR
+    kind: Literal[Said.ERROR]
     key: str
     message: str
 
@@ -219,49 +143,40 @@ class FitFound(TypedDict):
     websocket: bool
 
 
-@dataclass(frozen=True)
-class Fit(Message):
-    kind: ClassVar[Said] = Said.FIT
+class Fit(TypedDict):
+    kind: Literal[Said.FIT]
     found: FitFound
 
 
-@dataclass(frozen=True)
-class StepEnded(Message):
+class StepEnded(TypedDict):
     """A management-command step ended: its exit code, `skipped` why when it had nothing to
     do, `error` what Django's checks said when they refused before it ran."""
 
-    kind: ClassVar[Said] = Said.STEP
+    kind: Literal[Said.STEP]
     index: int
     exit: int
-    seconds: float = 0.0
-    skipped: str | None = None
-    error: str | None = None
+    seconds: NotRequired[float]
+    skipped: NotRequired[str]
+    error: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class Checked(Message):
+class Checked(TypedDict):
     """Django's check passed; `report` is what it printed, as manage.py would."""
 
-    kind: ClassVar[Said] = Said.CHECKED
+    kind: Literal[Said.CHECKED]
     report: str
 
 
-@dataclass(frozen=True)
-class Serving(Message):
-    kind: ClassVar[Said] = Said.SERVING
+class Serving(TypedDict):
+    kind: Literal[Said.SERVING]
     pid: int
 
 
 SaidMessage = SettingsImported | Warned | AppBuilt | Refused | Fit | StepEnded | Checked | Serving
-_SAID: dict[str, type[Any]] = {
-    str(c.kind): c
-    for c in (SettingsImported, Warned, AppBuilt, Refused, Fit, StepEnded, Checked, Serving)
+_SAID: dict[Said, type[Any]] = {
+    Said.SETTINGS: SettingsImported, Said.WARN: Warned, Said.APP: AppBuilt, Said.ERROR: Refused,
+    Said.FIT: Fit, Said.STEP: StepEnded, Said.CHECKED: Checked, Said.SERVING: Serving,
 }
-
-
-def decode_said(line: str) -> SaidMessage | None:
-    """A `Said` message, or None for anything else the process printed."""
-    return _decode(line, _SAID)
 
 
 class Order(StrEnum):
@@ -273,61 +188,46 @@ class Order(StrEnum):
     SERVE = "serve"  # hand the app built to the server, which serves
 
 
-@dataclass(frozen=True)
-class RunStep(Message):
-    kind: ClassVar[Order] = Order.RUN
+class RunStep(TypedDict):
+    kind: Literal[Order.RUN]
     index: int
     words: list[str]  # manage.py's words
 
 
-@dataclass(frozen=True)
-class BuildApp(Message):
-    kind: ClassVar[Order] = Order.APP
+class BuildApp(TypedDict):
+    kind: Literal[Order.APP]
 
 
-@dataclass(frozen=True)
-class RunCheck(Message):
-    kind: ClassVar[Order] = Order.CHECK
+class RunCheck(TypedDict):
+    kind: Literal[Order.CHECK]
     words: list[str]  # manage.py's words: `check [--deploy]`
 
 
-@dataclass(frozen=True)
-class Serve(Message):
-    kind: ClassVar[Order] = Order.SERVE
+class Serve(TypedDict):
+    kind: Literal[Order.SERVE]
 
 
 OrderMessage = RunStep | BuildApp | RunCheck | Serve
-_ORDERS: dict[str, type[Any]] = {str(c.kind): c for c in (RunStep, BuildApp, RunCheck, Serve)}
+_ORDERS: dict[Order, type[Any]] = {
+    Order.RUN: RunStep, Order.APP: BuildApp, Order.CHECK: RunCheck, Order.SERVE: Serve,
+}
 
 
-def decode_order(line: str) -> OrderMessage | None:
-    return _decode(line, _ORDERS)
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """PREPARE_ENV: the app check's arguments, collectstatic's record (between starts),
+class PrepareOptions(TypedDict, total=False):
+    """PREPARE_ENV: the app check's arguments, collectstatic's record (kept between starts),
     `quiet`: Django's check's warnings go only to the status."""
 
-    check: list[str] = field(default_factory=list)
-    record: str | None = None
-    quiet: bool = False
-
-    def encode(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def decode(cls, text: str) -> PrepareOptions:
-        obj = json.loads(text or "{}")
-        return cls(list(obj.get("check", [])), obj.get("record") or None, bool(obj.get("quiet")))
+    check: list[str]
+    record: str
+    quiet: bool
 
 
 # --- The dev tiers -------------------------------------------------------------------------------
-# The base (DEVSERVER_MODULE) holds the third-party imports and the settings; it says `Warm` or
-# `Broken` once, and to each `Spawn` (which carries the setup tier's command pipe and status
-# pipe as SCM_RIGHTS) forks a setup tier and answers `Spawned`. A setup tier runs
-# django.setup(), says `Warm` or `Broken` on its status pipe, and to each `Fork` forks a
-# server, telling `Forked`, then `Ready` or `Failed`, and `Exited` when it ends.
+# The base (DEVSERVER_MODULE, given a `DevSpec`) holds the third-party imports and the
+# settings; it says `Warm` or `Broken` once, and to each `Spawn` (which carries the setup
+# tier's command pipe and status pipe as SCM_RIGHTS) forks a setup tier and answers `Spawned`.
+# A setup tier runs django.setup(), says `Warm` or `Broken` on its status pipe, and to each
+# `Fork` forks a server, telling `Forked`, then `Ready` or `Failed`, and `Exited` when it ends.
 class Dev(StrEnum):
     SPAWN = "spawn"  # to the base: fork a setup tier on these two pipes
     SPAWNED = "spawned"  # from the base: the setup tier's pid
@@ -338,6 +238,21 @@ class Dev(StrEnum):
     READY = "ready"  # the server serves
     FAILED = "failed"  # the server's import failed
     EXIT = "exit"  # a child of the setup tier ended
+    LEARNED = "learned"  # from the first server to the base: what it imported
+
+
+class DevSpec(TypedDict):
+    """The base's argv[1]: the app and uvicorn's settings, the inherited listening socket and
+    control socket, the project roots, `quiet` (a failure is only reported), where the import
+    list is saved."""
+
+    app: str
+    kwargs: dict[str, Any]
+    listen_fd: int
+    control_fd: int
+    roots: list[str]
+    quiet: bool
+    saved: str
 
 
 class Ahead(TypedDict, total=False):
@@ -357,131 +272,243 @@ class SavedList(TypedDict, total=False):
     ignored: str
 
 
-class Held(TypedDict, total=False):
+class Held(TypedDict):
     """What a tier imported: the project files, the files it looked for in vain (a change to
     either renews it), and for the base, `ahead` and `saved`."""
 
     files: list[str]
     missing: list[str]
-    ahead: Ahead
-    saved: SavedList
+    ahead: NotRequired[Ahead]
+    saved: NotRequired[SavedList]
 
 
-@dataclass(frozen=True)
-class Spawn(Message):
-    kind: ClassVar[Dev] = Dev.SPAWN
+class Spawn(TypedDict):
+    kind: Literal[Dev.SPAWN]
 
 
-@dataclass(frozen=True)
-class Spawned(Message):
-    kind: ClassVar[Dev] = Dev.SPAWNED
+class Spawned(TypedDict):
+    kind: Literal[Dev.SPAWNED]
     pid: int
     held: Held
 
 
-@dataclass(frozen=True)
-class Fork(Message):
-    kind: ClassVar[Dev] = Dev.FORK
+class Fork(TypedDict):
+    kind: Literal[Dev.FORK]
     generation: int  # the number its JSON log lines carry
 
 
-@dataclass(frozen=True)
-class Warm(Message):
-    kind: ClassVar[Dev] = Dev.WARM
+class Warm(TypedDict):
+    kind: Literal[Dev.WARM]
     held: Held
 
 
-@dataclass(frozen=True)
-class Broken(Message):
-    kind: ClassVar[Dev] = Dev.BROKEN
+class Broken(TypedDict):
+    kind: Literal[Dev.BROKEN]
     message: str
 
 
-@dataclass(frozen=True)
-class Forked(Message):
-    kind: ClassVar[Dev] = Dev.FORKED
+class Forked(TypedDict):
+    kind: Literal[Dev.FORKED]
     pid: int
 
 
-@dataclass(frozen=True)
-class Ready(Message):
-    kind: ClassVar[Dev] = Dev.READY
+class Ready(TypedDict):
+    kind: Literal[Dev.READY]
     pid: int
 
 
-@dataclass(frozen=True)
-class Failed(Message):
-    kind: ClassVar[Dev] = Dev.FAILED
+class Failed(TypedDict):
+    kind: Literal[Dev.FAILED]
     pid: int
     message: str
 
 
-@dataclass(frozen=True)
-class Exited(Message):
-    kind: ClassVar[Dev] = Dev.EXIT
+class Exited(TypedDict):
+    kind: Literal[Dev.EXIT]
     pid: int
     code: int
 
 
-DevMessage = Spawn | Spawned | Fork | Warm | Broken | Forked | Ready | Failed | Exited
-_DEV: dict[str, type[Any]] = {
-    str(c.kind): c for c in (Spawn, Spawned, Fork, Warm, Broken, Forked, Ready, Failed, Exited)
+class Learned(TypedDict):
+    kind: Literal[Dev.LEARNED]
+    modules: list[str]  # imported from outside the project roots, in order
+
+
+DevMessage = Spawn | Spawned | Fork | Warm | Broken | Forked | Ready | Failed | Exited | Learned
+_DEV: dict[Dev, type[Any]] = {
+    Dev.SPAWN: Spawn, Dev.SPAWNED: Spawned, Dev.FORK: Fork, Dev.WARM: Warm, Dev.BROKEN: Broken,
+    Dev.FORKED: Forked, Dev.READY: Ready, Dev.FAILED: Failed, Dev.EXIT: Exited,
+    Dev.LEARNED: Learned,
 }
-
-
-def decode_dev(data: str | bytes) -> DevMessage | None:
-    """A dev tier's message (a packet or a line), None for anything else."""
-    return _decode(data, _DEV)
 
 
 # --- The planner ---------------------------------------------------------------------------------
 PLANNER_GO = "go\n"  # on a waiting planner's stdin: read the profile now
-P = TypeVar("P")
 
 
-@dataclass(frozen=True)
-class PlanRequest:
+class PlanRequest(TypedDict):
     """What `launch` was asked to run: a profile name and the command line's overrides;
     `wait`: load the parsers, then wait for PLANNER_GO."""
 
     name: str
-    overrides: dict[str, str] = field(default_factory=dict)
-    wait: bool = False
-
-    def encode(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def decode(cls, text: str) -> PlanRequest:
-        obj = json.loads(text)
-        return cls(str(obj["name"]), dict(obj.get("overrides", {})), bool(obj.get("wait")))
+    overrides: dict[str, str]
+    wait: bool
 
 
-@dataclass(frozen=True)
-class Planned(Generic[P]):
-    """The planner's answer: the plan."""
-
-    plan: P
+class Answer(StrEnum):
+    PLANNED = "planned"  # the plan
+    REFUSED = "refused"  # the profile's one-line error and its exit code
 
 
-@dataclass(frozen=True)
-class PlanRefused:
-    """The planner's answer: the profile's one-line error and its exit code."""
+class Planned(TypedDict):
+    kind: Literal[Answer.PLANNED]
+    plan: Any  # a launcher.plan.model.LaunchPlan, which this layer cannot name
 
+
+class PlanRefused(TypedDict):
+    kind: Literal[Answer.REFUSED]
     code: int
     message: str
 
 
-def encode_answer(answer: Planned[P] | PlanRefused) -> bytes:
+PlanAnswer = Planned | PlanRefused
+_ANSWERS: dict[Answer, type[Any]] = {Answer.PLANNED: Planned, Answer.REFUSED: PlanRefused}
+
+
+# --- Framing: one JSON object per message, `kind` naming its type ------------------------------
+K = TypeVar("K", bound=StrEnum)
+
+
+def encode_line(message: SaidMessage | OrderMessage | DevMessage) -> str:
+    """The message as one line of a pipe (JSON escapes every newline inside it)."""
+    return json.dumps(message) + "\n"
+
+
+def encode_packet(message: DevMessage) -> bytes:
+    """The message as one SOCK_SEQPACKET packet."""
+    return json.dumps(message).encode()
+
+
+def decode_said(line: str) -> SaidMessage | None:
+    """A `Said` message, or None for anything else the process printed."""
+    return _decode(line, Said, _SAID)
+
+
+def decode_order(line: str) -> OrderMessage | None:
+    return _decode(line, Order, _ORDERS)
+
+
+def decode_dev(data: str | bytes) -> DevMessage | None:
+    """A dev tier's message (a packet or a line), None for anything else."""
+    return _decode(data, Dev, _DEV)
+
+
+def encode_options(options: PrepareOptions) -> str:
+    return json.dumps(options)
+
+
+def decode_options(text: str) -> PrepareOptions:
+    """PREPARE_ENV's options; unset: none."""
+    found = _checked(json.loads(text or "{}"), PrepareOptions)
+    if found is None:
+        raise ValueError(f"{PREPARE_ENV} is not a launcher's: {text!r}")
+    return found
+
+
+def encode_spec(spec: DevSpec) -> str:
+    return json.dumps(spec)
+
+
+def decode_spec(text: str) -> DevSpec:
+    found = _checked(json.loads(text), DevSpec)
+    if found is None:
+        raise ValueError(f"not a dev base's spec: {text!r}")
+    return found
+
+
+def encode_request(request: PlanRequest) -> str:
+    return json.dumps(request)
+
+
+def decode_request(text: str) -> PlanRequest:
+    found = _checked(json.loads(text), PlanRequest)
+    if found is None:
+        raise ValueError(f"not a plan request: {text!r}")
+    return found
+
+
+def encode_answer(answer: PlanAnswer) -> bytes:
+    import pickle  # the planner and the supervisor only
+
     return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def decode_answer(data: bytes) -> Planned[Any] | PlanRefused | None:
+def decode_answer(data: bytes) -> PlanAnswer | None:
     """The planner's answer; None when it wrote nothing or something else."""
-    if not data:
-        return None
+    import pickle
+
     try:
-        answer = pickle.loads(data)
+        answer = pickle.loads(data) if data else None
     except Exception:
         return None
-    return answer if isinstance(answer, Planned | PlanRefused) else None
+    if not isinstance(answer, dict) or answer.get("kind") not in set(Answer):
+        return None
+    kind = Answer(answer["kind"])
+    return _checked({**answer, "kind": kind}, _ANSWERS[kind])
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+_UnionType = type(int | None)
+
+
+def _decode(text: str | bytes, kinds: type[K], types: dict[K, type[Any]]) -> Any:
+    """The message `text` holds, if it is one of `kinds`, its kind the enum's member; None for
+    anything else (a line the project printed, a message of another boundary, a field missing,
+    unknown or of the wrong type)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or obj.get("kind") not in set(kinds):
+        return None
+    kind = kinds(obj["kind"])
+    return _checked({**obj, "kind": kind}, types[kind])
+
+
+def _checked(obj: Any, cls: type[Any]) -> Any:
+    """`obj` when it has `cls`'s keys (all its required ones, no others) of `cls`'s types (a
+    `cls`, then), else None."""
+    if not isinstance(obj, dict):
+        return None
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    hints = _HINTS[cls]
+    if not cls.__required_keys__ <= obj.keys() <= hints.keys():
+        return None
+    return obj if all(_fits(value, hints[key]) for key, value in obj.items()) else None
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a decoded JSON value has the field's type (the shapes used here only)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, _UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if origin is dict:
+        key, item = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            _fits(k, key) and _fits(v, item) for k, v in value.items()
+        )
+    if typing.is_typeddict(hint):
+        return _checked(value, hint) is not None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)

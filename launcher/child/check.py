@@ -93,7 +93,8 @@ def check_hosts(module: ModuleType, host: str | None) -> None:
         names = ["localhost", "127.0.0.1", "[::1]"]
         if not any(validate_host(n, allowed) for n in names):
             emit(wire.Warned(
-                f"ALLOWED_HOSTS {allowed} in {file} rejects localhost and 127.0.0.1: "
+                kind=wire.Said.WARN,
+                text=f"ALLOWED_HOSTS {allowed} in {file} rejects localhost and 127.0.0.1: "
                 "requests to this loopback bind answer 400 unless a proxy sends an allowed Host"
             ))
 
@@ -182,7 +183,7 @@ def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> 
         settings_name = os.environ.get("DJANGO_SETTINGS_MODULE")
         if settings_name:
             check_hosts(check_settings(settings_name), args.host)
-        emit(wire.SettingsImported())
+        emit(wire.SettingsImported(kind=wire.Said.SETTINGS))
         interface = args.interface
         if args.worker_class:
             worker = check_worker_class(args.worker_class)
@@ -194,14 +195,15 @@ def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> 
             before_app()
         built = check_app(interface)
         inner = built.app
-        kind = type(inner)
-        emit(wire.AppBuilt(f"{kind.__module__}.{kind.__qualname__}", interface))
+        served = type(inner)
+        emit(wire.AppBuilt(kind=wire.Said.APP, serves=f"{served.__module__}.{served.__qualname__}",
+                           interface=interface))
         if settings_name and os.environ.get(wire.CHECK_FIT_ENV) == "1":
             # Advice only: a project the finder cannot read gets none.
             with contextlib.suppress(Exception):
-                emit(wire.Fit(find_fit(interface, inner)))
+                emit(wire.Fit(kind=wire.Said.FIT, found=find_fit(interface, inner)))
     except Failed as exc:
-        emit(wire.Refused(exc.key, str(exc)))
+        emit(wire.Refused(kind=wire.Said.ERROR, key=exc.key, message=str(exc)))
         return 2, None
     return 0, built
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import selectors
 import signal
@@ -30,7 +29,6 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from launcher import wire
 from launcher.child import devsaved
@@ -40,18 +38,18 @@ from launcher.child.jsonlog import print_exception
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(argv[1])
-    control = socket.socket(fileno=int(spec["control_fd"]))
+    spec = wire.decode_spec(argv[1])
+    control = socket.socket(fileno=spec["control_fd"])
     missing = MissingRecorder().install()
     try:
         _warm()
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             print_exception(exc)
-        _send(control, wire.Broken(one_line(exc)))
+        _send(control, wire.Broken(kind=wire.Dev.BROKEN, message=one_line(exc)))
         return 1
     base = Base(spec, control, missing)
-    _send(control, wire.Warm(base.held()))
+    _send(control, wire.Warm(kind=wire.Dev.WARM, held=base.held()))
     return base.serve()
 
 
@@ -82,7 +80,7 @@ class Base:
     outside the project comes back on a pipe and is imported ahead."""
 
     def __init__(
-        self, spec: dict[str, Any], control: socket.socket, missing: MissingRecorder
+        self, spec: wire.DevSpec, control: socket.socket, missing: MissingRecorder
     ) -> None:
         self.spec = spec
         self.control = control
@@ -131,9 +129,11 @@ class Base:
                     return 0
                 if not message:  # the supervisor is gone
                     return 0
-                if isinstance(wire.decode_dev(message), wire.Spawn) and len(fds) == 2:
+                order = wire.decode_dev(message)
+                if order is not None and order["kind"] is wire.Dev.SPAWN and len(fds) == 2:
                     pid = self._spawn(fds[0], fds[1])
-                    _send(self.control, wire.Spawned(pid, self.held()))
+                    _send(self.control, wire.Spawned(kind=wire.Dev.SPAWNED, pid=pid,
+                                                     held=self.held()))
                     if self.pending is not None:  # now that the first setup tier runs
                         self._import_saved()
                 else:
@@ -183,7 +183,10 @@ class Base:
         if not got:  # that setup tier or its first server failed: the next one tells
             return
         started = time.monotonic()
-        names, failed = import_ahead(got.decode().split("\n"), self.roots)
+        said = wire.decode_dev(bytes(got))
+        if said is None or said["kind"] is not wire.Dev.LEARNED:
+            return
+        names, failed = import_ahead(said["modules"], self.roots)
         self.learned = True
         self._note(names, failed, started)
         # What was learned, in the order the base imported it (a saved list first): an order

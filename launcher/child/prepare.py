@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import os
 import signal
@@ -111,7 +110,7 @@ def run_step(index: int, words: list[str], record: Path | None) -> wire.StepEnde
     collectstatic's fingerprint is kept between starts."""
     why = uptodate.nothing_to_do(words, record)
     if why is not None:
-        return wire.StepEnded(index, 0, skipped=why)
+        return wire.StepEnded(kind=wire.Said.STEP, index=index, exit=0, skipped=why)
     collects = words[0] == "collectstatic" and uptodate.plain(words)
     fingerprint = uptodate.static_state(words)[0] if collects else None
     code = call(words)
@@ -119,7 +118,7 @@ def run_step(index: int, words: list[str], record: Path | None) -> wire.StepEnde
         uptodate.record_collected(fingerprint, record)
     if words[0] == "compilemessages":
         _forget_translations()
-    return wire.StepEnded(index, code)
+    return wire.StepEnded(kind=wire.Said.STEP, index=index, exit=code)
 
 
 def _forget_translations() -> None:
@@ -174,16 +173,17 @@ class Orders:
             order = wire.decode_order(line)
             if order is None:
                 continue
-            if order.kind == last:
+            if order["kind"] is last:
                 return True
-            if isinstance(order, wire.RunStep):
-                self.step(order.index, order.words)
-            elif isinstance(order, wire.RunCheck):
-                failure, report = system_checks(order.words, self.quiet)
+            if order["kind"] is wire.Order.RUN:
+                self.step(order["index"], order["words"])
+            elif order["kind"] is wire.Order.CHECK:
+                failure, report = system_checks(order["words"], self.quiet)
                 if failure is None:
-                    say(self.status, wire.Checked(report))
+                    say(self.status, wire.Checked(kind=wire.Said.CHECKED, report=report))
                 else:
-                    say(self.status, wire.Refused(wire.CHECK_KEY, failure))
+                    say(self.status, wire.Refused(kind=wire.Said.ERROR, key=wire.CHECK_KEY,
+                                                  message=failure))
         return False
 
     def steps(self) -> None:
@@ -201,7 +201,8 @@ class Orders:
             with contextlib.redirect_stdout(self.stdout):
                 failure = system_checks(["check"])[0]
             if failure is not None:
-                say(self.status, wire.StepEnded(index, 1, error=failure))
+                say(self.status, wire.StepEnded(kind=wire.Said.STEP, index=index, exit=1,
+                                                error=failure))
                 return
         label: dict[str, Any] = {"step": " ".join(words), "index": index}
         out = lines_to(self.stdout, "step output", **label)
@@ -210,8 +211,8 @@ class Orders:
             said = run_step(index, words, self.record)
         out.flush()
         err.flush()
-        seconds = round(time.monotonic() - started, 3)
-        say(self.status, dataclasses.replace(said, seconds=seconds))
+        said["seconds"] = round(time.monotonic() - started, 3)
+        say(self.status, said)
 
 
 def prepared_app() -> Any:
@@ -253,13 +254,13 @@ def _in_a_thread(work: Callable[[], Any]) -> Any:
 
 
 def _prepared() -> Any:
-    options = wire.PrepareOptions.decode(os.environ.pop(wire.PREPARE_ENV, ""))
-    record = Path(options.record) if options.record else None
+    options = wire.decode_options(os.environ.pop(wire.PREPARE_ENV, ""))
+    record = Path(options["record"]) if options.get("record") else None
     status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
     orders_in = os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r")
-    orders = Orders(orders_in, status, record, options.quiet)
+    orders = Orders(orders_in, status, record, options.get("quiet", False))
     with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
-        code, built = check.run_check(options.check, orders.steps)
+        code, built = check.run_check(options.get("check", []), orders.steps)
     if code != 0 or not orders.until(wire.Order.SERVE):
         sys.exit(code)
     from launcher.child import app
@@ -268,7 +269,7 @@ def _prepared() -> Any:
         from django.db import connections
 
         connections.close_all()  # gunicorn's workers fork from here: none may be shared
-    say(status, wire.Serving(os.getpid()))
+    say(status, wire.Serving(kind=wire.Said.SERVING, pid=os.getpid()))
     status.close()
     orders.orders.close()
     return built

@@ -21,27 +21,27 @@ from pathlib import Path
 
 from launcher import wire
 from launcher.errors import LauncherError
-from launcher.plan.model import LaunchPlan
 from launcher.plan.source import PlanSource
 
 
 def main(request: str) -> int:
-    asked = wire.PlanRequest.decode(request)
-    if asked.wait and sys.stdin.readline() != wire.PLANNER_GO:  # started ahead; abandoned
+    asked = wire.decode_request(request)
+    if asked["wait"] and sys.stdin.readline() != wire.PLANNER_GO:  # started ahead; abandoned
         return 0
     source = PlanSource(
-        asked.name,
+        asked["name"],
         cwd=Path.cwd(),
         env=dict(os.environ),
         python=sys.executable,
         cpus=os.cpu_count() or 1,
-        overrides=asked.overrides,
+        overrides=asked["overrides"],
     )
-    answer: wire.Planned[LaunchPlan] | wire.PlanRefused
+    answer: wire.PlanAnswer
     try:
-        answer = wire.Planned(source.plan())
+        answer = wire.Planned(kind=wire.Answer.PLANNED, plan=source.plan())
     except LauncherError as exc:
-        answer = wire.PlanRefused(exc.exit_code, exc.render())
+        answer = wire.PlanRefused(kind=wire.Answer.REFUSED, code=exc.exit_code,
+                                  message=exc.render())
     sys.stdout.buffer.write(wire.encode_answer(answer))
     return 0
 

@@ -56,6 +56,18 @@ class StatusReader:
             self._cond.notify_all()
 
 
+def refusal(items: list[wire.SaidMessage], *, checks: bool = True) -> wire.Refused | None:
+    """The first refusal among `items`; `checks`: Django's check's too."""
+    for item in items:
+        if item["kind"] is wire.Said.ERROR and (checks or item["key"] != wire.CHECK_KEY):
+            return item
+    return None
+
+
+def warnings(items: list[wire.SaidMessage]) -> list[str]:
+    return [item["text"] for item in items if item["kind"] is wire.Said.WARN]
+
+
 class CheckRun(StatusReader):
     """One check command, started at once; read by a thread until it exits."""
 
@@ -95,16 +107,16 @@ class CheckRun(StatusReader):
 
     def error(self) -> wire.Refused | None:
         """The refusal the app check reported (its message names the file or setting)."""
-        return next((i for i in self.items if isinstance(i, wire.Refused)), None)
+        return refusal(self.items)
 
     def warnings(self) -> list[str]:
-        return [item.text for item in self.items if isinstance(item, wire.Warned)]
+        return warnings(self.items)
 
     def failure(self, project: Path) -> str:
         """Why it failed, in one line."""
         error = self.error()
         if error is not None:
-            return error.message
+            return error["message"]
         return explain("\n".join(self.text), self.returncode or 0, project)
 
     def report(self) -> str:

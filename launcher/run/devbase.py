@@ -8,7 +8,6 @@ SCM_RIGHTS) down a SOCK_SEQPACKET socket, `Warm`, `Broken` and `Spawned` back, a
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -44,18 +43,18 @@ class DevBase:
         assert plan.watch is not None
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.roots = tuple(r.resolve() for r in plan.watch.roots)
-        spec = {
-            "app": plan.server_app,
-            "kwargs": dict(plan.uvicorn_kwargs),
-            "listen_fd": listen_fd,
-            "control_fd": theirs.fileno(),
-            "roots": [str(r) for r in self.roots],
-            "quiet": quiet,
-            "saved": str(saved_imports(plan, env)),
-        }
+        spec = wire.DevSpec(
+            app=plan.server_app,
+            kwargs=dict(plan.uvicorn_kwargs),
+            listen_fd=listen_fd,
+            control_fd=theirs.fileno(),
+            roots=[str(r) for r in self.roots],
+            quiet=quiet,
+            saved=str(saved_imports(plan, env)),
+        )
         command = plan.server_command()
         self.proc = subprocess.Popen(
-            [plan.python, "-m", wire.DEVSERVER_MODULE, json.dumps(spec)],
+            [plan.python, "-m", wire.DEVSERVER_MODULE, wire.encode_spec(spec)],
             cwd=command.cwd,
             env=command.full_env(env),
             stdin=subprocess.DEVNULL,
@@ -82,11 +81,11 @@ class DevBase:
             if self.alive():
                 return Outcome(False, "the dev server did not warm up in time")
             return Outcome(False, "the dev server exited while warming up")
-        if isinstance(message, wire.Warm):
-            self._learn(message.held)
+        if message["kind"] is wire.Dev.WARM:
+            self._learn(message["held"])
             return Outcome(True, "warm")
-        if isinstance(message, wire.Broken) and message.message:
-            return Outcome(False, message.message)
+        if message["kind"] is wire.Dev.BROKEN and message["message"]:
+            return Outcome(False, message["message"])
         return Outcome(False, "the dev server broke")
 
     def ask_spawn(self) -> None:
@@ -94,7 +93,8 @@ class DevBase:
         command_r, command_w = os.pipe()
         status_r, status_w = os.pipe()
         try:
-            socket.send_fds(self.sock, [wire.encode_packet(wire.Spawn())], [command_r, status_w])
+            spawn = wire.encode_packet(wire.Spawn(kind=wire.Dev.SPAWN))
+            socket.send_fds(self.sock, [spawn], [command_r, status_w])
         except OSError:
             os.close(command_w)
             os.close(status_r)
@@ -112,12 +112,12 @@ class DevBase:
             return None
         command_w, status_r = self._asked.pop(0)
         message = self._receive(time.monotonic() + SPAWN_WAIT, stop)
-        if not isinstance(message, wire.Spawned):
+        if message is None or message["kind"] is not wire.Dev.SPAWNED:
             os.close(command_w)
             os.close(status_r)
             return None
-        self._learn(message.held)
-        return ForkServer(message.pid, command_w, status_r, on_exit)
+        self._learn(message["held"])
+        return ForkServer(message["pid"], command_w, status_r, on_exit)
 
     def touched_by(self, paths: list[str]) -> bool:
         """A change to what the base imported (the settings, what they import), a file it
@@ -147,8 +147,8 @@ class DevBase:
         signal_group(self.pid, signal.SIGKILL)
 
     def _learn(self, held: wire.Held) -> None:
-        self.files = frozenset(held.get("files", ()))
-        self.missing = frozenset(held.get("missing", ()))
+        self.files = frozenset(held["files"])
+        self.missing = frozenset(held["missing"])
         self.ahead = held.get("ahead")
         self.saved = held.get("saved")
 

@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -24,14 +23,12 @@ from launcher.run.process import signal_group, stop_escalating
 FORK_WAIT = 10.0  # seconds for the parent to answer `Fork`
 
 
-@dataclass(frozen=True)
 class Gone:
     """The status pipe ended: the tier (and its children) are gone."""
 
-    pid: int
 
-
-Event = wire.Warm | wire.Broken | wire.Forked | wire.Ready | wire.Failed | wire.Exited | Gone
+GONE = Gone()
+Event = wire.DevMessage | Gone
 
 
 class ForkServer:
@@ -61,17 +58,17 @@ class ForkServer:
         with os.fdopen(fd, "r") as status:
             for line in status:
                 event = wire.decode_dev(line)
-                if not isinstance(event, Event):
+                if event is None:
                     continue
                 with self._cond:
-                    if isinstance(event, wire.Exited):
-                        self._exits[event.pid] = event.code
+                    if event["kind"] is wire.Dev.EXIT:
+                        self._exits[event["pid"]] = event["code"]
                     self._events.append(event)
                     self._cond.notify_all()
-                if isinstance(event, wire.Exited):
+                if event["kind"] is wire.Dev.EXIT:
                     self._on_exit()
         with self._cond:
-            self._events.append(Gone(self.pid))
+            self._events.append(GONE)
             self._cond.notify_all()
         self._on_exit()
 
@@ -96,46 +93,53 @@ class ForkServer:
 
     def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
-            lambda e: isinstance(e, wire.Warm | wire.Broken | Gone),
+            lambda e: e is GONE or _kind(e) in (wire.Dev.WARM, wire.Dev.BROKEN),
             time.monotonic() + timeout, stop,
         )
         if event is None:
             return Outcome(False, "the dev server did not warm up in time")
-        if isinstance(event, wire.Warm):
-            self.warm_files = frozenset(event.held.get("files", ()))
-            self.missing = frozenset(event.held.get("missing", ()))
+        message = ""
+        if not isinstance(event, Gone) and event["kind"] is wire.Dev.WARM:
+            self.warm_files = frozenset(event["held"]["files"])
+            self.missing = frozenset(event["held"]["missing"])
             return Outcome(True, "warm")
-        message = event.message if isinstance(event, wire.Broken) else ""
+        if not isinstance(event, Gone) and event["kind"] is wire.Dev.BROKEN:
+            message = event["message"]
         return Outcome(False, message or "the dev server exited while warming up")
 
     def fork(self, stop: Callable[[], bool], generation: int = 0) -> ForkedChild | None:
         """A new server child; `generation` is the number its log lines carry."""
         try:
-            self._commands.write(wire.encode_line(wire.Fork(generation)))
+            self._commands.write(wire.encode_line(wire.Fork(kind=wire.Dev.FORK,
+                                                            generation=generation)))
             self._commands.flush()
         except (BrokenPipeError, ValueError):
             return None
         deadline = time.monotonic() + FORK_WAIT
-        event = self._wait_event(lambda e: isinstance(e, wire.Forked | Gone), deadline, stop)
-        if not isinstance(event, wire.Forked):
+        event = self._wait_event(lambda e: e is GONE or _kind(e) is wire.Dev.FORKED, deadline,
+                                 stop)
+        if event is None or isinstance(event, Gone) or event["kind"] is not wire.Dev.FORKED:
             return None
-        return ForkedChild(event.pid, self)
+        return ForkedChild(event["pid"], self)
 
     def wait_ready(self, child: ForkedChild, deadline: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
-            lambda e: isinstance(e, Gone) or (
-                isinstance(e, wire.Ready | wire.Failed | wire.Exited) and e.pid == child.pid
+            lambda e: e is GONE or (
+                _kind(e) in (wire.Dev.READY, wire.Dev.FAILED, wire.Dev.EXIT)
+                and _pid(e) == child.pid
             ),
             deadline,
             stop,
         )
         if event is None:
             return Outcome(False, "stop requested" if stop() else "the new code did not start")
-        if isinstance(event, wire.Ready):
+        if isinstance(event, Gone):
+            return Outcome(False, "the dev server is gone")
+        if event["kind"] is wire.Dev.READY:
             return Outcome(True, "ready")
-        if isinstance(event, wire.Exited):
-            return Outcome(False, f"the new server exited with code {event.code}")
-        message = event.message if isinstance(event, wire.Failed) else ""
+        if event["kind"] is wire.Dev.EXIT:
+            return Outcome(False, f"the new server exited with code {event['code']}")
+        message = event["message"] if event["kind"] is wire.Dev.FAILED else ""
         return Outcome(False, message or "the dev server is gone")
 
     def exit_code(self, pid: int) -> int | None:
@@ -161,6 +165,19 @@ class ForkServer:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None  # None: gone
+
+
+def _kind(event: Event) -> wire.Dev | None:
+    return None if isinstance(event, Gone) else event["kind"]
+
+
+def _pid(event: Event) -> int | None:
+    """The pid a Ready, Failed or Exited event is about."""
+    if isinstance(event, Gone):
+        return None
+    if event["kind"] is wire.Dev.READY or event["kind"] is wire.Dev.FAILED:
+        return event["pid"]
+    return event["pid"] if event["kind"] is wire.Dev.EXIT else None
 
 
 class ForkedChild:

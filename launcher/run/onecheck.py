@@ -33,9 +33,9 @@ class OneCheck:
         """The settings import and the app builds as the server would build it; else raise
         the refusal, in one line naming its key."""
         said: wire.SaidMessage | None = self.process.settings_said(_never)
-        if isinstance(said, wire.SettingsImported):
+        if said is not None and said["kind"] is wire.Said.SETTINGS:
             said = self.process.build_app(_never)
-        if not isinstance(said, wire.AppBuilt):
+        if said is None or said["kind"] is not wire.Said.APP:
             raise app_refused(self.plan, self.process, said)
         self.said = said
 
@@ -44,17 +44,17 @@ class OneCheck:
         said = self.process.django_check(words, None, _never)
         if said is None:
             return False, explain(self.process.report(), self.process.exit_code(), self.plan.cwd)
-        if isinstance(said, wire.Refused):
-            return False, said.message.strip()
-        return True, said.report.strip()
+        if said["kind"] is wire.Said.ERROR:
+            return False, said["message"].strip()
+        return True, said["report"].strip()
 
     @property
     def interface(self) -> str:
-        return self.said.interface if self.said else self.plan.interface
+        return self.said["interface"] if self.said else self.plan.interface
 
     @property
     def serves(self) -> str:
-        return self.said.serves if self.said else ""
+        return self.said["serves"] if self.said else ""
 
     def warnings(self) -> list[str]:
         return self.process.warnings()
@@ -64,8 +64,10 @@ class OneCheck:
         when the project could not be read for it."""
         self.process.finish()
         self.process.wait_for((), _never, DRAIN)  # until all was read
-        found = next((i.found for i in self.process.items if isinstance(i, wire.Fit)), None)
-        return dict(found) if found is not None else None
+        for item in self.process.items:
+            if item["kind"] is wire.Said.FIT:
+                return dict(item["found"])
+        return None
 
     def close(self) -> None:
         self.process.stop(0.0)

@@ -24,7 +24,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
-from launcher import wire
 from launcher.plan.model import LaunchPlan
 from launcher.run import steps
 from launcher.run.diagnose import explain
@@ -34,7 +33,7 @@ from launcher.run.outcome import Outcome
 from launcher.run.preparing import PreparingServer, check_words, manage_words, prepare_command
 from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.waiter import Waiter
-from launcher.wire import AppBuilt, Checked, Refused
+from launcher.wire import AppBuilt, Checked, Refused, Said
 
 if TYPE_CHECKING:
     from launcher.run.supervisor import Supervisor
@@ -79,7 +78,7 @@ def settings_imported(
     """Until the app check said the settings imported; its refusal, in one line."""
     said = server.settings_said(lambda: signals.stopping)
     signals.raise_if_stopping()
-    if not isinstance(said, wire.SettingsImported):
+    if said is None or said["kind"] is not Said.SETTINGS:
         raise steps.app_refused(plan, server, said)
 
 
@@ -98,7 +97,7 @@ def run_steps(
         if explain_failure:
             said = server.build_app(stopping)
             signals.raise_if_stopping()
-            if isinstance(said, Refused):
+            if said is not None and said["kind"] is Said.ERROR:
                 raise steps.app_refused(plan, server, said)
 
     for index, step in enumerate(plan.steps):
@@ -116,23 +115,24 @@ def run_steps(
                 raise steps.app_refused(plan, server, server.app_error())
             ended = describe_exit(server.exit_code())
             raise steps.step_failure(plan, index, f"before_start step ended the server ({ended})")
-        if done.error is not None:
+        if "error" in done:
             app_explains()
-            why = explain(done.error, 1, plan.cwd)
+            why = explain(done["error"], 1, plan.cwd)
             raise steps.step_failure(plan, index, f"before_start step failed: {why}")
-        if done.exit != 0:
+        if done["exit"] != 0:
             app_explains()
-            code = done.exit
+            code = done["exit"]
             raise steps.step_failure(plan, index, f"before_start step failed with exit code {code}")
-        took = done.seconds  # the first includes Django's checks
-        if done.skipped:
-            supervisor.log(f"before_start.{index} {step.label}: {done.skipped} "
+        took = done.get("seconds", 0.0)  # the first includes Django's checks
+        if done.get("skipped"):
+            skipped = done.get("skipped")
+            supervisor.log(f"before_start.{index} {step.label}: {skipped} "
                            f"({took:.2f}s)", "step skipped", step=step.label, duration=took,
-                           reason=done.skipped)
+                           reason=skipped)
         steps.record(supervisor, StepRun(step.label, took, 0))
     said = server.build_app(stopping)  # after the steps: it serves what they collected
     signals.raise_if_stopping()
-    if not isinstance(said, AppBuilt):
+    if said is None or said["kind"] is not Said.APP:
         raise steps.app_refused(plan, server, said)
     for warning in server.warnings():
         supervisor.log(f"warning: {warning}", "warning", level="warning")
@@ -177,13 +177,13 @@ def _validate(
     timeout = plan.probe.startup_timeout
     deadline = time.monotonic() + timeout
     said: AppBuilt | Refused | Checked | None = server.build_app(waiter, timeout)
-    if isinstance(said, Refused):
-        return Outcome(False, said.message)
+    if said is not None and said["kind"] is Said.ERROR:
+        return Outcome(False, said["message"])
     if said is not None and "django" in words:
         left = max(deadline - time.monotonic(), 0.0)
         said = server.django_check(words["django"], left, waiter)
-        if isinstance(said, Refused):
-            return Outcome(False, explain(said.message, 1, plan.cwd))
+        if said is not None and said["kind"] is Said.ERROR:
+            return Outcome(False, explain(said["message"], 1, plan.cwd))
     if said is not None and server.serve(waiter):
         return Outcome(True, "checks passed")
     if waiter():

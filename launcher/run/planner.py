@@ -33,9 +33,9 @@ class Planner:
     def start(self, *, wait: bool = False) -> Pending:
         """A planner at work; `wait`: it loads its parsers, then waits for `Pending.go()`
         before it reads the profile."""
-        asked = wire.PlanRequest(self.name, dict(self.overrides), wait)
+        asked = wire.PlanRequest(name=self.name, overrides=dict(self.overrides), wait=wait)
         popen = subprocess.Popen(
-            [sys.executable, "-m", wire.PLANNER_MODULE, asked.encode()],
+            [sys.executable, "-m", wire.PLANNER_MODULE, wire.encode_request(asked)],
             cwd=self.cwd,
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -86,10 +86,11 @@ class Pending:
         if stopping():  # the stop may have ended the planner itself
             return None
         answer = wire.decode_answer(out) if self.popen.returncode == 0 else None
-        if isinstance(answer, wire.Planned) and isinstance(answer.plan, LaunchPlan):
-            return answer.plan
-        if isinstance(answer, wire.PlanRefused):
-            raise LaunchError(answer.message, code=answer.code)
+        if answer is not None and answer["kind"] is wire.Answer.PLANNED:
+            if isinstance(answer["plan"], LaunchPlan):
+                return answer["plan"]
+        elif answer is not None and answer["kind"] is wire.Answer.REFUSED:
+            raise LaunchError(answer["message"], code=answer["code"])
         code = self.popen.returncode
         raise LaunchError(f"the planner ({wire.PLANNER_MODULE}) failed with exit code {code}")
 

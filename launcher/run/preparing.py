@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from launcher import wire
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import control
-from launcher.run.checks import StatusReader
+from launcher.run.checks import StatusReader, refusal, warnings
 from launcher.run.process import ServerProcess
 
 SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
@@ -95,9 +95,9 @@ class PreparingServer(ServerProcess, StatusReader):
         status_r, status_w = os.pipe()
         orders_r, orders_w = os.pipe()
         extra = {
-            wire.PREPARE_ENV: wire.PrepareOptions(
-                check_words(plan)["app"], str(record), quiet
-            ).encode(),
+            wire.PREPARE_ENV: wire.encode_options(
+                {"check": check_words(plan)["app"], "record": str(record), "quiet": quiet}
+            ),
             wire.STATUS_FD_ENV: str(status_w),
             wire.ORDERS_FD_ENV: str(orders_r),
         }
@@ -120,7 +120,7 @@ class PreparingServer(ServerProcess, StatusReader):
         self._start_reading(os.fdopen(status_r, "r", errors="replace"), "preparing")
 
     def wait_for(
-        self, kinds: tuple[type[wire.SaidMessage], ...], stopping: Callable[[], bool],
+        self, kinds: tuple[wire.Said, ...], stopping: Callable[[], bool],
         timeout: float | None = None,
         match: Callable[[wire.SaidMessage], bool] = lambda _said: True,
     ) -> wire.SaidMessage | None:
@@ -130,9 +130,7 @@ class PreparingServer(ServerProcess, StatusReader):
         self.timed_out = False
         with self._cond:
             while True:
-                found = next(
-                    (i for i in self.items if isinstance(i, kinds) and match(i)), None
-                )
+                found = next((i for i in self.items if i["kind"] in kinds and match(i)), None)
                 if found is not None or self._read_all or stopping():
                     return found
                 if deadline is not None and time.monotonic() >= deadline:
@@ -149,48 +147,53 @@ class PreparingServer(ServerProcess, StatusReader):
     def run_step(
         self, index: int, words: list[str], timeout: float, stopping: Callable[[], bool]
     ) -> wire.StepEnded | None:
-        self.order(wire.RunStep(index, words))
-        said = self.wait_for((wire.StepEnded,), stopping, timeout,
-                             lambda s: isinstance(s, wire.StepEnded) and s.index == index)
-        return said if isinstance(said, wire.StepEnded) else None
+        self.order(wire.RunStep(kind=wire.Order.RUN, index=index, words=words))
+        said = self.wait_for((wire.Said.STEP,), stopping, timeout,
+                             lambda s: s["kind"] is wire.Said.STEP and s["index"] == index)
+        return said if said is not None and said["kind"] is wire.Said.STEP else None
 
     def django_check(
         self, words: list[str], timeout: float | None, stopping: Callable[[], bool]
     ) -> wire.Checked | wire.Refused | None:
-        self.order(wire.RunCheck(words))
+        self.order(wire.RunCheck(kind=wire.Order.CHECK, words=words))
         said = self.wait_for(
-            (wire.Checked, wire.Refused), stopping, timeout,
-            lambda s: not isinstance(s, wire.Refused) or s.key == wire.CHECK_KEY,
+            (wire.Said.CHECKED, wire.Said.ERROR), stopping, timeout,
+            lambda s: s["kind"] is not wire.Said.ERROR or s["key"] == wire.CHECK_KEY,
         )
-        return said if isinstance(said, wire.Checked | wire.Refused) else None
+        if said is None or said["kind"] is wire.Said.CHECKED or said["kind"] is wire.Said.ERROR:
+            return said
+        return None
 
     def serve(self, stopping: Callable[[], bool]) -> bool:
         """Become the gunicorn master; False when it went away first."""
-        self.order(wire.Serve())
-        return self.wait_for((wire.Serving,), stopping) is not None
+        self.order(wire.Serve(kind=wire.Order.SERVE))
+        return self.wait_for((wire.Said.SERVING,), stopping) is not None
 
     def settings_said(
         self, stopping: Callable[[], bool]
     ) -> wire.SettingsImported | wire.Refused | None:
         """The settings imported, or the app check's refusal when they did not."""
-        said = self.wait_for((wire.SettingsImported, wire.Refused), stopping)
-        return said if isinstance(said, wire.SettingsImported | wire.Refused) else None
+        said = self.wait_for((wire.Said.SETTINGS, wire.Said.ERROR), stopping)
+        if said is None or said["kind"] is wire.Said.SETTINGS or said["kind"] is wire.Said.ERROR:
+            return said
+        return None
 
     def build_app(
         self, stopping: Callable[[], bool], timeout: float | None = None
     ) -> wire.AppBuilt | wire.Refused | None:
         """Build the app now: the app check's verdict."""
-        self.order(wire.BuildApp())
-        said = self.wait_for((wire.AppBuilt, wire.Refused), stopping, timeout)
-        return said if isinstance(said, wire.AppBuilt | wire.Refused) else None
+        self.order(wire.BuildApp(kind=wire.Order.APP))
+        said = self.wait_for((wire.Said.APP, wire.Said.ERROR), stopping, timeout)
+        if said is None or said["kind"] is wire.Said.APP or said["kind"] is wire.Said.ERROR:
+            return said
+        return None
 
     def app_error(self) -> wire.Refused | None:
         """The app check's refusal, when it said one (a failed django.setup() before a step)."""
-        return next((i for i in self.items if isinstance(i, wire.Refused)
-                     and i.key != wire.CHECK_KEY), None)
+        return refusal(self.items, checks=False)
 
     def warnings(self) -> list[str]:
-        return [item.text for item in self.items if isinstance(item, wire.Warned)]
+        return warnings(self.items)
 
     def report(self) -> str:
         """What it printed on the status descriptor that was not the protocol."""

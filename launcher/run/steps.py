@@ -101,8 +101,8 @@ def app_refused(
 ) -> LauncherError:
     """The app check's refusal, from a process that checks the app (the server itself or the
     preparing process): its error, or what it printed and its exit code."""
-    if isinstance(said, wire.Refused):
-        return app_failure(plan, said.key, said.message)
+    if said is not None and said["kind"] is wire.Said.ERROR:
+        return app_failure(plan, said["key"], said["message"])
     cause = explain(server.report(), server.exit_code(), plan.cwd)
     return plan.error("app", f"the app check failed (from {plan.cwd}): {cause}")
 

@@ -27,12 +27,16 @@ def test_steps_run_outside_a_running_loop(env: Env) -> None:
     project = generate("startproject", env.tmp)
     status_r, status_w = os.pipe()
     orders_r, orders_w = os.pipe()
-    orders = [wire.RunStep(0, ["migrate", "--noinput"]), wire.BuildApp(), wire.Serve()]
+    orders: list[wire.OrderMessage] = [
+        wire.RunStep(kind=wire.Order.RUN, index=0, words=["migrate", "--noinput"]),
+        wire.BuildApp(kind=wire.Order.APP),
+        wire.Serve(kind=wire.Order.SERVE),
+    ]
     with os.fdopen(orders_w, "w") as out:  # small enough for the pipe's buffer
         out.write("".join(wire.encode_line(order) for order in orders))
     extra = {
         "DJANGO_SETTINGS_MODULE": "mysite.settings",
-        wire.PREPARE_ENV: wire.PrepareOptions(["--interface", "asgi"]).encode(),
+        wire.PREPARE_ENV: wire.encode_options({"check": ["--interface", "asgi"]}),
         wire.STATUS_FD_ENV: str(status_w),
         wire.ORDERS_FD_ENV: str(orders_r),
     }
@@ -50,8 +54,11 @@ def test_steps_run_outside_a_running_loop(env: Env) -> None:
         said = [m for m in map(wire.decode_said, status) if m is not None]
     assert proc.returncode == 0, output
     assert "SynchronousOnlyOperation" not in output
-    step = next(m for m in said if isinstance(m, wire.StepEnded) and m.index == 0)
-    assert step.exit == 0, output
+    by_kind = {m["kind"]: m for m in said}
+    assert [m["kind"] for m in said] == [
+        wire.Said.SETTINGS, wire.Said.STEP, wire.Said.APP, wire.Said.SERVING
+    ], said
+    assert by_kind[wire.Said.STEP] == {**by_kind[wire.Said.STEP], "index": 0, "exit": 0}, output
     assert "Applying auth.0001_initial... OK" in output
-    assert next(m for m in said if isinstance(m, wire.AppBuilt)).interface == "asgi"
-    assert said[-1] == wire.Serving(proc.pid)
+    assert by_kind[wire.Said.APP] == {**by_kind[wire.Said.APP], "interface": "asgi"}
+    assert said[-1] == {"kind": wire.Said.SERVING, "pid": proc.pid}
