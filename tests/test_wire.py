@@ -20,6 +20,7 @@ from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
 from launcher.plan.model import LaunchPlan
 from launcher.run.preparing import prepared_argv
+from launcher.wire import Dev, Order, Said
 
 HELD: wire.Held = {
     "files": ["/srv/site/mysite/settings.py"],
@@ -31,43 +32,43 @@ FIT: wire.FitFound = {
     "views": 3, "async_views": ["polls.views.stream"], "middleware": 7,
     "async_middleware": [], "websocket": False,
 }
-S, O, D = wire.Said, wire.Order, wire.Dev
 
 # One row per message type of each boundary (a type with optional keys: with and without).
 SAID: list[wire.SaidMessage] = [
-    wire.SettingsImported(kind=S.SETTINGS),
-    wire.Warned(kind=S.WARN, text="ALLOWED_HOSTS ['x'] rejects localhost"),
-    wire.AppBuilt(kind=S.APP, serves="django.core.handlers.wsgi.WSGIHandler", interface="wsgi"),
-    wire.Refused(kind=S.ERROR, key="settings", message="cannot import 'mysite.settings': x"),
-    wire.Refused(kind=S.ERROR, key=wire.CHECK_KEY, message="SystemCheckError:\n  (a) ..."),
-    wire.Fit(kind=S.FIT, found=FIT),
-    wire.StepEnded(kind=S.STEP, index=0, exit=0),
-    wire.StepEnded(kind=S.STEP, index=1, exit=0, seconds=0.12, skipped="no migrations to apply"),
-    wire.StepEnded(kind=S.STEP, index=2, exit=1, seconds=0.5, error="SystemCheckError: ..."),
-    wire.Checked(kind=S.CHECKED, report="System check identified no issues (0 silenced).\n"),
-    wire.Serving(kind=S.SERVING, pid=4242),
+    wire.SettingsImported(kind=Said.SETTINGS),
+    wire.Warned(kind=Said.WARN, text="ALLOWED_HOSTS ['x'] rejects localhost"),
+    wire.AppBuilt(kind=Said.APP, serves="django.core.handlers.wsgi.WSGIHandler", interface="wsgi"),
+    wire.Refused(kind=Said.ERROR, key="settings", message="cannot import 'mysite.settings': x"),
+    wire.Refused(kind=Said.ERROR, key=wire.CHECK_KEY, message="SystemCheckError:\n  (a) ..."),
+    wire.Fit(kind=Said.FIT, found=FIT),
+    wire.StepEnded(kind=Said.STEP, index=0, exit=0),
+    wire.StepEnded(kind=Said.STEP, index=1, exit=0, seconds=0.12, skipped="no migrations to apply"),
+    wire.StepEnded(kind=Said.STEP, index=2, exit=1, seconds=0.5, error="SystemCheckError: ..."),
+    wire.Checked(kind=Said.CHECKED, report="System check identified no issues (0 silenced).\n"),
+    wire.Serving(kind=Said.SERVING, pid=4242),
 ]
 ORDERS: list[wire.OrderMessage] = [
-    wire.RunStep(kind=O.RUN, index=0, words=["migrate", "--noinput"]),
-    wire.BuildApp(kind=O.APP),
-    wire.RunCheck(kind=O.CHECK, words=["check", "--deploy"]),
-    wire.Serve(kind=O.SERVE),
+    wire.RunStep(kind=Order.RUN, index=0, words=["migrate", "--noinput"]),
+    wire.BuildApp(kind=Order.APP),
+    wire.RunCheck(kind=Order.CHECK, words=["check", "--deploy"]),
+    wire.Serve(kind=Order.SERVE),
 ]
 DEV: list[wire.DevMessage] = [
-    wire.Spawn(kind=D.SPAWN),
-    wire.Spawned(kind=D.SPAWNED, pid=4243, held=HELD),
-    wire.Fork(kind=D.FORK, generation=7),
-    wire.Warm(kind=D.WARM, held=HELD),
-    wire.Warm(kind=D.WARM, held={"files": [], "missing": []}),
-    wire.Broken(kind=D.BROKEN, message="SyntaxError: invalid syntax (settings.py, line 3)"),
-    wire.Forked(kind=D.FORKED, pid=4244),
-    wire.Ready(kind=D.READY, pid=4244),
-    wire.Failed(kind=D.FAILED, pid=4244, message="ImportError: cannot import name 'x'"),
-    wire.Exited(kind=D.EXIT, pid=4244, code=-15),
-    wire.Learned(kind=D.LEARNED, modules=["rest_framework", "rest_framework.views"]),
+    wire.Spawn(kind=Dev.SPAWN),
+    wire.Spawned(kind=Dev.SPAWNED, pid=4243, held=HELD),
+    wire.Fork(kind=Dev.FORK, generation=7),
+    wire.Warm(kind=Dev.WARM, held=HELD),
+    wire.Warm(kind=Dev.WARM, held={"files": [], "missing": []}),
+    wire.Broken(kind=Dev.BROKEN, message="SyntaxError: invalid syntax (settings.py, line 3)"),
+    wire.Forked(kind=Dev.FORKED, pid=4244),
+    wire.Ready(kind=Dev.READY, pid=4244),
+    wire.Failed(kind=Dev.FAILED, pid=4244, message="ImportError: cannot import name 'x'"),
+    wire.Exited(kind=Dev.EXIT, pid=4244, code=-15),
+    wire.Learned(kind=Dev.LEARNED, modules=["rest_framework", "rest_framework.views"]),
 ]
 DECODERS: list[tuple[Any, type[StrEnum], list[Any]]] = [
-    (wire.decode_said, S, SAID), (wire.decode_order, O, ORDERS), (wire.decode_dev, D, DEV)
+    (wire.decode_said, Said, SAID), (wire.decode_order, Order, ORDERS),
+    (wire.decode_dev, Dev, DEV),
 ]
 ROWS = [(decode, m) for decode, _, messages in DECODERS for m in messages]
 IDS = [f"{m['kind']}-{i}" for i, (_, m) in enumerate(ROWS)]
@@ -122,7 +123,7 @@ def test_what_is_not_a_message_decodes_to_none(line: str) -> None:
 
 
 def test_optional_keys_may_be_left_out() -> None:
-    step = wire.StepEnded(kind=S.STEP, index=3, exit=0)
+    step = wire.StepEnded(kind=Said.STEP, index=3, exit=0)
     assert wire.decode_said('{"kind": "step", "index": 3, "exit": 0}') == step
     assert wire.decode_said('{"kind": "step", "index": 3, "exit": 0, "seconds": 1}') == \
         {**step, "seconds": 1}
@@ -139,23 +140,23 @@ def kind(value: StrEnum, **keys: Any) -> Any:
 
 
 any_message = st.one_of(
-    kind(S.WARN, text=texts),
-    kind(S.APP, serves=texts, interface=st.sampled_from(["wsgi", "asgi"])),
-    kind(S.ERROR, key=texts, message=texts),
+    kind(Said.WARN, text=texts),
+    kind(Said.APP, serves=texts, interface=st.sampled_from(["wsgi", "asgi"])),
+    kind(Said.ERROR, key=texts, message=texts),
     st.fixed_dictionaries(
-        {"kind": st.just(S.STEP), "index": st.integers(0, 99), "exit": st.integers(-255, 255)},
+        {"kind": st.just(Said.STEP), "index": st.integers(0, 99), "exit": st.integers(-255, 255)},
         optional={"seconds": st.floats(0, 1e6), "skipped": texts, "error": texts},
     ),
-    kind(S.CHECKED, report=texts),
-    kind(S.SERVING, pid=pids),
-    kind(O.RUN, index=st.integers(0, 99), words=words),
-    kind(O.CHECK, words=words),
-    kind(D.BROKEN, message=texts),
-    kind(D.FAILED, pid=pids, message=texts),
-    kind(D.EXIT, pid=pids, code=st.integers(-64, 255)),
-    kind(D.FORK, generation=st.integers(0, 10**6)),
-    kind(D.LEARNED, modules=words),
-    kind(D.WARM, held=st.fixed_dictionaries(
+    kind(Said.CHECKED, report=texts),
+    kind(Said.SERVING, pid=pids),
+    kind(Order.RUN, index=st.integers(0, 99), words=words),
+    kind(Order.CHECK, words=words),
+    kind(Dev.BROKEN, message=texts),
+    kind(Dev.FAILED, pid=pids, message=texts),
+    kind(Dev.EXIT, pid=pids, code=st.integers(-64, 255)),
+    kind(Dev.FORK, generation=st.integers(0, 10**6)),
+    kind(Dev.LEARNED, modules=words),
+    kind(Dev.WARM, held=st.fixed_dictionaries(
         {"files": st.lists(texts, max_size=3), "missing": st.lists(texts, max_size=3)})),
 )
 
