@@ -1,6 +1,7 @@
 """The app every server runs: the project's own, plus what the launcher adds around it.
 
-gunicorn and uvicorn load `launcher.child.app:wsgi` or `:asgi`. Either one loads the project's
+gunicorn and uvicorn load `launcher.child.app:wsgi` or `:asgi` (a preparing server builds the
+same through launcher.child.prepare's factory, after its orders). Either one loads the project's
 app (`$LAUNCHER_APP`, or built from the settings when the project has no wsgi.py/asgi.py) and
 adds, outside Django: the launcher's health answer, static files when the project does not
 serve them, and under ASGI the lifespan protocol Django lacks (so `lifespan: on` or a user's
@@ -271,16 +272,6 @@ def __getattr__(name: str) -> Any:
         name = "asgi" if os.environ.get(wire.INTERFACE_ENV) == "asgi" else "wsgi"
     if name not in builders:
         raise AttributeError(name)
-    if name not in _built and os.environ.get(wire.STATUS_FD_ENV):
-        from launcher.child import prepare  # a start that pays one import: preloading
-
-        keep(prepare.prepared())
     if name not in _built:
         _built[name] = builders[name]()
     return _built[name]
-
-
-def keep(built: WSGIApp | ASGIApp) -> None:
-    """Serve `built` (made by the app check of this same process, nothing changed since)
-    instead of building the app again."""
-    _built["asgi" if isinstance(built, ASGIApp) else "wsgi"] = built

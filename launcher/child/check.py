@@ -1,11 +1,11 @@
 """The app check: import the settings and build the app as a server would, in a throwaway process.
 
 Run as `python -m launcher.child.check --interface wsgi|asgi [--host H] [--worker-class C]`
-with the plan's environment. It prints one JSON object per line on stdout: `{"settings": "ok"}`
-once the settings import (start-up waits for it before running steps), `{"warn": TEXT}` for what
-will misbehave, then `{"app": "ok", ...}` or `{"error": {"key": KEY, "message": TEXT}}` (exit 2);
-for `launch check` ($LAUNCHER_CHECK_FIT), `{"fit": ...}`: what decides between WSGI and ASGI.
-Messages name the file and setting to change.
+with the plan's environment. It says what it found on stdout in launcher/wire.py's `Said`
+lines: `SettingsImported` once the settings import (start-up waits for it before running
+steps), `Warned` for what will misbehave, then `AppBuilt` or `Refused` (exit 2); for `launch
+check` ($LAUNCHER_CHECK_FIT), `Fit`: what decides between WSGI and ASGI. Messages name the
+file and setting to change.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import os
 import pkgutil
 import sys
@@ -32,8 +31,9 @@ class Failed(Exception):
         self.key = key
 
 
-def emit(**item: Any) -> None:
-    print(json.dumps(item), flush=True)
+def emit(message: wire.SaidMessage) -> None:
+    sys.stdout.write(wire.encode_line(message))
+    sys.stdout.flush()
 
 
 def cause(exc: BaseException) -> str:
@@ -92,10 +92,11 @@ def check_hosts(module: ModuleType, host: str | None) -> None:
     if host in ("127.0.0.1", "::1", "localhost"):
         names = ["localhost", "127.0.0.1", "[::1]"]
         if not any(validate_host(n, allowed) for n in names):
-            emit(
-                warn=f"ALLOWED_HOSTS {allowed} in {file} rejects localhost and 127.0.0.1: "
+            emit(wire.Warned(
+                kind=wire.Said.WARN,
+                text=f"ALLOWED_HOSTS {allowed} in {file} rejects localhost and 127.0.0.1: "
                 "requests to this loopback bind answer 400 unless a proxy sends an allowed Host"
-            )
+            ))
 
 
 def check_app(interface: str) -> Any:
@@ -112,7 +113,7 @@ def check_app(interface: str) -> Any:
     return built
 
 
-def find_fit(interface: str, inner: Any) -> dict[str, Any]:
+def find_fit(interface: str, inner: Any) -> wire.FitFound:
     """What decides between WSGI and ASGI for a Django project: its views (async or sync, every
     URL pattern), its middleware (any async-only) and websocket routing in its ASGI app."""
     from asgiref.sync import iscoroutinefunction
@@ -171,8 +172,8 @@ def main(argv: list[str]) -> int:
 
 def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> tuple[int, Any]:
     """The exit code, and the app as the server would build it (None when the check failed).
-    A warm start (launcher.child.prepare) runs the steps in `before_app`, then serves that app:
-    built after the steps, it sees what they changed (collected static files)."""
+    A preparing server (launcher.child.prepare) runs the steps in `before_app`, then serves
+    that app: built after the steps, it sees what they changed (collected static files)."""
     parser = argparse.ArgumentParser(prog="launcher.child.check")
     parser.add_argument("--interface", choices=("wsgi", "asgi", "auto"), required=True)
     parser.add_argument("--host")
@@ -182,7 +183,7 @@ def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> 
         settings_name = os.environ.get("DJANGO_SETTINGS_MODULE")
         if settings_name:
             check_hosts(check_settings(settings_name), args.host)
-        emit(settings="ok")
+        emit(wire.SettingsImported(kind=wire.Said.SETTINGS))
         interface = args.interface
         if args.worker_class:
             worker = check_worker_class(args.worker_class)
@@ -194,14 +195,15 @@ def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> 
             before_app()
         built = check_app(interface)
         inner = built.app
-        kind = type(inner)
-        emit(app="ok", serves=f"{kind.__module__}.{kind.__qualname__}", interface=interface)
+        served = type(inner)
+        emit(wire.AppBuilt(kind=wire.Said.APP, serves=f"{served.__module__}.{served.__qualname__}",
+                           interface=interface))
         if settings_name and os.environ.get(wire.CHECK_FIT_ENV) == "1":
             # Advice only: a project the finder cannot read gets none.
             with contextlib.suppress(Exception):
-                emit(fit=find_fit(interface, inner))
+                emit(wire.Fit(kind=wire.Said.FIT, found=find_fit(interface, inner)))
     except Failed as exc:
-        emit(error={"key": exc.key, "message": str(exc)})
+        emit(wire.Refused(kind=wire.Said.ERROR, key=exc.key, message=str(exc)))
         return 2, None
     return 0, built
 

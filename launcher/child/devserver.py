@@ -14,15 +14,14 @@ next base of the same project, interpreter and packages imports it as soon as it
 its first setup tier, without waiting for a server to tell it (launcher/child/devsaved.py).
 
 Run as `python -m launcher.child.devserver` by the supervisor; the spec comes as JSON in argv[1];
-it talks on the SOCK_SEQPACKET socket `control_fd`, one message per packet. Keep this module
-free of threads: it forks.
+it talks on the SOCK_SEQPACKET socket `control_fd`, one message per packet (launcher/wire.py's
+dev messages). Keep this module free of threads: it forks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import selectors
 import signal
@@ -30,7 +29,6 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from launcher import wire
 from launcher.child import devsaved
@@ -40,18 +38,18 @@ from launcher.child.jsonlog import print_exception
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(argv[1])
-    control = socket.socket(fileno=int(spec["control_fd"]))
+    spec = wire.decode_spec(argv[1])
+    control = socket.socket(fileno=spec["control_fd"])
     missing = MissingRecorder().install()
     try:
         _warm()
     except BaseException as exc:  # show it once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             print_exception(exc)
-        _send(control, f"{wire.DEV_BROKEN} {one_line(exc)}")
+        _send(control, wire.Broken(kind=wire.Dev.BROKEN, message=one_line(exc)))
         return 1
     base = Base(spec, control, missing)
-    _send(control, f"{wire.DEV_WARM} " + json.dumps(base.held()))
+    _send(control, wire.Warm(kind=wire.Dev.WARM, held=base.held()))
     return base.serve()
 
 
@@ -82,7 +80,7 @@ class Base:
     outside the project comes back on a pipe and is imported ahead."""
 
     def __init__(
-        self, spec: dict[str, Any], control: socket.socket, missing: MissingRecorder
+        self, spec: wire.DevSpec, control: socket.socket, missing: MissingRecorder
     ) -> None:
         self.spec = spec
         self.control = control
@@ -90,7 +88,7 @@ class Base:
         self.roots = [Path(r) for r in spec["roots"]]
         self.selector = selectors.DefaultSelector()
         self.learning: tuple[int, bytearray] | None = None  # (read fd, what came so far)
-        self.ahead: dict[str, Any] | None = None  # once imported: counts and seconds
+        self.ahead: wire.Ahead | None = None  # once imported: counts and seconds
         self.imported: dict[str, None] = {}  # the names imported ahead, in order
         self.learned = False  # a first server told what it imported
         self.saved_path = Path(spec["saved"]) if spec.get("saved") else None
@@ -98,13 +96,14 @@ class Base:
         names, why = devsaved.load(self.saved_path, self.key) if self.saved_path else (None, None)
         self.pending = names  # the saved list, imported once the first setup tier is forked
         self.stored = names  # what the file holds
-        self.saved: dict[str, Any] | None = None  # what became of the file, for the supervisor
-        if names is not None or why is not None:
-            self.saved = {"path": str(self.saved_path)}
-            self.saved.update({"modules": len(names)} if names is not None else {"ignored": why})
+        self.saved: wire.SavedList | None = None  # what became of the file, for the supervisor
+        if names is not None:
+            self.saved = {"path": str(self.saved_path), "modules": len(names)}
+        elif why is not None:
+            self.saved = {"path": str(self.saved_path), "ignored": why}
 
-    def held(self) -> dict[str, Any]:
-        held: dict[str, Any] = {
+    def held(self) -> wire.Held:
+        held: wire.Held = {
             "files": project_files(self.roots), "missing": self.missing.paths(self.roots)
         }
         if self.ahead is not None:
@@ -130,9 +129,11 @@ class Base:
                     return 0
                 if not message:  # the supervisor is gone
                     return 0
-                if message.decode().strip() == wire.DEV_SPAWN and len(fds) == 2:
+                order = wire.decode_dev(message)
+                if order is not None and order["kind"] is wire.Dev.SPAWN and len(fds) == 2:
                     pid = self._spawn(fds[0], fds[1])
-                    _send(self.control, f"{wire.DEV_SPAWNED} {pid} " + json.dumps(self.held()))
+                    _send(self.control, wire.Spawned(kind=wire.Dev.SPAWNED, pid=pid,
+                                                     held=self.held()))
                     if self.pending is not None:  # now that the first setup tier runs
                         self._import_saved()
                 else:
@@ -182,7 +183,10 @@ class Base:
         if not got:  # that setup tier or its first server failed: the next one tells
             return
         started = time.monotonic()
-        names, failed = import_ahead(got.decode().split("\n"), self.roots)
+        said = wire.decode_dev(bytes(got))
+        if said is None or said["kind"] is not wire.Dev.LEARNED:
+            return
+        names, failed = import_ahead(said["modules"], self.roots)
         self.learned = True
         self._note(names, failed, started)
         # What was learned, in the order the base imported it (a saved list first): an order
@@ -204,7 +208,7 @@ class Base:
     def _note(self, names: list[str], failed: int, started: float) -> None:
         """Count what the base holds ahead now, and the time it took."""
         self.imported.update(dict.fromkeys(names))
-        before = self.ahead or {}
+        before: wire.Ahead = self.ahead or {}
         self.ahead = {
             **before,
             "modules": len(self.imported),
@@ -220,9 +224,9 @@ def _reap() -> None:
             pass
 
 
-def _send(sock: socket.socket, message: str) -> None:
+def _send(sock: socket.socket, message: wire.DevMessage) -> None:
     with contextlib.suppress(OSError):  # the supervisor is gone: the loop sees it next
-        sock.send(message.encode())
+        sock.send(wire.encode_packet(message))
 
 
 if __name__ == "__main__":

@@ -3,16 +3,15 @@ it runs `django.setup()` (settings, apps, the project's models), then forks a fr
 server per code change. An edit of what it imported throws only this tier away: the base,
 which holds the third-party imports, forks a new one.
 
-It reads commands on its own pipe and reports on its own status pipe (both made by the
-supervisor for it) in the words launcher/wire.py names. Keep this module free of threads: it
-forks.
+It reads `Fork` on its own command pipe and reports on its own status pipe (both made by the
+supervisor for it) in launcher/wire.py's dev messages, one JSON object a line. Keep this
+module free of threads: it forks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import selectors
 import signal
@@ -31,7 +30,7 @@ from launcher.child.jsonlog import print_exception
 
 
 def run_setup(
-    spec: dict[str, Any], command_fd: int, status_fd: int, missing: MissingRecorder,
+    spec: wire.DevSpec, command_fd: int, status_fd: int, missing: MissingRecorder,
     learn_fd: int | None,
 ) -> int:
     """In the fork of the base: warm up, report, serve commands; the exit code."""
@@ -45,16 +44,16 @@ def run_setup(
     except BaseException as exc:  # shown once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
             print_exception(exc)
-        say(status_fd, f"{wire.DEV_BROKEN} {one_line(exc)}")
+        say(status_fd, wire.Broken(kind=wire.Dev.BROKEN, message=one_line(exc)))
         return 1
-    warm = {"files": project_files(roots), "missing": missing.paths(roots)}
-    say(status_fd, f"{wire.DEV_WARM} " + json.dumps(warm))
+    held: wire.Held = {"files": project_files(roots), "missing": missing.paths(roots)}
+    say(status_fd, wire.Warm(kind=wire.Dev.WARM, held=held))
     with os.fdopen(command_fd, "r") as commands:
         return _serve_commands(spec, commands, status_fd, learn_fd)
 
 
 def _serve_commands(
-    spec: dict[str, Any], commands: Any, status_fd: int, learn_fd: int | None
+    spec: wire.DevSpec, commands: Any, status_fd: int, learn_fd: int | None
 ) -> int:
     selector = selectors.DefaultSelector()
     selector.register(commands, selectors.EVENT_READ)
@@ -69,20 +68,20 @@ def _serve_commands(
                 line = commands.readline()
                 if not line:  # the supervisor is gone
                     return 0
-                command, _, generation = line.strip().partition(" ")
-                if command == wire.DEV_FORK:
+                order = wire.decode_dev(line)
+                if order is not None and order["kind"] is wire.Dev.FORK:
                     gc.freeze()  # the servers never scan (and so never copy) what it holds
                     pid = os.fork()
                     if pid == 0:
                         selector.close()
-                        if generation.isdigit():  # for its JSON log lines
-                            os.environ[wire.LOG_GENERATION_ENV] = generation
+                        # for its JSON log lines
+                        os.environ[wire.LOG_GENERATION_ENV] = str(order["generation"])
                         os._exit(_child(spec, status_fd, learn_fd))
                     if learn_fd is not None:  # only the first server tells what it imported
                         os.close(learn_fd)
                         learn_fd = None
                     children.add(pid)
-                    say(status_fd, f"{wire.DEV_FORKED} {pid}")
+                    say(status_fd, wire.Forked(kind=wire.Dev.FORKED, pid=pid))
             children -= _reap(status_fd)
         return 0
     finally:
@@ -103,10 +102,11 @@ def _reap(status_fd: int) -> set[int]:
         if pid == 0:
             return ended
         ended.add(pid)
-        say(status_fd, f"{wire.DEV_EXIT} {pid} {os.waitstatus_to_exitcode(status)}")
+        code = os.waitstatus_to_exitcode(status)
+        say(status_fd, wire.Exited(kind=wire.Dev.EXIT, pid=pid, code=code))
 
 
-def _child(spec: dict[str, Any], status_fd: int, learn_fd: int | None) -> int:
+def _child(spec: wire.DevSpec, status_fd: int, learn_fd: int | None) -> int:
     """Import the project's own code, then serve the inherited socket until told to stop."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
@@ -125,25 +125,27 @@ def _child(spec: dict[str, Any], status_fd: int, learn_fd: int | None) -> int:
                 get_resolver().url_patterns  # noqa: B018 - every view now, not on a request
     except BaseException as exc:
         print_exception(exc)
-        say(status_fd, f"{wire.DEV_FAILED} {pid} {one_line(exc)}")
+        say(status_fd, wire.Failed(kind=wire.Dev.FAILED, pid=pid, message=one_line(exc)))
         return 1
     if learn_fd is not None:  # the base imports these ahead, for the next setup tier
         with os.fdopen(learn_fd, "w") as learn:
-            learn.write("\n".join(outside_modules([Path(r) for r in spec["roots"]])))
+            modules = outside_modules([Path(r) for r in spec["roots"]])
+            learn.write(wire.encode_line(wire.Learned(kind=wire.Dev.LEARNED, modules=modules)))
 
     class ReadyServer(DrainingServer):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
-                say(status_fd, f"{wire.DEV_READY} {pid}")
+                say(status_fd, wire.Ready(kind=wire.Dev.READY, pid=pid))
 
-    sock = socket.socket(fileno=os.dup(int(spec["listen_fd"])))
+    sock = socket.socket(fileno=os.dup(spec["listen_fd"]))
     ReadyServer(config).run(sockets=[sock])
     return 0
 
 
-def say(fd: int, message: str) -> None:
-    os.write(fd, (message.replace("\n", " ") + "\n").encode())
+def say(fd: int, message: wire.DevMessage) -> None:
+    """One line, in one write: the tier and its servers share the status pipe."""
+    os.write(fd, wire.encode_line(message).encode())
 
 
 def one_line(exc: BaseException) -> str:

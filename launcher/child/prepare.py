@@ -1,16 +1,17 @@
-"""A start that pays one import: the app check, Django's checks and the before_start steps that
-are management commands run in the gunicorn master, while it preloads the app.
+"""A server that prepares itself before it serves: the app check, Django's checks and the
+before_start steps that are management commands run in the gunicorn master, while it preloads
+the app (a start that pays one import).
 
-gunicorn with `--preload` builds the app (`launcher.child.app:wsgi`) in its master before it
-serves a socket; when $LAUNCHER_STATUS_FD is set (launcher/wire.py tells the protocol), that
-build is `prepared()`: it answers the app check (its JSON lines go to the status descriptor)
-and imports the project, does what the supervisor orders, in order (a management-command step
-with `call_command`, its output streamed as manage.py's would be; Django's `check`), builds the
-app when ordered (after the steps, so it sees what they collected) and hands it to gunicorn on
-`serve`. The supervisor keeps the order of the steps (those that are not management commands
-it runs itself) and decides; this process only reports. Where the server does not import the
-project first, `python -m launcher.child.prepare` does the same and serves nothing: it exits
-when the orders end.
+gunicorn with `--preload` builds the app in its master before it serves a socket; a preparing
+server is given `prepared_app()` as its app factory (launcher/wire.py's PREPARED_APP, uvicorn's
+`--factory` alike), which answers the app check (its `Said` lines go to the status descriptor)
+and imports the project, does what the supervisor orders (launcher/wire.py's `Order`s), in
+order (a management-command step with `call_command`, its output streamed as manage.py's would
+be; Django's `check`), builds the app when ordered (after the steps, so it sees what they
+collected) and hands it to gunicorn on `Serve`. The supervisor keeps the order of the steps
+(those that are not management commands it runs itself) and decides; this process only
+reports. Where the server does not import the project first, `python -m
+launcher.child.prepare` does the same and serves nothing: it exits when the orders end.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import os
 import signal
 import sys
@@ -34,8 +34,8 @@ from launcher.child import check, uptodate
 from launcher.child.jsonlog import lines_to
 
 
-def say(status: IO[str], **item: Any) -> None:
-    status.write(json.dumps(item) + "\n")
+def say(status: IO[str], message: wire.SaidMessage) -> None:
+    status.write(wire.encode_line(message))
     status.flush()
 
 
@@ -105,13 +105,12 @@ def system_checks(words: list[str], quiet: bool = False) -> tuple[str | None, st
     return None, text
 
 
-def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any]:
+def run_step(index: int, words: list[str], record: Path | None) -> wire.StepEnded:
     """One step: skipped when it has nothing to do, else run; what to report. `record`: where
     collectstatic's fingerprint is kept between starts."""
-    said: dict[str, Any] = {wire.STATUS_STEP: index}
     why = uptodate.nothing_to_do(words, record)
     if why is not None:
-        return {**said, wire.STATUS_EXIT: 0, wire.STATUS_SKIPPED: why}
+        return wire.StepEnded(kind=wire.Said.STEP, index=index, exit=0, skipped=why)
     collects = words[0] == "collectstatic" and uptodate.plain(words)
     fingerprint = uptodate.static_state(words)[0] if collects else None
     code = call(words)
@@ -119,7 +118,7 @@ def run_step(index: int, words: list[str], record: Path | None) -> dict[str, Any
         uptodate.record_collected(fingerprint, record)
     if words[0] == "compilemessages":
         _forget_translations()
-    return {**said, wire.STATUS_EXIT: code}
+    return wire.StepEnded(kind=wire.Said.STEP, index=index, exit=code)
 
 
 def _forget_translations() -> None:
@@ -168,21 +167,23 @@ class Orders:
         self.checked = False
         self.stdout = sys.stdout  # the steps' output goes where manage.py's would
 
-    def until(self, last: str) -> bool:
+    def until(self, last: wire.Order) -> bool:
         """Do the orders up to `last`; False when they ended first (start-up was given up)."""
         for line in self.orders:
-            order, _, rest = line.strip().partition(" ")
-            if order == last:
+            order = wire.decode_order(line)
+            if order is None:
+                continue
+            if order["kind"] is last:
                 return True
-            if order == wire.ORDER_RUN:
-                index, _, words = rest.partition(" ")
-                self.step(int(index), json.loads(words))
-            elif order == wire.ORDER_CHECK:
-                failure, report = system_checks(json.loads(rest), self.quiet)
+            if order["kind"] is wire.Order.RUN:
+                self.step(order["index"], order["words"])
+            elif order["kind"] is wire.Order.CHECK:
+                failure, report = system_checks(order["words"], self.quiet)
                 if failure is None:
-                    say(self.status, **{wire.STATUS_CHECKED: "ok", wire.STATUS_REPORT: report})
+                    say(self.status, wire.Checked(kind=wire.Said.CHECKED, report=report))
                 else:
-                    say(self.status, error={"key": "check", "message": failure})
+                    say(self.status, wire.Refused(kind=wire.Said.ERROR, key=wire.CHECK_KEY,
+                                                  message=failure))
         return False
 
     def steps(self) -> None:
@@ -190,7 +191,7 @@ class Orders:
         supervisor runs the steps that are processes of their own), then the steps, until
         `app`."""
         setup_django()
-        if not self.until(wire.ORDER_APP):
+        if not self.until(wire.Order.APP):
             sys.exit(0)
 
     def step(self, index: int, words: list[str]) -> None:
@@ -200,8 +201,8 @@ class Orders:
             with contextlib.redirect_stdout(self.stdout):
                 failure = system_checks(["check"])[0]
             if failure is not None:
-                say(self.status, **{wire.STATUS_STEP: index, wire.STATUS_EXIT: 1,
-                                    "error": failure})
+                say(self.status, wire.StepEnded(kind=wire.Said.STEP, index=index, exit=1,
+                                                error=failure))
                 return
         label: dict[str, Any] = {"step": " ".join(words), "index": index}
         out = lines_to(self.stdout, "step output", **label)
@@ -210,14 +211,16 @@ class Orders:
             said = run_step(index, words, self.record)
         out.flush()
         err.flush()
-        say(self.status, **said, seconds=round(time.monotonic() - started, 3))
+        said["seconds"] = round(time.monotonic() - started, 3)
+        say(self.status, said)
 
 
-def prepared() -> Any:
-    """The app for gunicorn's preload (or uvicorn's one process), once the supervisor ordered
-    `serve`; the process exits when a check failed (its code) or the orders ended first (0:
-    start-up was given up). uvicorn loads the app inside its running event loop, where Django
-    refuses database work (SynchronousOnlyOperation): there it is all done in a plain thread."""
+def prepared_app() -> Any:
+    """The app factory of a preparing server (gunicorn's preload, uvicorn's one process): the
+    app, once the supervisor ordered `Serve`; the process exits when a check failed (its code)
+    or the orders ended first (0: start-up was given up). uvicorn loads the app inside its
+    running event loop, where Django refuses database work (SynchronousOnlyOperation): there it
+    is all done in a plain thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -251,14 +254,14 @@ def _in_a_thread(work: Callable[[], Any]) -> Any:
 
 
 def _prepared() -> Any:
-    options = json.loads(os.environ.pop(wire.PREPARE_ENV, "{}"))
+    options = wire.decode_options(os.environ.pop(wire.PREPARE_ENV, ""))
     record = Path(options["record"]) if options.get("record") else None
     status = os.fdopen(int(os.environ.pop(wire.STATUS_FD_ENV)), "w")
     orders_in = os.fdopen(int(os.environ.pop(wire.ORDERS_FD_ENV)), "r")
-    orders = Orders(orders_in, status, record, bool(options.get("quiet")))
+    orders = Orders(orders_in, status, record, options.get("quiet", False))
     with contextlib.redirect_stdout(status):  # what the project prints while it imports, too
-        code, built = check.run_check(list(options.get("check", [])), orders.steps)
-    if code != 0 or not orders.until(wire.ORDER_SERVE):
+        code, built = check.run_check(options.get("check", []), orders.steps)
+    if code != 0 or not orders.until(wire.Order.SERVE):
         sys.exit(code)
     from launcher.child import app
 
@@ -266,11 +269,11 @@ def _prepared() -> Any:
         from django.db import connections
 
         connections.close_all()  # gunicorn's workers fork from here: none may be shared
-    say(status, **{wire.STATUS_SERVING: os.getpid()})
+    say(status, wire.Serving(kind=wire.Said.SERVING, pid=os.getpid()))
     status.close()
     orders.orders.close()
     return built
 
 
 if __name__ == "__main__":
-    prepared()  # serves nothing: exits when the orders end
+    prepared_app()  # serves nothing: exits when the orders end

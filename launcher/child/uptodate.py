@@ -1,4 +1,4 @@
-"""Whether a before_start step has nothing to do, found in milliseconds in a warm process.
+"""Whether a before_start step has nothing to do, found in milliseconds in the preparing process.
 
 `migrate` with nothing to apply still builds the whole migration state and sends post_migrate
 (~0.15 s on a CMS site); `collectstatic` with nothing new still post-processes every file under

@@ -3,7 +3,7 @@
 gunicorn can only take a worker class by name, and uvicorn-worker reads its uvicorn settings from
 the class attribute ``CONFIG_KWARGS``. Rather than have users write a subclass per setting
 (the usual ``lifespan = "off"`` file for Django), this one class takes its kwargs from the
-environment the launcher sets: ``LAUNCHER_UVICORN_CONFIG`` holds them as JSON.
+environment the launcher sets: ``LAUNCHER_UVICORN_CONFIG`` holds them as JSON (launcher/wire.py).
 
 A worker class the profile names by import path runs as ``ProjectWorker``: the class named in
 ``LAUNCHER_WORKER_CLASS``, and for a uvicorn-worker subclass, one more subclass whose
@@ -27,13 +27,12 @@ from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
 from launcher.child import drain
 from launcher.child.drain import DrainingServer
-from launcher.wire import INTERFACE_ENV
+from launcher.wire import INTERFACE_ENV, WORKER_CLASS_ENV
+from launcher.wire import UVICORN_CONFIG_ENV as CONFIG_ENV
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication as WSGIAppType
 
-CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
-WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
 __all__ = ["DrainingServer", "UvicornWorker"]  # DrainingServer: the dev server's, from here
 
 

@@ -26,7 +26,7 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
     from launcher.run.onecheck import OneCheck
-    from launcher.run.warmserver import manage_words
+    from launcher.run.preparing import manage_words
 
     check = OneCheck(plan, {**child_env(env), wire.CHECK_FIT_ENV: "1"})  # one import for all
     try:

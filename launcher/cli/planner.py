@@ -8,26 +8,25 @@ working directory are the supervisor's own.
 
     python -m launcher.cli.planner '{"name": "prod-wsgi", "overrides": {"bind": ":8000"}}'
 
-stdout is one pickle: ("plan", LaunchPlan) or ("error", exit code, the error's one line).
-With `"wait": true` it loads all that first, then waits for a line on stdin (a dev reload's
+argv[1] is a `PlanRequest`, stdout its answer, `Planned` or `PlanRefused` (launcher/wire.py).
+With `wait` it loads all that first, then waits for PLANNER_GO on stdin (a dev reload's
 planner, started ahead: launcher/run/planner.py's SparePlanner).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import sys
 from pathlib import Path
 
+from launcher import wire
 from launcher.errors import LauncherError
 from launcher.plan.source import PlanSource
 
 
 def main(request: str) -> int:
-    asked = json.loads(request)
-    if asked.get("wait") and not sys.stdin.readline():  # started ahead; abandoned
+    asked = wire.decode_request(request)
+    if asked["wait"] and sys.stdin.readline() != wire.PLANNER_GO:  # started ahead; abandoned
         return 0
     source = PlanSource(
         asked["name"],
@@ -35,13 +34,15 @@ def main(request: str) -> int:
         env=dict(os.environ),
         python=sys.executable,
         cpus=os.cpu_count() or 1,
-        overrides=asked.get("overrides", {}),
+        overrides=asked["overrides"],
     )
+    answer: wire.PlanAnswer
     try:
-        answer: tuple[object, ...] = ("plan", source.plan())
+        answer = wire.Planned(kind=wire.Answer.PLANNED, plan=source.plan())
     except LauncherError as exc:
-        answer = ("error", exc.exit_code, exc.render())
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        answer = wire.PlanRefused(kind=wire.Answer.REFUSED, code=exc.exit_code,
+                                  message=exc.render())
+    sys.stdout.buffer.write(wire.encode_answer(answer))
     return 0
 
 

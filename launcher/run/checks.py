@@ -1,26 +1,26 @@
 """The runner of checks in processes of their own, for a reload's preflight where the new
-generation does not check itself (start-up and `launch check` import once: warmstart.py,
+generation does not check itself (start-up and `launch check` import once: oneimport.py,
 onecheck.py), and the reader of a child's status lines they share.
 
 A check is a command in its own session (the app check, launcher.child.check, or Django's
 `check`); its stdout and stderr are read as one stream by a thread, so a caller can wait for
 one line, or for the end in short slices that feed the watchdog and hear a stop. The app
-check speaks one JSON object per line; anything else a check prints is kept as text, and a
-failure is told in one line (launcher/run/diagnose.py).
+check speaks launcher/wire.py's `Said` lines; anything else a check prints is kept as text,
+and a failure is told in one line (launcher/run/diagnose.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from launcher import wire
 from launcher.plan.model import Command
 from launcher.run.diagnose import explain
 from launcher.run.outcome import Outcome
@@ -30,21 +30,12 @@ from launcher.run.waiter import Waiter
 SLICE = 0.1  # seconds between looks at the waiter while a check runs
 
 
-def parse_line(line: str) -> dict[str, Any]:
-    """One line of the app check's output; anything else the project printed gives {}."""
-    try:
-        item = json.loads(line)
-    except ValueError:
-        return {}
-    return item if isinstance(item, dict) else {}
-
-
 class StatusReader:
-    """A child's output read by a thread: its JSON status lines (`items`, in order) and any
+    """A child's output read by a thread: its `Said` lines (`items`, in order) and any
     other text it printed (`text`); `_cond` is notified at each line and at the end."""
 
     def _start_reading(self, stream: Any, name: str) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.items: list[wire.SaidMessage] = []
         self.text: list[str] = []
         self._cond = threading.Condition()
         self._read_all = False
@@ -53,13 +44,28 @@ class StatusReader:
     def _read(self, stream: Any) -> None:
         with stream:
             for line in stream:
-                item = parse_line(line)
+                item = wire.decode_said(line)
                 with self._cond:
-                    (self.items.append(item) if item else self.text.append(line.rstrip("\n")))
+                    if item is None:
+                        self.text.append(line.rstrip("\n"))
+                    else:
+                        self.items.append(item)
                     self._cond.notify_all()
         with self._cond:
             self._read_all = True
             self._cond.notify_all()
+
+
+def refusal(items: list[wire.SaidMessage], *, checks: bool = True) -> wire.Refused | None:
+    """The first refusal among `items`; `checks`: Django's check's too."""
+    for item in items:
+        if item["kind"] is wire.Said.ERROR and (checks or item["key"] != wire.CHECK_KEY):
+            return item
+    return None
+
+
+def warnings(items: list[wire.SaidMessage]) -> list[str]:
+    return [item["text"] for item in items if item["kind"] is wire.Said.WARN]
 
 
 class CheckRun(StatusReader):
@@ -81,15 +87,6 @@ class CheckRun(StatusReader):
         self.pid = self.popen.pid
         self._start_reading(self.popen.stdout, "check")  # what the app check said, in order
 
-    def wait_for(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-        """The first item `match` accepts, or None once the check has said everything."""
-        with self._cond:
-            while True:
-                found = next((item for item in self.items if match(item)), None)
-                if found is not None or self._read_all:
-                    return found
-                self._cond.wait(SLICE)
-
     def finish(self, waiter: Waiter | None = None, timeout: float | None = None) -> bool:
         """Until it has exited and been read: False when `timeout` passed or a stop was asked
         for first (the caller cancels it then)."""
@@ -108,18 +105,18 @@ class CheckRun(StatusReader):
     def returncode(self) -> int | None:
         return self.popen.returncode
 
-    def error(self) -> dict[str, Any] | None:
-        """The error the app check reported (its message names the file or setting)."""
-        return next((i["error"] for i in self.items if isinstance(i.get("error"), dict)), None)
+    def error(self) -> wire.Refused | None:
+        """The refusal the app check reported (its message names the file or setting)."""
+        return refusal(self.items)
 
     def warnings(self) -> list[str]:
-        return [str(item["warn"]) for item in self.items if "warn" in item]
+        return warnings(self.items)
 
     def failure(self, project: Path) -> str:
         """Why it failed, in one line."""
         error = self.error()
         if error is not None:
-            return str(error.get("message", ""))
+            return error["message"]
         return explain("\n".join(self.text), self.returncode or 0, project)
 
     def report(self) -> str:

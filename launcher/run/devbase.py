@@ -2,12 +2,12 @@
 the other): a process holding the third-party imports and the settings, which forks setup
 tiers (ForkServer) for as long as neither changes. What it learns to import ahead of the project
 it saves in its project's subdirectory of the run directory, as `NAME.devimports`, for the next
-base (`saved_imports`)."""
+base (`saved_imports`). What they say is typed in launcher/wire.py: `Spawn` (with two pipes as
+SCM_RIGHTS) down a SOCK_SEQPACKET socket, `Warm`, `Broken` and `Spawned` back, a packet each."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -16,20 +16,13 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
+from launcher import wire
 from launcher.plan.model import LaunchPlan
 from launcher.run.control import instance_dir, project_root
 from launcher.run.forkserver import ForkServer
 from launcher.run.outcome import Outcome
 from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
-from launcher.wire import (
-    DEV_BROKEN,
-    DEV_SPAWN,
-    DEV_SPAWNED,
-    DEV_WARM,
-    DEVSERVER_MODULE,
-)
 
 SPAWN_WAIT = 30.0  # seconds for the base to answer `spawn` (it may be importing ahead)
 
@@ -50,18 +43,18 @@ class DevBase:
         assert plan.watch is not None
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.roots = tuple(r.resolve() for r in plan.watch.roots)
-        spec = {
-            "app": plan.server_app,
-            "kwargs": dict(plan.uvicorn_kwargs),
-            "listen_fd": listen_fd,
-            "control_fd": theirs.fileno(),
-            "roots": [str(r) for r in self.roots],
-            "quiet": quiet,
-            "saved": str(saved_imports(plan, env)),
-        }
+        spec = wire.DevSpec(
+            app=plan.server_app,
+            kwargs=dict(plan.uvicorn_kwargs),
+            listen_fd=listen_fd,
+            control_fd=theirs.fileno(),
+            roots=[str(r) for r in self.roots],
+            quiet=quiet,
+            saved=str(saved_imports(plan, env)),
+        )
         command = plan.server_command()
         self.proc = subprocess.Popen(
-            [plan.python, "-m", DEVSERVER_MODULE, json.dumps(spec)],
+            [plan.python, "-m", wire.DEVSERVER_MODULE, wire.encode_spec(spec)],
             cwd=command.cwd,
             env=command.full_env(env),
             stdin=subprocess.DEVNULL,
@@ -73,8 +66,8 @@ class DevBase:
         self.pid = self.proc.pid
         self.files: frozenset[str] = frozenset()
         self.missing: frozenset[str] = frozenset()
-        self.ahead: dict[str, Any] | None = None  # what it imported ahead of the project
-        self.saved: dict[str, Any] | None = None  # what became of the list saved before
+        self.ahead: wire.Ahead | None = None  # what it imported ahead of the project
+        self.saved: wire.SavedList | None = None  # what became of the list saved before
         self._asked: list[tuple[int, int]] = []  # (command fd, status fd) of spawns asked for
 
     def alive(self) -> bool:
@@ -88,18 +81,20 @@ class DevBase:
             if self.alive():
                 return Outcome(False, "the dev server did not warm up in time")
             return Outcome(False, "the dev server exited while warming up")
-        kind, _, rest = message.partition(" ")
-        if kind == DEV_WARM:
-            self._learn(rest)
+        if message["kind"] is wire.Dev.WARM:
+            self._learn(message["held"])
             return Outcome(True, "warm")
-        return Outcome(False, rest if kind == DEV_BROKEN and rest else "the dev server broke")
+        if message["kind"] is wire.Dev.BROKEN and message["message"]:
+            return Outcome(False, message["message"])
+        return Outcome(False, "the dev server broke")
 
     def ask_spawn(self) -> None:
         """Ask for a setup tier; the base may still be warming up (the packet waits)."""
         command_r, command_w = os.pipe()
         status_r, status_w = os.pipe()
         try:
-            socket.send_fds(self.sock, [DEV_SPAWN.encode()], [command_r, status_w])
+            spawn = wire.encode_packet(wire.Spawn(kind=wire.Dev.SPAWN))
+            socket.send_fds(self.sock, [spawn], [command_r, status_w])
         except OSError:
             os.close(command_w)
             os.close(status_r)
@@ -117,14 +112,12 @@ class DevBase:
             return None
         command_w, status_r = self._asked.pop(0)
         message = self._receive(time.monotonic() + SPAWN_WAIT, stop)
-        kind, _, rest = (message or "").partition(" ")
-        pid_text, _, held = rest.partition(" ")
-        if kind != DEV_SPAWNED or not pid_text.isdigit():
+        if message is None or message["kind"] is not wire.Dev.SPAWNED:
             os.close(command_w)
             os.close(status_r)
             return None
-        self._learn(held)
-        return ForkServer(int(pid_text), command_w, status_r, on_exit)
+        self._learn(message["held"])
+        return ForkServer(message["pid"], command_w, status_r, on_exit)
 
     def touched_by(self, paths: list[str]) -> bool:
         """A change to what the base imported (the settings, what they import), a file it
@@ -153,15 +146,13 @@ class DevBase:
         )
         signal_group(self.pid, signal.SIGKILL)
 
-    def _learn(self, held_json: str) -> None:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            held = json.loads(held_json)
-            self.files = frozenset(held["files"])
-            self.missing = frozenset(held["missing"])
-            self.ahead = held.get("ahead")
-            self.saved = held.get("saved")
+    def _learn(self, held: wire.Held) -> None:
+        self.files = frozenset(held["files"])
+        self.missing = frozenset(held["missing"])
+        self.ahead = held.get("ahead")
+        self.saved = held.get("saved")
 
-    def _receive(self, deadline: float, stop: Callable[[], bool]) -> str | None:
+    def _receive(self, deadline: float, stop: Callable[[], bool]) -> wire.DevMessage | None:
         """The base's next message; None at the deadline, on a stop, or once it is gone."""
         while True:
             remaining = deadline - time.monotonic()
@@ -174,4 +165,4 @@ class DevBase:
                 data = self.sock.recv(1 << 20)
             except OSError:
                 return None
-            return data.decode() if data else None
+            return wire.decode_dev(data) if data else None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
+from launcher import wire
 from launcher.plan.model import LaunchPlan
 from launcher.run.devbase import DevBase
 from launcher.run.forkserver import ForkServer
@@ -160,7 +160,7 @@ def _ahead(base: DevBase) -> str:
             f"of django.setup(){saved}{failed}")
 
 
-def _saved(saved: dict[str, Any]) -> str:
+def _saved(saved: wire.SavedList) -> str:
     """What a new base does with the import list an earlier one saved."""
     if "modules" in saved:
         return (f"warm tiers: the base imports ahead the {saved['modules']} third-party "

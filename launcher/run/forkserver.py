@@ -1,10 +1,11 @@
 """The supervisor's side of the dev fork server's setup tier (launcher/child/devsetup.py is
-the other): a warm process that forks a new server child per code change, and its children."""
+the other): a warm process that forks a new server child per code change, and its children.
+It takes `Fork` on its command pipe and reports on its status pipe, one JSON object a line
+(launcher/wire.py's dev messages)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -15,12 +16,19 @@ from pathlib import Path
 
 import psutil
 
+from launcher import wire
 from launcher.run.outcome import Outcome
 from launcher.run.process import signal_group, stop_escalating
-from launcher.wire import DEV_EVENTS, DEV_FORK
 
-Event = tuple[str, int, str]  # (kind, pid, message): one line of the status pipe
-FORK_WAIT = 10.0  # seconds for the parent to answer `fork`
+FORK_WAIT = 10.0  # seconds for the parent to answer `Fork`
+
+
+class Gone:
+    """The status pipe ended: the tier (and its children) are gone."""
+
+
+GONE = Gone()
+Event = wire.DevMessage | Gone
 
 
 class ForkServer:
@@ -49,22 +57,18 @@ class ForkServer:
     def _read(self, fd: int) -> None:
         with os.fdopen(fd, "r") as status:
             for line in status:
-                kind, _, rest = line.rstrip("\n").partition(" ")
-                if kind not in DEV_EVENTS:
+                event = wire.decode_dev(line)
+                if event is None:
                     continue
-                pid_text, _, message = rest.partition(" ")
-                pid = int(pid_text) if pid_text.isdigit() else self.pid
-                if kind in ("warm", "broken"):
-                    message = rest
                 with self._cond:
-                    if kind == "exit":
-                        self._exits[pid] = int(message or 0)
-                    self._events.append((kind, pid, message))
+                    if event["kind"] is wire.Dev.EXIT:
+                        self._exits[event["pid"]] = event["code"]
+                    self._events.append(event)
                     self._cond.notify_all()
-                if kind == "exit":
+                if event["kind"] is wire.Dev.EXIT:
                     self._on_exit()
         with self._cond:
-            self._events.append(("gone", self.pid, ""))
+            self._events.append(GONE)
             self._cond.notify_all()
         self._on_exit()
 
@@ -89,44 +93,53 @@ class ForkServer:
 
     def wait_warm(self, timeout: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
-            lambda e: e[0] in ("warm", "broken", "gone"), time.monotonic() + timeout, stop
+            lambda e: e is GONE or _kind(e) in (wire.Dev.WARM, wire.Dev.BROKEN),
+            time.monotonic() + timeout, stop,
         )
         if event is None:
             return Outcome(False, "the dev server did not warm up in time")
-        kind, _, message = event
-        if kind == "warm":
-            held = json.loads(message)
-            self.warm_files = frozenset(held["files"])
-            self.missing = frozenset(held["missing"])
+        message = ""
+        if not isinstance(event, Gone) and event["kind"] is wire.Dev.WARM:
+            self.warm_files = frozenset(event["held"]["files"])
+            self.missing = frozenset(event["held"]["missing"])
             return Outcome(True, "warm")
+        if not isinstance(event, Gone) and event["kind"] is wire.Dev.BROKEN:
+            message = event["message"]
         return Outcome(False, message or "the dev server exited while warming up")
 
     def fork(self, stop: Callable[[], bool], generation: int = 0) -> ForkedChild | None:
         """A new server child; `generation` is the number its log lines carry."""
         try:
-            self._commands.write(f"{DEV_FORK} {generation}\n")
+            self._commands.write(wire.encode_line(wire.Fork(kind=wire.Dev.FORK,
+                                                            generation=generation)))
             self._commands.flush()
         except (BrokenPipeError, ValueError):
             return None
         deadline = time.monotonic() + FORK_WAIT
-        event = self._wait_event(lambda e: e[0] in ("forked", "gone"), deadline, stop)
-        if event is None or event[0] != "forked":
+        event = self._wait_event(lambda e: e is GONE or _kind(e) is wire.Dev.FORKED, deadline,
+                                 stop)
+        if event is None or isinstance(event, Gone) or event["kind"] is not wire.Dev.FORKED:
             return None
-        return ForkedChild(event[1], self)
+        return ForkedChild(event["pid"], self)
 
     def wait_ready(self, child: ForkedChild, deadline: float, stop: Callable[[], bool]) -> Outcome:
         event = self._wait_event(
-            lambda e: (e[1] == child.pid and e[0] in ("ready", "failed", "exit")) or e[0] == "gone",
+            lambda e: e is GONE or (
+                _kind(e) in (wire.Dev.READY, wire.Dev.FAILED, wire.Dev.EXIT)
+                and _pid(e) == child.pid
+            ),
             deadline,
             stop,
         )
         if event is None:
             return Outcome(False, "stop requested" if stop() else "the new code did not start")
-        kind, _, message = event
-        if kind == "ready":
+        if isinstance(event, Gone):
+            return Outcome(False, "the dev server is gone")
+        if event["kind"] is wire.Dev.READY:
             return Outcome(True, "ready")
-        if kind == "exit":
-            return Outcome(False, f"the new server exited with code {message}")
+        if event["kind"] is wire.Dev.EXIT:
+            return Outcome(False, f"the new server exited with code {event['code']}")
+        message = event["message"] if event["kind"] is wire.Dev.FAILED else ""
         return Outcome(False, message or "the dev server is gone")
 
     def exit_code(self, pid: int) -> int | None:
@@ -152,6 +165,19 @@ class ForkServer:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None  # None: gone
+
+
+def _kind(event: Event) -> wire.Dev | None:
+    return None if isinstance(event, Gone) else event["kind"]
+
+
+def _pid(event: Event) -> int | None:
+    """The pid a Ready, Failed or Exited event is about."""
+    if isinstance(event, Gone):
+        return None
+    if event["kind"] is wire.Dev.READY or event["kind"] is wire.Dev.FAILED:
+        return event["pid"]
+    return event["pid"] if event["kind"] is wire.Dev.EXIT else None
 
 
 class ForkedChild:

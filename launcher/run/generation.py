@@ -25,10 +25,10 @@ from launcher.run.devparents import DevParents
 from launcher.run.forkserver import ForkServer
 from launcher.run.health import probe_once
 from launcher.run.outcome import Outcome
+from launcher.run.preparing import PreparingServer
 from launcher.run.process import ServerProcess
 from launcher.run.sockets import generation_sockets, listener_bind
 from launcher.run.waiter import Waiter
-from launcher.run.warmserver import WarmServer
 
 PROBE_PAUSE = 0.05  # seconds between start-up probes
 
@@ -110,19 +110,19 @@ class Generations:
             return None, outcome
         return gen, outcome
 
-    def start_warm(self, plan: LaunchPlan) -> Generation:
+    def start_prepared(self, plan: LaunchPlan) -> Generation:
         """A gunicorn generation that imports the project once, answers the app check and runs
-        what it is ordered before it serves (launcher/run/warmserver.py)."""
-        return self._start_process(plan, warm=True)
+        what it is ordered before it serves (launcher/run/preparing.py)."""
+        return self._start_process(plan, prepared=True)
 
-    def _start_process(self, plan: LaunchPlan, *, warm: bool = False) -> Generation:
+    def _start_process(self, plan: LaunchPlan, *, prepared: bool = False) -> Generation:
         self.count += 1
         fds, probe_sock = generation_sockets(plan.backend, self.listeners)
         target = listener_bind(probe_sock or self.listeners[0])
         env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
         server: Server
-        if warm:
-            server = WarmServer(plan, fds, env)
+        if prepared:
+            server = PreparingServer(plan, fds, env)
         else:
             server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
         return Generation(self.count, server, probe_sock, target)

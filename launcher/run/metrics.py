@@ -54,7 +54,7 @@ class StepLog(Protocol):
     def log(self, message: str, event: str = ..., *, level: str = ..., **fields: Any) -> None: ...
 
 
-class WarmStarter(StepLog, Protocol):
+class OneImportStart(StepLog, Protocol):
     """What a start that pays one import needs besides: where its first generation starts."""
 
     @property

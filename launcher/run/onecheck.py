@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from launcher import wire
 from launcher.plan.model import LaunchPlan
 from launcher.run.diagnose import explain
+from launcher.run.preparing import PreparingServer, prepare_command
 from launcher.run.steps import app_refused
-from launcher.run.warmserver import WarmServer, prepare_command
 
 DRAIN = 5.0  # seconds for the last lines of a process that has exited
 
@@ -25,18 +26,16 @@ class OneCheck:
 
     def __init__(self, plan: LaunchPlan, env: Mapping[str, str]) -> None:
         self.plan = plan
-        self.process = WarmServer(
-            plan, (), env, prepare_command(plan), quiet=True
-        )
-        self.said: dict[str, Any] = {}
+        self.process = PreparingServer(plan, (), env, prepare_command(plan), quiet=True)
+        self.said: wire.AppBuilt | None = None
 
     def app(self) -> None:
         """The settings import and the app builds as the server would build it; else raise
         the refusal, in one line naming its key."""
-        said = self.process.settings_said(_never)
-        if said is not None and "error" not in said:
+        said: wire.SaidMessage | None = self.process.settings_said(_never)
+        if said is not None and said["kind"] is wire.Said.SETTINGS:
             said = self.process.build_app(_never)
-        if said is None or "error" in said:
+        if said is None or said["kind"] is not wire.Said.APP:
             raise app_refused(self.plan, self.process, said)
         self.said = said
 
@@ -45,27 +44,30 @@ class OneCheck:
         said = self.process.django_check(words, None, _never)
         if said is None:
             return False, explain(self.process.report(), self.process.exit_code(), self.plan.cwd)
-        if "error" in said:
-            return False, str(said["error"].get("message", "")).strip()
-        return True, str(said.get("report", "")).strip()
+        if said["kind"] is wire.Said.ERROR:
+            return False, said["message"].strip()
+        return True, said["report"].strip()
 
     @property
     def interface(self) -> str:
-        return str(self.said.get("interface", self.plan.interface))
+        return self.said["interface"] if self.said else self.plan.interface
 
     @property
     def serves(self) -> str:
-        return str(self.said.get("serves", ""))
+        return self.said["serves"] if self.said else ""
 
     def warnings(self) -> list[str]:
         return self.process.warnings()
 
-    def fit(self) -> Any:
+    def fit(self) -> dict[str, Any] | None:
         """What decides between WSGI and ASGI (the app check says it once the app built); None
         when the project could not be read for it."""
         self.process.finish()
-        self.process.wait_for(lambda _item: False, _never, DRAIN)  # until all was read
-        return next((item["fit"] for item in self.process.items if "fit" in item), None)
+        self.process.wait_for((), _never, DRAIN)  # until all was read
+        for item in self.process.items:
+            if item["kind"] is wire.Said.FIT:
+                return dict(item["found"])
+        return None
 
     def close(self) -> None:
         self.process.stop(0.0)

@@ -8,8 +8,6 @@ its own process group, so a stop during start-up ends it (launcher/run/signals.p
 
 from __future__ import annotations
 
-import json
-import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -35,9 +33,9 @@ class Planner:
     def start(self, *, wait: bool = False) -> Pending:
         """A planner at work; `wait`: it loads its parsers, then waits for `Pending.go()`
         before it reads the profile."""
-        asked = {"name": self.name, "overrides": dict(self.overrides), "wait": wait}
+        asked = wire.PlanRequest(name=self.name, overrides=dict(self.overrides), wait=wait)
         popen = subprocess.Popen(
-            [sys.executable, "-m", wire.PLANNER_MODULE, json.dumps(asked)],
+            [sys.executable, "-m", wire.PLANNER_MODULE, wire.encode_request(asked)],
             cwd=self.cwd,
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -58,7 +56,7 @@ class Pending:
         """A waiting planner reads the profile now; False if it is gone."""
         try:
             assert self.popen.stdin is not None
-            self.popen.stdin.write(b"go\n")
+            self.popen.stdin.write(wire.PLANNER_GO.encode())
             self.popen.stdin.close()
         except (OSError, ValueError):
             return False
@@ -87,12 +85,12 @@ class Pending:
                     return None
         if stopping():  # the stop may have ended the planner itself
             return None
-        answer = pickle.loads(out) if self.popen.returncode == 0 and out else None
-        if isinstance(answer, tuple) and answer[0] == "plan":
-            plan: LaunchPlan = answer[1]
-            return plan
-        if isinstance(answer, tuple) and answer[0] == "error":
-            raise LaunchError(answer[2], code=answer[1])
+        answer = wire.decode_answer(out) if self.popen.returncode == 0 else None
+        if answer is not None and answer["kind"] is wire.Answer.PLANNED:
+            if isinstance(answer["plan"], LaunchPlan):
+                return answer["plan"]
+        elif answer is not None and answer["kind"] is wire.Answer.REFUSED:
+            raise LaunchError(answer["message"], code=answer["code"])
         code = self.popen.returncode
         raise LaunchError(f"the planner ({wire.PLANNER_MODULE}) failed with exit code {code}")
 

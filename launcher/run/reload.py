@@ -86,7 +86,7 @@ class Route:
 def route(*, read_ok: bool, changed: bool, dev: bool, early: bool, validates: bool) -> Route:
     """Which way a reload goes, once the profile was read again. `early`: dev started a
     generation before the read (it serves only if the profile did not change); `validates`:
-    the new generation's own process answers the checks (warmstart.py)."""
+    the new generation's own process answers the checks (oneimport.py)."""
     if not read_ok:
         return Route(Way.REFUSE, early)
     if early and not changed:

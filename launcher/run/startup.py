@@ -4,7 +4,7 @@ Everything that can fail on bad input happens before the first server serves, so
 leaves nothing half-started behind. Under gunicorn with preload in production, and under
 uvicorn serving in one process, a start pays one import: the first server process answers the
 app check and runs Django's checks and the management-command steps before it serves
-(launcher/run/warmstart.py). Elsewhere one process that serves nothing does the same (the app
+(launcher/run/oneimport.py). Elsewhere one process that serves nothing does the same (the app
 check, Django's checks once, every management-command step in order) and exits; the server
 then imports the project itself, and in dev the warm parent imports Django beside the steps.
 Steps that are argv commands are processes of their own, in their place.
@@ -29,19 +29,19 @@ from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
 from launcher.run import control
 from launcher.run.generation import Generation
+from launcher.run.oneimport import (
+    end_preparing,
+    run_steps,
+    settings_imported,
+    start_first_prepared,
+    start_preparing,
+)
 from launcher.run.planner import Planner
+from launcher.run.preparing import PreparingServer, applies
 from launcher.run.signals import StartupSignals
 from launcher.run.sockets import bind_listener, inherited_listeners
 from launcher.run.supervisor import Supervisor
 from launcher.run.systemd import child_env
-from launcher.run.warmserver import WarmServer, applies
-from launcher.run.warmstart import (
-    end_preparing,
-    run_steps,
-    settings_imported,
-    start_preparing,
-    start_warm,
-)
 
 if TYPE_CHECKING:
     from launcher.run.admin import AdminServer
@@ -113,7 +113,7 @@ def _run(
 ) -> int:
     plan.check_wrapper()
     claim = Claim.take(plan, env, inherited)
-    check: WarmServer | None = None
+    check: PreparingServer | None = None
     supervisor: Supervisor | None = None
     first: Generation | None = None
     admin: AdminServer | None = None
@@ -127,7 +127,7 @@ def _run(
         )
         admin = _start_admin(plan, supervisor)  # /startupz answers while the steps run
         if check is None:
-            first = start_warm(plan, env, supervisor, signals)
+            first = start_first_prepared(plan, env, supervisor, signals)
         else:
             _prepare(plan, env, supervisor, signals, check)
         signals.raise_if_stopping()
@@ -160,7 +160,7 @@ def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None
 
 def _prepare(
     plan: LaunchPlan, env: Mapping[str, str], supervisor: Supervisor, signals: StartupSignals,
-    check: WarmServer,
+    check: PreparingServer,
 ) -> None:
     """One process answers the app check and runs the management-command steps, then exits
     (dev, gunicorn without preload, uvicorn with workers); in dev the warm parent imports

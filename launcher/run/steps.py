@@ -6,8 +6,9 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from launcher import wire
 from launcher.errors import LauncherError, LaunchError
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import logs
@@ -19,7 +20,7 @@ from launcher.run.systemd import child_env
 
 if TYPE_CHECKING:
     from launcher.run.metrics import StepLog
-    from launcher.run.warmserver import WarmServer
+    from launcher.run.preparing import PreparingServer
 
 
 def run_step(
@@ -96,13 +97,12 @@ def step_failure(plan: LaunchPlan, index: int, message: str, code: int = 1) -> L
 
 
 def app_refused(
-    plan: LaunchPlan, server: WarmServer, said: dict[str, Any] | None
+    plan: LaunchPlan, server: PreparingServer, said: wire.SaidMessage | None
 ) -> LauncherError:
     """The app check's refusal, from a process that checks the app (the server itself or the
     preparing process): its error, or what it printed and its exit code."""
-    error = (said or {}).get("error")
-    if isinstance(error, dict):
-        return app_failure(plan, str(error.get("key", "app")), str(error.get("message")))
+    if said is not None and said["kind"] is wire.Said.ERROR:
+        return app_failure(plan, said["key"], said["message"])
     cause = explain(server.report(), server.exit_code(), plan.cwd)
     return plan.error("app", f"the app check failed (from {plan.cwd}): {cause}")
 

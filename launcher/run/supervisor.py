@@ -32,8 +32,10 @@ from launcher.run.devparents import BASE, FORK, SETUP, DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import Counts
 from launcher.run.monitor import Health, HealthMonitor, ProbeResult, apply_probe
+from launcher.run.oneimport import start_validated
 from launcher.run.outcome import Exit, Outcome, ending
 from launcher.run.planner import Planner, SparePlanner
+from launcher.run.preparing import applies
 from launcher.run.process import reap_orphans
 from launcher.run.reload import Batch, ReloadQueue, Request, Way, reread, route
 from launcher.run.restart import after_crash
@@ -41,8 +43,6 @@ from launcher.run.signals import FORWARDED_SIGNALS, HANDLED_SIGNALS, STOP_SIGNAL
 from launcher.run.systemd import Notifier, child_env
 from launcher.run.timers import Timers
 from launcher.run.waiter import Waiter
-from launcher.run.warmserver import applies
-from launcher.run.warmstart import start_validated
 from launcher.run.watch import start_watcher
 
 MIB = 2**20

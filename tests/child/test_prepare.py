@@ -4,7 +4,6 @@ did before 0.30, and may again): Django refuses database work in a thread with a
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,8 +16,8 @@ IN_A_LOOP = """
 import asyncio
 
 async def main():
-    import launcher.child.app as app
-    app.asgi  # what uvicorn's Config.load() does inside Server.serve()
+    from launcher.child.prepare import prepared_app
+    prepared_app()  # what uvicorn's Config.load() does with --factory inside Server.serve()
 
 asyncio.run(main())
 """
@@ -28,12 +27,16 @@ def test_steps_run_outside_a_running_loop(env: Env) -> None:
     project = generate("startproject", env.tmp)
     status_r, status_w = os.pipe()
     orders_r, orders_w = os.pipe()
-    words = json.dumps(["migrate", "--noinput"])
-    with os.fdopen(orders_w, "w") as orders:  # small enough for the pipe's buffer
-        orders.write(f"{wire.ORDER_RUN} 0 {words}\n{wire.ORDER_APP}\n{wire.ORDER_SERVE}\n")
+    orders: list[wire.OrderMessage] = [
+        wire.RunStep(kind=wire.Order.RUN, index=0, words=["migrate", "--noinput"]),
+        wire.BuildApp(kind=wire.Order.APP),
+        wire.Serve(kind=wire.Order.SERVE),
+    ]
+    with os.fdopen(orders_w, "w") as out:  # small enough for the pipe's buffer
+        out.write("".join(wire.encode_line(order) for order in orders))
     extra = {
         "DJANGO_SETTINGS_MODULE": "mysite.settings",
-        wire.PREPARE_ENV: json.dumps({"check": ["--interface", "asgi"]}),
+        wire.PREPARE_ENV: wire.encode_options({"check": ["--interface", "asgi"]}),
         wire.STATUS_FD_ENV: str(status_w),
         wire.ORDERS_FD_ENV: str(orders_r),
     }
@@ -48,11 +51,14 @@ def test_steps_run_outside_a_running_loop(env: Env) -> None:
         os.close(orders_r)
     output = proc.communicate(timeout=60)[0]
     with os.fdopen(status_r) as status:  # closed by the child: it has exited
-        said = [json.loads(line) for line in status if line.startswith("{")]
+        said = [m for m in map(wire.decode_said, status) if m is not None]
     assert proc.returncode == 0, output
     assert "SynchronousOnlyOperation" not in output
-    step = next(item for item in said if item.get(wire.STATUS_STEP) == 0)
-    assert step[wire.STATUS_EXIT] == 0, output
+    by_kind = {m["kind"]: m for m in said}
+    assert [m["kind"] for m in said] == [
+        wire.Said.SETTINGS, wire.Said.STEP, wire.Said.APP, wire.Said.SERVING
+    ], said
+    assert by_kind[wire.Said.STEP] == {**by_kind[wire.Said.STEP], "index": 0, "exit": 0}, output
     assert "Applying auth.0001_initial... OK" in output
-    assert {"app": "ok"}.items() <= next(i for i in said if "app" in i).items()
-    assert said[-1] == {wire.STATUS_SERVING: proc.pid}
+    assert by_kind[wire.Said.APP] == {**by_kind[wire.Said.APP], "interface": "asgi"}
+    assert said[-1] == {"kind": wire.Said.SERVING, "pid": proc.pid}

@@ -12,11 +12,11 @@ from launcher.plan.schema import WORKER_CLASSES, Profile
 UVICORN_WORKER = "launcher.child.workers.UvicornWorker"
 # gunicorn's tornado worker, with the app off the loop thread
 TORNADO_WORKER = "launcher.child.workers.TornadoWorker"
-UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
+UVICORN_CONFIG_ENV = wire.UVICORN_CONFIG_ENV
 # A worker class given as an import path runs through this one, which loads the class named in
 # PROJECT_WORKER_ENV (and gives a uvicorn-worker subclass the profile's uvicorn settings).
 PROJECT_WORKER = "launcher.child.workers.ProjectWorker"
-PROJECT_WORKER_ENV = "LAUNCHER_WORKER_CLASS"
+PROJECT_WORKER_ENV = wire.WORKER_CLASS_ENV
 # The uvicorn worker takes these from gunicorn's own settings, so they are not passed twice.
 _FROM_GUNICORN = {"forwarded_allow_ips"}
 

@@ -1,30 +1,30 @@
-"""The supervisor's side of a start that pays one import (launcher.child.prepare).
+"""The supervisor's side of a server that prepares itself before it serves
+(launcher.child.prepare is the other; launcher/wire.py types what they say).
 
-A gunicorn generation started this way (the same command, `--preload`, two more descriptors)
-imports the project once, in its master, while it preloads the app (uvicorn in one process:
-while it loads it): it answers the app check, runs Django's checks and the management-command
-steps when ordered, and only then serves on the sockets it was given, so nothing is served
-before the steps passed. Where the server does not import the project first (dev, gunicorn
-without preload, uvicorn with workers), a process of the same kind that serves nothing
-(`python -m launcher.child.prepare`) does the same, and exits once the app built.
-Orders go down one pipe, one line each; what happened comes back up another, one JSON object a
-line, read by a thread, so every wait has a deadline and hears a stop.
+A gunicorn generation started this way (the same command, `--preload`, the app factory
+launcher/wire.py's PREPARED_APP instead of the app, two more descriptors) imports the project
+once, in its master, while it preloads the app (uvicorn in one process: while it loads it): it
+answers the app check, runs Django's checks and the management-command steps when ordered, and
+only then serves on the sockets it was given, so nothing is served before the steps passed.
+Where the server does not import the project first (dev, gunicorn without preload, uvicorn with
+workers), a process of the same kind that serves nothing (`python -m launcher.child.prepare`)
+does the same, and exits once the app built. `Order`s go down one pipe and `Said` messages
+come back up another, one JSON object a line, read by a thread, so every wait has a deadline
+and hears a stop.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from launcher import wire
 from launcher.plan.model import Command, LaunchPlan
 from launcher.run import control
-from launcher.run.checks import StatusReader
+from launcher.run.checks import StatusReader, refusal, warnings
 from launcher.run.process import ServerProcess
 
 SLICE = 0.1  # seconds between looks at `stopping` while waiting for an answer
@@ -57,6 +57,15 @@ def prepare_command(plan: LaunchPlan) -> Command:
     return Command((plan.python, "-m", wire.PREPARE_MODULE), app.cwd, app.env, app.label)
 
 
+def prepared_argv(plan: LaunchPlan, argv: Sequence[str]) -> tuple[str, ...]:
+    """The server's command with the preparing factory as its app (gunicorn calls it,
+    uvicorn is told `--factory`), so the preload runs the orders by an explicit call."""
+    at = list(argv).index(plan.server_app)
+    factory = [f"{wire.PREPARED_APP}()"] if plan.backend == "gunicorn" else [
+        wire.PREPARED_APP, "--factory"]
+    return (*argv[:at], *factory, *argv[at + 1:])
+
+
 def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
     """The app check's arguments and Django's check (the plan's own commands, in-process)."""
     skip = 3  # python -m MODULE
@@ -66,16 +75,19 @@ def check_words(plan: LaunchPlan) -> dict[str, list[str]]:
     return found
 
 
-class WarmServer(ServerProcess, StatusReader):
-    """A server generation that prepares first: a `Server` like any other once it serves.
-    Given `command` (prepare_command), a process that prepares and serves nothing; `quiet`:
-    all it prints is kept (`text`), as a check's output is, never shown."""
+class PreparingServer(ServerProcess, StatusReader):
+    """A server generation that prepares itself before it serves: a `Server` like any other
+    once it serves. Given `command` (prepare_command), a process that prepares and serves
+    nothing; `quiet`: all it prints is kept (`text`), as a check's output is, never shown."""
 
     def __init__(
         self, plan: LaunchPlan, fds: Sequence[int], env: Mapping[str, str],
         command: Command | None = None, quiet: bool = False,
     ) -> None:
-        command = command or plan.server_command(tuple(fds))
+        if command is None:
+            served = plan.server_command(tuple(fds))
+            command = Command(prepared_argv(plan, served.argv), served.cwd, served.env,
+                              served.label)
         # collectstatic's fingerprint between starts: kept out of STATIC_ROOT, which is served,
         # in the project's subdirectory of the run dir (another project's is another file)
         directory = control.instance_dir(env, control.project_root(plan))
@@ -83,7 +95,7 @@ class WarmServer(ServerProcess, StatusReader):
         status_r, status_w = os.pipe()
         orders_r, orders_w = os.pipe()
         extra = {
-            wire.PREPARE_ENV: json.dumps(
+            wire.PREPARE_ENV: wire.encode_options(
                 {"check": check_words(plan)["app"], "record": str(record), "quiet": quiet}
             ),
             wire.STATUS_FD_ENV: str(status_w),
@@ -105,19 +117,20 @@ class WarmServer(ServerProcess, StatusReader):
             os.close(orders_r)
         self._orders = os.fdopen(orders_w, "w")
         self.timed_out = False  # whether the last wait ended at its timeout
-        self._start_reading(os.fdopen(status_r, "r", errors="replace"), "warm")
+        self._start_reading(os.fdopen(status_r, "r", errors="replace"), "preparing")
 
     def wait_for(
-        self, match: Callable[[dict[str, Any]], bool], stopping: Callable[[], bool],
+        self, kinds: tuple[wire.Said, ...], stopping: Callable[[], bool],
         timeout: float | None = None,
-    ) -> dict[str, Any] | None:
-        """The first item `match` accepts; None once it has said everything, on a stop, or
-        after `timeout` (`timed_out` tells which)."""
+        match: Callable[[wire.SaidMessage], bool] = lambda _said: True,
+    ) -> wire.SaidMessage | None:
+        """The first message of one of `kinds` that `match` accepts; None once it has said
+        everything, on a stop, or after `timeout` (`timed_out` tells which)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self.timed_out = False
         with self._cond:
             while True:
-                found = next((item for item in self.items if match(item)), None)
+                found = next((i for i in self.items if i["kind"] in kinds and match(i)), None)
                 if found is not None or self._read_all or stopping():
                     return found
                 if deadline is not None and time.monotonic() >= deadline:
@@ -125,49 +138,62 @@ class WarmServer(ServerProcess, StatusReader):
                     return None
                 self._cond.wait(SLICE)
 
-    def order(self, *words: str) -> None:
+    def order(self, order: wire.OrderMessage) -> None:
         """One order; a process that has gone is no error here (its silence says it)."""
         with contextlib.suppress(OSError, ValueError):
-            self._orders.write(" ".join(words) + "\n")
+            self._orders.write(wire.encode_line(order))
             self._orders.flush()
 
     def run_step(
         self, index: int, words: list[str], timeout: float, stopping: Callable[[], bool]
-    ) -> dict[str, Any] | None:
-        self.order(wire.ORDER_RUN, str(index), json.dumps(words))
-        return self.wait_for(lambda i: i.get(wire.STATUS_STEP) == index, stopping, timeout)
+    ) -> wire.StepEnded | None:
+        self.order(wire.RunStep(kind=wire.Order.RUN, index=index, words=words))
+        said = self.wait_for((wire.Said.STEP,), stopping, timeout,
+                             lambda s: s["kind"] is wire.Said.STEP and s["index"] == index)
+        return said if said is not None and said["kind"] is wire.Said.STEP else None
 
     def django_check(
         self, words: list[str], timeout: float | None, stopping: Callable[[], bool]
-    ) -> dict[str, Any] | None:
-        self.order(wire.ORDER_CHECK, json.dumps(words))
-        return self.wait_for(
-            lambda i: wire.STATUS_CHECKED in i or i.get("error", {}).get("key") == "check",
-            stopping, timeout,
+    ) -> wire.Checked | wire.Refused | None:
+        self.order(wire.RunCheck(kind=wire.Order.CHECK, words=words))
+        said = self.wait_for(
+            (wire.Said.CHECKED, wire.Said.ERROR), stopping, timeout,
+            lambda s: s["kind"] is not wire.Said.ERROR or s["key"] == wire.CHECK_KEY,
         )
+        if said is None or said["kind"] is wire.Said.CHECKED or said["kind"] is wire.Said.ERROR:
+            return said
+        return None
 
     def serve(self, stopping: Callable[[], bool]) -> bool:
         """Become the gunicorn master; False when it went away first."""
-        self.order(wire.ORDER_SERVE)
-        return self.wait_for(lambda i: wire.STATUS_SERVING in i, stopping) is not None
+        self.order(wire.Serve(kind=wire.Order.SERVE))
+        return self.wait_for((wire.Said.SERVING,), stopping) is not None
 
-    def settings_said(self, stopping: Callable[[], bool]) -> dict[str, Any] | None:
-        """`{"settings": "ok"}`, or the app check's error when the settings did not import."""
-        return self.wait_for(lambda i: "settings" in i or "error" in i, stopping)
+    def settings_said(
+        self, stopping: Callable[[], bool]
+    ) -> wire.SettingsImported | wire.Refused | None:
+        """The settings imported, or the app check's refusal when they did not."""
+        said = self.wait_for((wire.Said.SETTINGS, wire.Said.ERROR), stopping)
+        if said is None or said["kind"] is wire.Said.SETTINGS or said["kind"] is wire.Said.ERROR:
+            return said
+        return None
 
-    def build_app(self, stopping: Callable[[], bool], timeout: float | None = None
-                  ) -> dict[str, Any] | None:
-        """Build the app now: the app check's verdict, `{"app": "ok", ...}` or an error."""
-        self.order(wire.ORDER_APP)
-        return self.wait_for(lambda i: "app" in i or "error" in i, stopping, timeout)
+    def build_app(
+        self, stopping: Callable[[], bool], timeout: float | None = None
+    ) -> wire.AppBuilt | wire.Refused | None:
+        """Build the app now: the app check's verdict."""
+        self.order(wire.BuildApp(kind=wire.Order.APP))
+        said = self.wait_for((wire.Said.APP, wire.Said.ERROR), stopping, timeout)
+        if said is None or said["kind"] is wire.Said.APP or said["kind"] is wire.Said.ERROR:
+            return said
+        return None
 
-    def app_error(self) -> dict[str, Any] | None:
-        """The app check's error, when it said one (a failed django.setup() before a step)."""
-        return next((i for i in self.items if isinstance(i.get("error"), dict)
-                     and i["error"].get("key") != "check"), None)
+    def app_error(self) -> wire.Refused | None:
+        """The app check's refusal, when it said one (a failed django.setup() before a step)."""
+        return refusal(self.items, checks=False)
 
     def warnings(self) -> list[str]:
-        return [str(item["warn"]) for item in self.items if "warn" in item]
+        return warnings(self.items)
 
     def report(self) -> str:
         """What it printed on the status descriptor that was not the protocol."""

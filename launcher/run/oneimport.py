@@ -30,25 +30,25 @@ from launcher.run.diagnose import explain
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import StepRun
 from launcher.run.outcome import Outcome
+from launcher.run.preparing import PreparingServer, check_words, manage_words, prepare_command
 from launcher.run.signals import KILL_AFTER, StartupSignals
 from launcher.run.waiter import Waiter
-from launcher.run.warmserver import WarmServer, check_words, manage_words, prepare_command
-from launcher.wire import STATUS_EXIT, STATUS_SKIPPED
+from launcher.wire import AppBuilt, Checked, Refused, Said
 
 if TYPE_CHECKING:
-    from launcher.run.metrics import WarmStarter
+    from launcher.run.metrics import OneImportStart
 
 
-def start_warm(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: WarmStarter, signals: StartupSignals,
+def start_first_prepared(
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: OneImportStart, signals: StartupSignals,
 ) -> Generation:
     """The first generation, checked and past the steps, becoming the server; on failure it
     is already ended and the reason raised in one line."""
-    gen = supervisor.generations.start_warm(plan)
-    server = cast(WarmServer, gen.server)
+    gen = supervisor.generations.start_prepared(plan)
+    server = cast(PreparingServer, gen.server)
     signals.own(server.pid)
     try:
-        _prepare(plan, env, supervisor, signals, server)
+        _prepare_then_serve(plan, env, supervisor, signals, server)
     except BaseException:
         supervisor.generations.stop(gen, KILL_AFTER)
         raise
@@ -57,9 +57,9 @@ def start_warm(
     return gen
 
 
-def _prepare(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: WarmStarter, signals: StartupSignals,
-    server: WarmServer,
+def _prepare_then_serve(
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: OneImportStart, signals: StartupSignals,
+    server: PreparingServer,
 ) -> None:
     def stopping() -> bool:
         return signals.stopping
@@ -72,17 +72,19 @@ def _prepare(
         raise plan.error("app", f"the server process ended before it served ({ended})")
 
 
-def settings_imported(plan: LaunchPlan, server: WarmServer, signals: StartupSignals) -> None:
+def settings_imported(
+    plan: LaunchPlan, server: PreparingServer, signals: StartupSignals
+) -> None:
     """Until the app check said the settings imported; its refusal, in one line."""
     said = server.settings_said(lambda: signals.stopping)
     signals.raise_if_stopping()
-    if said is None or "error" in said:
+    if said is None or said["kind"] is not Said.SETTINGS:
         raise steps.app_refused(plan, server, said)
 
 
 def run_steps(
-    plan: LaunchPlan, env: Mapping[str, str], supervisor: WarmStarter, signals: StartupSignals,
-    server: WarmServer, explain_failure: bool = False,
+    plan: LaunchPlan, env: Mapping[str, str], supervisor: OneImportStart, signals: StartupSignals,
+    server: PreparingServer, explain_failure: bool = False,
 ) -> None:
     """The steps in their order (management commands inside `server`, argv steps as processes
     of their own), then the app's build, the app check's verdict. `explain_failure`: a step
@@ -95,7 +97,7 @@ def run_steps(
         if explain_failure:
             said = server.build_app(stopping)
             signals.raise_if_stopping()
-            if said is not None and "error" in said:
+            if said is not None and said["kind"] is Said.ERROR:
                 raise steps.app_refused(plan, server, said)
 
     for index, step in enumerate(plan.steps):
@@ -115,21 +117,22 @@ def run_steps(
             raise steps.step_failure(plan, index, f"before_start step ended the server ({ended})")
         if "error" in done:
             app_explains()
-            why = explain(str(done["error"]), 1, plan.cwd)
+            why = explain(done["error"], 1, plan.cwd)
             raise steps.step_failure(plan, index, f"before_start step failed: {why}")
-        if done[STATUS_EXIT] != 0:
+        if done["exit"] != 0:
             app_explains()
-            code = done[STATUS_EXIT]
+            code = done["exit"]
             raise steps.step_failure(plan, index, f"before_start step failed with exit code {code}")
-        took = float(done.get("seconds", 0.0))  # the first includes Django's checks
-        if done.get(STATUS_SKIPPED):
-            supervisor.log(f"before_start.{index} {step.label}: {done[STATUS_SKIPPED]} "
+        took = done.get("seconds", 0.0)  # the first includes Django's checks
+        if done.get("skipped"):
+            skipped = done.get("skipped")
+            supervisor.log(f"before_start.{index} {step.label}: {skipped} "
                            f"({took:.2f}s)", "step skipped", step=step.label, duration=took,
-                           reason=str(done[STATUS_SKIPPED]))
+                           reason=skipped)
         steps.record(supervisor, StepRun(step.label, took, 0))
     said = server.build_app(stopping)  # after the steps: it serves what they collected
     signals.raise_if_stopping()
-    if said is None or "error" in said:
+    if said is None or said["kind"] is not Said.APP:
         raise steps.app_refused(plan, server, said)
     for warning in server.warnings():
         supervisor.log(f"warning: {warning}", "warning", level="warning")
@@ -137,15 +140,15 @@ def run_steps(
 
 def start_preparing(
     plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals
-) -> WarmServer:
+) -> PreparingServer:
     """The process that answers the app check and runs the management-command steps where the
     server does not import the project first; a stop signal ends its group."""
-    server = WarmServer(plan, (), env, prepare_command(plan))
+    server = PreparingServer(plan, (), env, prepare_command(plan))
     signals.own(server.pid)
     return server
 
 
-def end_preparing(server: WarmServer, signals: StartupSignals) -> None:
+def end_preparing(server: PreparingServer, signals: StartupSignals) -> None:
     """End it and what it started, if still there (start-up was stopped or failed)."""
     signals.disown(server.pid)
     server.stop(0.0)
@@ -157,8 +160,8 @@ def start_validated(
 ) -> tuple[Generation | None, Outcome]:
     """A reload's new generation: checked inside itself, then ready; on failure it is ended."""
     words = check_words(plan)
-    gen = generations.start_warm(plan)
-    outcome = _validate(plan, cast(WarmServer, gen.server), words, waiter)
+    gen = generations.start_prepared(plan)
+    outcome = _validate(plan, cast(PreparingServer, gen.server), words, waiter)
     if not outcome.ok:
         generations.stop(gen, 0.0)
         return None, outcome
@@ -166,21 +169,21 @@ def start_validated(
 
 
 def _validate(
-    plan: LaunchPlan, server: WarmServer, words: dict[str, list[str]],
+    plan: LaunchPlan, server: PreparingServer, words: dict[str, list[str]],
     waiter: Waiter,
 ) -> Outcome:
     """The app check, then Django's check, as the preflight did in processes of their own;
     the same refusals in the same words."""
     timeout = plan.probe.startup_timeout
     deadline = time.monotonic() + timeout
-    said = server.build_app(waiter, timeout)
-    if said is not None and "error" in said:
-        return Outcome(False, str(said["error"].get("message", "")))
+    said: AppBuilt | Refused | Checked | None = server.build_app(waiter, timeout)
+    if said is not None and said["kind"] is Said.ERROR:
+        return Outcome(False, said["message"])
     if said is not None and "django" in words:
         left = max(deadline - time.monotonic(), 0.0)
         said = server.django_check(words["django"], left, waiter)
-        if said is not None and "error" in said:
-            return Outcome(False, explain(str(said["error"].get("message")), 1, plan.cwd))
+        if said is not None and said["kind"] is Said.ERROR:
+            return Outcome(False, explain(said["message"], 1, plan.cwd))
     if said is not None and server.serve(waiter):
         return Outcome(True, "checks passed")
     if waiter():
