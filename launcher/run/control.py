@@ -90,6 +90,58 @@ def ensure_run_dir(path: Path) -> Path:
     return path
 
 
+# Every regular file an instance keeps in its project's subdirectory, by suffix (the last two
+# are named where they are used: warmserver.py, devbase.py; a test covers each of them).
+KEPT_FILES = {
+    ".json": "state file",
+    ".collectstatic": "collectstatic's fingerprint",
+    ".devimports": "saved list of dev's imports",
+}
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not the expected one is, for an error line."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return what
+    return "a device"
+
+
+def refuse_odd_files(directory: Path, name: str) -> None:
+    """At a start: a directory, FIFO, link or device where the instance keeps a file is
+    refused in one line (opening a FIFO blocks, a directory fails deep inside a step); it is
+    left for its owner to look at, never removed."""
+    for suffix, what in KEPT_FILES.items():
+        path = directory / f"{name}{suffix}"
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise LaunchError(f"cannot look at {path}: {exc.strerror or exc}",
+                              "set LAUNCH_RUN_DIR") from None
+        if not stat.S_ISREG(mode):
+            raise LaunchError(f"{path} is in the way of the {what}: {kind_of(mode)}",
+                              "remove it, or set LAUNCH_RUN_DIR") from None
+
+
+def not_a_socket(path: Path) -> LaunchError | None:
+    """The error for something other than a unix socket at the control socket's path; None
+    when it is one or nothing is there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return LaunchError(f"cannot look at {path}: {exc.strerror or exc}", "set LAUNCH_RUN_DIR")
+    if stat.S_ISSOCK(mode):
+        return None
+    return LaunchError(f"{path} is in the way of the control socket: {kind_of(mode)}",
+                       "remove it, or set LAUNCH_RUN_DIR")
+
+
 def state_path(directory: Path, name: str) -> Path:
     return directory / f"{name}.json"
 
@@ -230,6 +282,7 @@ class ControlServer:
         self.path = socket_path(directory, name)
         self.directory, self.name = directory, name
         self._claim(name, project)
+        refuse_odd_files(directory, name)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -249,7 +302,9 @@ class ControlServer:
                                           "supervisor_pid": os.getpid(), "health": "starting"})
 
     def _claim(self, name: str, project: Path) -> None:
-        if not self.path.exists() and not self.path.is_symlink():
+        if (odd := not_a_socket(self.path)) is not None:
+            raise odd
+        if not os.path.lexists(self.path):
             return
         pid = listening_pid(self.path)
         if pid is not None:
@@ -295,9 +350,11 @@ def request(
     """Send one command to a running supervisor and wait for its answer."""
     path = socket_path(directory, name)
     try:
-        present = path.exists()
+        present = path.is_symlink() or path.exists()
     except PermissionError:
         raise denied(directory) from None
+    if (odd := not_a_socket(path)) is not None:
+        raise odd
     if not present:
         raise LaunchError(f"profile '{name}' is not running", f"no control socket in {directory}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
