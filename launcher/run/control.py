@@ -256,13 +256,12 @@ def listening_pid(path: Path) -> int | None:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))
-        creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None
+    else:
+        return _peer(probe)
     finally:
         probe.close()
-    pid: int = struct.unpack("3i", creds)[0]
-    return pid
 
 
 def already_running(name: str, project: Path, pid: int | None) -> LaunchError:
@@ -374,12 +373,42 @@ def request(
             f"profile '{name}' is not running (stale control socket of launcher pid {pid} removed)"
         ) from None
     try:
-        sock.sendall(json.dumps(payload).encode() + b"\n")
-        return json.loads(_read_line(sock))
-    except (OSError, ValueError) as exc:
-        raise LaunchError(f"no answer from the launcher of '{name}': {exc}") from None
+        who = _peer(sock)
+        try:
+            sock.sendall(json.dumps(payload).encode() + b"\n")
+            line = _read_line(sock)
+        except TimeoutError:
+            raise no_answer(name, who, f"no answer within {timeout:g}s") from None
+        except OSError as exc:  # reset: it died with our request in its queue
+            raise no_answer(name, who, f"the connection failed: {exc.strerror or exc}") from None
+        if not line.strip():
+            raise no_answer(name, who, "it closed the connection without answering (it exited, "
+                                       "or was killed)")
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise no_answer(name, who, f"its answer is not a JSON object: {line[:80]!r}")
+        return answer
     finally:
         sock.close()
+
+
+def no_answer(name: str, pid: int | None, why: str) -> LaunchError:
+    """A request the supervisor took and never answered: exit 1, as a refused one."""
+    who = f" (pid {pid})" if pid else ""
+    return LaunchError(f"the launcher of '{name}'{who} gave no answer: {why}", code=1)
+
+
+def _peer(sock: socket.socket) -> int | None:
+    """The pid at the other end of a connected unix socket (SO_PEERCRED), None if unknown."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid or None
 
 
 def _read_line(sock: socket.socket) -> bytes:
