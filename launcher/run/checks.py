@@ -24,7 +24,7 @@ from launcher import wire
 from launcher.plan.model import Command
 from launcher.run.diagnose import explain
 from launcher.run.outcome import Outcome
-from launcher.run.process import die_with_supervisor, signal_group
+from launcher.run.process import dies_with_supervisor, signal_group
 from launcher.run.waiter import Waiter
 
 SLICE = 0.1  # seconds between looks at the waiter while a check runs
@@ -74,15 +74,14 @@ class CheckRun(StatusReader):
     def __init__(self, command: Command, env: Mapping[str, str]) -> None:
         self.command = command
         self.popen = subprocess.Popen(
-            list(command.argv),
+            dies_with_supervisor(command.argv, command.cwd, full_env := command.full_env(env)),
             cwd=command.cwd,
-            env=command.full_env(env),
+            env=full_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=die_with_supervisor(),
         )
         self.pid = self.popen.pid
         self._start_reading(self.popen.stdout, "check")  # what the app check said, in order

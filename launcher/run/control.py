@@ -90,6 +90,58 @@ def ensure_run_dir(path: Path) -> Path:
     return path
 
 
+# Every regular file an instance keeps in its project's subdirectory, by suffix (the last two
+# are named where they are used: warmserver.py, devbase.py; a test covers each of them).
+KEPT_FILES = {
+    ".json": "state file",
+    ".collectstatic": "collectstatic's fingerprint",
+    ".devimports": "saved list of dev's imports",
+}
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not the expected one is, for an error line."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return what
+    return "a device"
+
+
+def refuse_odd_files(directory: Path, name: str) -> None:
+    """At a start: a directory, FIFO, link or device where the instance keeps a file is
+    refused in one line (opening a FIFO blocks, a directory fails deep inside a step); it is
+    left for its owner to look at, never removed."""
+    for suffix, what in KEPT_FILES.items():
+        path = directory / f"{name}{suffix}"
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise LaunchError(f"cannot look at {path}: {exc.strerror or exc}",
+                              "set LAUNCH_RUN_DIR") from None
+        if not stat.S_ISREG(mode):
+            raise LaunchError(f"{path} is in the way of the {what}: {kind_of(mode)}",
+                              "remove it, or set LAUNCH_RUN_DIR") from None
+
+
+def not_a_socket(path: Path) -> LaunchError | None:
+    """The error for something other than a unix socket at the control socket's path; None
+    when it is one or nothing is there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return LaunchError(f"cannot look at {path}: {exc.strerror or exc}", "set LAUNCH_RUN_DIR")
+    if stat.S_ISSOCK(mode):
+        return None
+    return LaunchError(f"{path} is in the way of the control socket: {kind_of(mode)}",
+                       "remove it, or set LAUNCH_RUN_DIR")
+
+
 def state_path(directory: Path, name: str) -> Path:
     return directory / f"{name}.json"
 
@@ -204,13 +256,12 @@ def listening_pid(path: Path) -> int | None:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))
-        creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None
+    else:
+        return _peer(probe)
     finally:
         probe.close()
-    pid: int = struct.unpack("3i", creds)[0]
-    return pid
 
 
 def already_running(name: str, project: Path, pid: int | None) -> LaunchError:
@@ -230,6 +281,7 @@ class ControlServer:
         self.path = socket_path(directory, name)
         self.directory, self.name = directory, name
         self._claim(name, project)
+        refuse_odd_files(directory, name)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -249,7 +301,9 @@ class ControlServer:
                                           "supervisor_pid": os.getpid(), "health": "starting"})
 
     def _claim(self, name: str, project: Path) -> None:
-        if not self.path.exists() and not self.path.is_symlink():
+        if (odd := not_a_socket(self.path)) is not None:
+            raise odd
+        if not os.path.lexists(self.path):
             return
         pid = listening_pid(self.path)
         if pid is not None:
@@ -295,9 +349,11 @@ def request(
     """Send one command to a running supervisor and wait for its answer."""
     path = socket_path(directory, name)
     try:
-        present = path.exists()
+        present = path.is_symlink() or path.exists()
     except PermissionError:
         raise denied(directory) from None
+    if (odd := not_a_socket(path)) is not None:
+        raise odd
     if not present:
         raise LaunchError(f"profile '{name}' is not running", f"no control socket in {directory}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -317,12 +373,42 @@ def request(
             f"profile '{name}' is not running (stale control socket of launcher pid {pid} removed)"
         ) from None
     try:
-        sock.sendall(json.dumps(payload).encode() + b"\n")
-        return json.loads(_read_line(sock))
-    except (OSError, ValueError) as exc:
-        raise LaunchError(f"no answer from the launcher of '{name}': {exc}") from None
+        who = _peer(sock)
+        try:
+            sock.sendall(json.dumps(payload).encode() + b"\n")
+            line = _read_line(sock)
+        except TimeoutError:
+            raise no_answer(name, who, f"no answer within {timeout:g}s") from None
+        except OSError as exc:  # reset: it died with our request in its queue
+            raise no_answer(name, who, f"the connection failed: {exc.strerror or exc}") from None
+        if not line.strip():
+            raise no_answer(name, who, "it closed the connection without answering (it exited, "
+                                       "or was killed)")
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise no_answer(name, who, f"its answer is not a JSON object: {line[:80]!r}")
+        return answer
     finally:
         sock.close()
+
+
+def no_answer(name: str, pid: int | None, why: str) -> LaunchError:
+    """A request the supervisor took and never answered: exit 1, as a refused one."""
+    who = f" (pid {pid})" if pid else ""
+    return LaunchError(f"the launcher of '{name}'{who} gave no answer: {why}", code=1)
+
+
+def _peer(sock: socket.socket) -> int | None:
+    """The pid at the other end of a connected unix socket (SO_PEERCRED), None if unknown."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid or None
 
 
 def _read_line(sock: socket.socket) -> bytes:

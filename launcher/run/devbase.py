@@ -22,7 +22,7 @@ from launcher.plan.model import LaunchPlan
 from launcher.run.control import instance_dir, project_root
 from launcher.run.forkserver import ForkServer
 from launcher.run.outcome import Outcome
-from launcher.run.process import die_with_supervisor, signal_group, stop_escalating
+from launcher.run.process import dies_with_supervisor, signal_group, stop_escalating
 
 SPAWN_WAIT = 30.0  # seconds for the base to answer `spawn` (it may be importing ahead)
 
@@ -54,13 +54,13 @@ class DevBase:
         )
         command = plan.server_command()
         self.proc = subprocess.Popen(
-            [plan.python, "-m", wire.DEVSERVER_MODULE, wire.encode_spec(spec)],
+            dies_with_supervisor([plan.python, "-m", wire.DEVSERVER_MODULE, wire.encode_spec(spec)],
+                                 command.cwd, full_env := command.full_env(env)),
             cwd=command.cwd,
-            env=command.full_env(env),
+            env=full_env,
             stdin=subprocess.DEVNULL,
             pass_fds=(listen_fd, theirs.fileno()),
             start_new_session=True,
-            preexec_fn=die_with_supervisor(),
         )
         theirs.close()
         self.pid = self.proc.pid

@@ -17,7 +17,7 @@ from pathlib import Path
 from launcher import wire
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
-from launcher.run.process import die_with_supervisor
+from launcher.run.process import dies_with_supervisor
 
 SLICE = 0.1  # seconds between looks at the waiter
 
@@ -35,12 +35,14 @@ class Planner:
         before it reads the profile."""
         asked = wire.PlanRequest(name=self.name, overrides=dict(self.overrides), wait=wait)
         popen = subprocess.Popen(
-            [sys.executable, "-m", wire.PLANNER_MODULE, wire.encode_request(asked)],
+            dies_with_supervisor(
+                [sys.executable, "-m", wire.PLANNER_MODULE, wire.encode_request(asked)],
+                self.cwd, None,
+            ),
             cwd=self.cwd,
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=die_with_supervisor(),
         )
         return Pending(popen)
 

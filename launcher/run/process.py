@@ -1,13 +1,21 @@
 """Child processes of the supervisor: each leads its own process group, is stopped by the one
 escalation (`stop_escalating`), and never outlives the supervisor: the kernel sends it SIGTERM
 when the supervisor dies, even by SIGKILL (PR_SET_PDEATHSIG), and a server's SIGTERM is its
-graceful stop, which ends its workers too."""
+graceful stop, which ends its workers too.
+
+PR_SET_PDEATHSIG is set by util-linux's `setpriv --pdeathsig TERM --` in front of the child's
+own command (`dies_with_supervisor`), never in a preexec function: Python code between fork and
+exec is unsafe in a process with threads (the supervisor has its watch, health, admin and
+reader threads). Without setpriv (or with one older than util-linux 2.33) a child ends with the
+supervisor on every stop it is told of (the process groups), not when it is SIGKILLed."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import errno
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -23,7 +31,8 @@ if TYPE_CHECKING:
 KILL_WAIT = 5.0  # seconds to wait for a process after SIGKILL
 POLL = 0.02
 RELAY_WAIT = 2.0  # seconds for a step's last lines once it exited (its children may hold on)
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+SETPRIV_DIRS = "/usr/bin:/bin"  # where util-linux puts it, when PATH does not say
+SETPRIV_MAX = 1 << 20  # bytes of the setpriv program read at most (it is about 50 KiB)
 
 
 def stop_escalating(
@@ -62,26 +71,53 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def die_with_supervisor() -> Callable[[], None] | None:
-    """A preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies.
+def dies_with_supervisor(
+    argv: Sequence[str], cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None
+) -> list[str]:
+    """`argv`, run so that the kernel sends it SIGTERM when the supervisor dies, however it
+    dies: `setpriv --pdeathsig TERM -- ARGV` (it sets the flag, then execs ARGV: same pid, kept
+    across ARGV's own exec of a wrapper such as `newrelic-admin run-program`). The kernel ties
+    the flag to the thread that forked: children are started from the supervisor's main thread.
 
-    Set between fork and exec, so nothing runs in the child before it; kept across exec (and
-    a wrapper's exec: `newrelic-admin run-program`). The kernel ties it to the thread that
-    forked, so children are only started from the supervisor's main thread. None where there
-    is no prctl (not Linux): there a child ends with its supervisor only on a graceful stop.
-    """
+    A program that cannot be run raises here as Popen would (FileNotFoundError,
+    PermissionError), in the `cwd` and `env` (PATH) the child gets, rather than becoming
+    setpriv's exit 127."""
+    prefix = _setpriv()
+    if prefix:
+        _runnable(argv[0], cwd, env)
+    return [*prefix, *argv]
+
+
+def _runnable(program: str, cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None
+              ) -> None:
+    """Raise the OSError exec would for `program`: a path (relative to `cwd`), else a name on
+    the PATH of `env`."""
+    if os.sep in program:
+        path = os.path.join(cwd or ".", program)
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    elif shutil.which(program, path=os.pathsep.join(os.get_exec_path(env))) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
+@functools.cache
+def _setpriv() -> tuple[str, ...]:
+    """The prefix that sets PDEATHSIG, found once per process: () where there is no setpriv,
+    or one that predates --pdeathsig (util-linux 2.33), which would refuse every start. The
+    option's name is looked for in the program's own option table rather than by running it:
+    asking its --help is an exec on the start's path."""
+    path = shutil.which("setpriv", path=os.pathsep.join(
+        [os.environ.get("PATH", ""), SETPRIV_DIRS]))
+    if path is None:
+        return ()
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    supervisor = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != supervisor:  # it died before the line above: the signal never comes
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return preexec
+        with open(path, "rb") as program:
+            known = b"pdeathsig" in program.read(SETPRIV_MAX)
+    except OSError:
+        return ()
+    return (path, "--pdeathsig", "TERM", "--") if known else ()
 
 
 class ServerProcess:
@@ -95,14 +131,13 @@ class ServerProcess:
         self.command = command
         self.started = time.monotonic()
         self.popen = subprocess.Popen(
-            list(command.argv),
+            dies_with_supervisor(command.argv, command.cwd, env := command.full_env(base_env)),
             cwd=command.cwd,
-            env=command.full_env(base_env),
+            env=env,
             pass_fds=tuple(pass_fds),
             stdout=output,
             stderr=output,
             start_new_session=True,
-            preexec_fn=die_with_supervisor(),
         )
         self.pid = self.popen.pid
         self.exit_fd = _pidfd(self.pid)
@@ -200,13 +235,12 @@ def start_step(
     through, or with `relay` each line it prints (stdout and stderr) is handed to `relay`."""
     piped = subprocess.PIPE if relay is not None else None
     proc = StepProcess(
-        list(command.argv),
+        dies_with_supervisor(command.argv, command.cwd, env := command.full_env(base_env)),
         cwd=command.cwd,
-        env=command.full_env(base_env),
+        env=env,
         stdout=piped,
         stderr=subprocess.STDOUT if relay is not None else None,
         start_new_session=True,
-        preexec_fn=die_with_supervisor(),
     )
     if relay is not None and proc.stdout is not None:
         proc.relay = threading.Thread(

@@ -151,9 +151,10 @@ def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None
     if plan.admin_bind is None:
         return None
     from launcher.run.admin import AdminServer
+    from launcher.run.exposition import render
 
     try:
-        return AdminServer(plan.admin_bind, supervisor)
+        return AdminServer(plan.admin_bind, supervisor, lambda: render(supervisor))
     except LaunchError as exc:  # port taken: point at where admin.bind was set
         raise plan.error("admin.bind", exc.render()) from None
 

@@ -120,7 +120,7 @@ class Supervisor:
         if self.plan.watch is None or self._watching:
             return None
         # Watch before the parent imports anything: an edit made during start-up still counts.
-        start_watcher(self.plan.watch, self._on_change)
+        start_watcher(self.plan.watch, self._on_change, (control.run_dir(self.env), self.run_dir))
         self._watching = True
         return self.parents.start_warming(self.plan) if self.plan.forks else None
 

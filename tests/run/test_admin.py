@@ -188,3 +188,47 @@ def test_a_taken_admin_port_is_one_line_and_starts_nothing(
     assert len(lines) == 1, item.output
     assert str(path) in lines[0] and "admin.bind" in lines[0] and str(admin) in lines[0]
     assert "Traceback" not in item.output
+
+
+def test_300_idle_connections_cost_no_thread_and_livez_still_answers_at_once(
+    env: Env, launch: list[Launch]
+) -> None:
+    """A flood of idle connections: the listener holds at most MAX_CONNECTIONS of them on its one
+    thread, answers /livez within 50 ms (the issue's bound) and closes the rest after
+    HEAD_TIMEOUT."""
+    import socket
+
+    from launcher.run.admin import HEAD_TIMEOUT, MAX_CONNECTIONS
+
+    admin = free_port()
+    item, _port = serving(launch, env, admin)
+    assert item.proc is not None
+    sup = psutil.Process(item.proc.pid)
+    assert ask(admin, "/livez")[0] == 200
+    threads, fds = sup.num_threads(), sup.num_fds()
+    flood = []
+    try:
+        for _ in range(300):
+            flood.append(socket.create_connection(("127.0.0.1", admin), timeout=5))
+        time.sleep(0.2)  # let the listener take them all in
+        answers = [ask(admin, "/livez") for _ in range(5)]
+        assert {status for status, _, _ in answers} == {200}, answers
+        assert statistics.median(t for _, _, t in answers) < 0.05, answers
+        # Bounded: no thread per connection, at most MAX_CONNECTIONS descriptors held.
+        assert sup.num_threads() <= threads, (sup.num_threads(), threads)
+        assert sup.num_fds() <= fds + MAX_CONNECTIONS, (sup.num_fds(), fds)
+        # Every idle connection is closed by HEAD_TIMEOUT (the oldest already, pushed out).
+        deadline = time.monotonic() + HEAD_TIMEOUT + 5
+        closed = 0
+        for conn in flood:
+            conn.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                closed += conn.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+        assert closed == 300
+        assert sup.num_fds() <= fds
+    finally:
+        for conn in flood:
+            conn.close()
+    assert item.stop() == 0
