@@ -47,15 +47,6 @@ class Observed(Protocol):
     def started_at(self) -> float: ...
 
 
-class AdminView(Observed, Protocol):
-    """What the admin listener reads besides: whether the first generation served yet, and
-    whether a stop was asked for."""
-
-    @property
-    def serving_since(self) -> float | None: ...
-    def stopping(self) -> bool: ...
-
-
 def render(sup: Observed) -> tuple[str, bytes]:
     """(content type, body) of one scrape."""
     registry = CollectorRegistry(auto_describe=False)
