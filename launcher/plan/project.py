@@ -45,6 +45,9 @@ class Project:
     wsgi_app: Found | None
     asgi_app: Found | None
     steps: tuple[FoundStep, ...] = ()
+    # The settings' own STATIC_ROOT as written (an expression's source), and where; None when
+    # they set none or set it empty: then the profile's static.root is used.
+    static_root: Found | None = None
 
     def describe(self) -> list[str]:
         """Lines for `launch show` and `launch check`: what was detected, and from where."""
@@ -106,7 +109,8 @@ def discover(
         else:
             apps[kind] = None
     steps = found_steps(root, settings.value) if settings else ()
-    return Project(root, settings, apps["wsgi"], apps["asgi"], steps)
+    static_root = _written(root, settings.value, "STATIC_ROOT") if settings else None
+    return Project(root, settings, apps["wsgi"], apps["asgi"], steps, static_root)
 
 
 def found_steps(root: Path, settings: str) -> tuple[FoundStep, ...]:
@@ -235,6 +239,19 @@ def _read_constant(root: Path, module: str, name: str) -> _Constant | None:
     assigned = _assignments(root, module, name, plain=True)
     value, where = assigned[-1] if assigned else (None, "")
     return _Constant(value.value, where) if isinstance(value, ast.Constant) else None
+
+
+def _written(root: Path, module: str, name: str) -> Found | None:
+    """The last value assigned to `name` as its source text (shortened), unless it is written
+    empty (None or ""): what Django will use, as far as reading can tell."""
+    assigned = _assignments(root, module, name, plain=True)
+    if not assigned:
+        return None
+    value, where = assigned[-1]
+    if isinstance(value, ast.Constant) and value.value in (None, ""):
+        return None
+    text = ast.unparse(value)
+    return Found(text if len(text) <= 60 else text[:57] + "...", where)
 
 
 def _strings(root: Path, module: str, name: str) -> set[str]:
