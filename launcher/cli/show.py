@@ -38,6 +38,8 @@ def show(
             "watch": _watch_json(plan),
             "admin_bind": str(plan.admin_bind) if plan.admin_bind else None,
             "log_format": plan.log_format,
+            "url": plan.url,
+            "warnings": list(plan.warnings),
         }
         print(json.dumps(masker.data(data), indent=2))
         return 0
@@ -49,6 +51,7 @@ def show(
         + (f" ({plan.worker_class} workers)" if plan.backend == "gunicorn" else "")
     )
     lines += [f"# {line}" for line in detected(plan)]
+    lines += [f"# warning: {warning}" for warning in plan.warnings]
     lines.append(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
     lines += [f"bind:     {plan.bind}", f"workers:  {plan.workers}", f"cwd:      {plan.cwd}"]
     admin = f"{plan.admin_bind} (/livez /readyz /startupz /metrics)" if plan.admin_bind else "off"

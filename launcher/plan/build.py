@@ -13,6 +13,7 @@ from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
 from launcher.plan.backends.gunicorn import is_import_path, worker_class_to_check
 from launcher.plan.backends.uvicorn import server_kwargs
+from launcher.plan.hosts import open_address
 from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
@@ -128,6 +129,7 @@ def build_plan(
         )
 
     server_app = f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}"
+    url, warnings = _open_address(bind, project, dev=p.reload)
     return LaunchPlan(
         name=loaded.name,
         source=loaded.path,
@@ -163,7 +165,24 @@ def build_plan(
         backlog=p.backlog,
         admin_bind=Bind.parse(p.admin.bind) if p.admin.bind else None,
         log_format=p.log_format,
+        url=url,
+        warnings=warnings,
     )
+
+
+def _open_address(
+    bind: Bind, project: Project | None, *, dev: bool
+) -> tuple[str, tuple[str, ...]]:
+    """The URL to open and, in dev, a warning when the project's ALLOWED_HOSTS would refuse it
+    (in prod a proxy in front sends the site's own name)."""
+    if not bind.host or bind.port is None:
+        return "", ()
+    hosts = project.allowed_hosts if project and dev else None
+    url, warning = open_address(
+        bind.host, bind.port, hosts[0] if hosts else None, project.debug if project else None,
+        hosts[1] if hosts else "",
+    )
+    return url, (warning,) if warning else ()
 
 
 def _detected_app(project: Project | None, interface: str) -> Found | None:

@@ -48,6 +48,10 @@ class Project:
     # The settings' own STATIC_ROOT as written (an expression's source), and where; None when
     # they set none or set it empty: then the profile's static.root is used.
     static_root: Found | None = None
+    # ALLOWED_HOSTS as written, when it is a literal list of strings, and where; DEBUG as
+    # written (None: computed). What `launch dev` checks its URL against (plan/hosts.py).
+    allowed_hosts: tuple[tuple[str, ...], str] | None = None
+    debug: bool | None = None
 
     def describe(self) -> list[str]:
         """Lines for `launch show` and `launch check`: what was detected, and from where."""
@@ -109,8 +113,15 @@ def discover(
         else:
             apps[kind] = None
     steps = found_steps(root, settings.value) if settings else ()
-    static_root = _written(root, settings.value, "STATIC_ROOT") if settings else None
-    return Project(root, settings, apps["wsgi"], apps["asgi"], steps, static_root)
+    if settings is None:
+        return Project(root, settings, apps["wsgi"], apps["asgi"], steps)
+    debug = _read_constant(root, settings.value, "DEBUG")
+    return Project(
+        root, settings, apps["wsgi"], apps["asgi"], steps,
+        static_root=_written(root, settings.value, "STATIC_ROOT"),
+        allowed_hosts=_literal_strings(root, settings.value, "ALLOWED_HOSTS"),
+        debug=debug.value if debug and isinstance(debug.value, bool) else None,
+    )
 
 
 def found_steps(root: Path, settings: str) -> tuple[FoundStep, ...]:
@@ -252,6 +263,26 @@ def _written(root: Path, module: str, name: str) -> Found | None:
         return None
     text = ast.unparse(value)
     return Found(text if len(text) <= 60 else text[:57] + "...", where)
+
+
+def _literal_strings(root: Path, module: str, name: str) -> tuple[tuple[str, ...], str] | None:
+    """A list of strings as the settings write it (`=` a list or tuple of string constants,
+    then any `+=` of the same), and where it was last set; None when any part is computed."""
+    assigned = _assignments(root, module, name)
+    if not assigned:
+        return None
+    plain = {source for _, source in _assignments(root, module, name, plain=True)}
+    values: list[str] = []
+    where = ""
+    for value, source in assigned:
+        if not isinstance(value, ast.List | ast.Tuple) or not all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
+        ):
+            return None
+        items = [str(e.value) for e in value.elts if isinstance(e, ast.Constant)]
+        values = items if source in plain else [*values, *items]
+        where = source
+    return tuple(values), where
 
 
 def _strings(root: Path, module: str, name: str) -> set[str]:
