@@ -17,7 +17,14 @@ from launcher.plan.hosts import open_address
 from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
-from launcher.plan.project import Found, Project, discover, find_root
+from launcher.plan.project import (
+    SETTINGS_ENV,
+    Found,
+    Project,
+    discover,
+    find_root,
+    production_sibling,
+)
 from launcher.plan.schema import Profile
 from launcher.plan.wrapper import resolve_wrapper
 
@@ -130,6 +137,8 @@ def build_plan(
 
     server_app = f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}"
     url, warnings = _open_address(bind, project, dev=p.reload)
+    if not (p.reload or p.settings or env.get(SETTINGS_ENV)):  # chosen by hand: not second-guessed
+        warnings += _settings_warnings(loaded, project)
     return LaunchPlan(
         name=loaded.name,
         source=loaded.path,
@@ -168,6 +177,18 @@ def build_plan(
         url=url,
         warnings=warnings,
     )
+
+
+def _settings_warnings(loaded: LoadedProfile, project: Project | None) -> tuple[str, ...]:
+    """A prod profile on dev-looking settings, found in the project's own files, while a
+    production module sits beside them."""
+    found = project.settings if project else None
+    sibling = production_sibling(project.root, found.value) if project and found else None
+    if found is None or sibling is None:
+        return ()
+    return (f"settings {found.value} (from {found.source}) look like development settings "
+            f"under {loaded.name}, and {sibling} exists: set DJANGO_SETTINGS_MODULE={sibling} "
+            "(or `settings:` in the profile) if that is the one to serve",)
 
 
 def _open_address(

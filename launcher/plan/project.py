@@ -124,6 +124,21 @@ def discover(
     )
 
 
+DEV_NAMES = frozenset({"dev", "development", "local", "debug"})
+PROD_NAMES = ("production", "prod", "live")
+
+
+def production_sibling(root: Path, settings: str) -> str | None:
+    """The production settings module beside a dev-looking one (`mysite.settings.dev` when
+    `mysite/settings/production.py` exists), else None: a prod profile running the first is
+    most likely missing DJANGO_SETTINGS_MODULE, as a Dockerfile would set it."""
+    package, _, leaf = settings.rpartition(".")
+    if leaf.lower() not in DEV_NAMES or not package:
+        return None
+    return next((f"{package}.{name}" for name in PROD_NAMES
+                 if _module_file(root, f"{package}.{name}")), None)
+
+
 def found_steps(root: Path, settings: str) -> tuple[FoundStep, ...]:
     """The deploy steps the project needs beyond migrate and collectstatic, as its settings and
     files say. django-compressor with COMPRESS_OFFLINE: every page with `{% compress %}` raises
