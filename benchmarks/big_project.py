@@ -15,8 +15,12 @@ its static files collected once. Then, round after round, each round in another 
   none, and uvicorn needs one).
 - prod start -> first 200 on `/`: `launch prod-wsgi` (its migrate and collectstatic steps
   have nothing to do), the same without `before_start`, and the raw gunicorn command
-  `launch show prod-wsgi` prints (twice: the A/A pair); 2 workers. Each keeps its port from
-  round to round, as a service does, and starts once before the rounds, uncounted.
+  `launch show prod-wsgi` prints, with the same settings (twice: the A/A pair); 2 workers.
+  Each keeps its port from round to round, as a service does, and starts once before the
+  rounds, uncounted. Set apart: the launcher's own time (without `before_start` against raw
+  gunicorn, round by round: the planner, the app check, the supervisor) and the time of
+  Django's checks, measured on their own (`call_command("check")` after `django.setup()` in a
+  fresh interpreter, production settings: what a start runs once before its first step).
 - validated reload: `launch reload prod-wsgi` against a `launch prod-wsgi` kept running, from
   the command to its exit (the new generation serves), set against a raw gunicorn start.
 
@@ -65,6 +69,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings.production")
 
 application = get_asgi_application()
 '''
+_CHECKS = (
+    "import django; django.setup(); import time; from django.core.management import "
+    "call_command; t = time.perf_counter(); call_command('check', verbosity=0); "
+    "print(time.perf_counter() - t)"
+)
 _IMPORT = (
     "import time; t = time.perf_counter(); import django; django.setup(); "
     "from django.urls import get_resolver; get_resolver().url_patterns; "
@@ -118,6 +127,16 @@ class Site:
             cpu.append(float(out[1]))
             modules = int(out[2])
         return summary(wall), summary(cpu), modules
+
+    def checks_seconds(self, times: int = 3) -> Summary:
+        """Django's checks alone, as a start runs them before its first step (production
+        settings, the project already imported): wall seconds."""
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": "mysite.settings.production"}
+        return summary([
+            float(subprocess.run([PYTHON, "-c", _CHECKS], cwd=self.project, env=env,
+                                 capture_output=True, text=True, check=True).stdout.split()[-1])
+            for _ in range(times)
+        ])
 
     def remove(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -231,16 +250,18 @@ def per_round(values: dict[str, list[Any]], a: str, b: str) -> Summary:
                     if x is not None and y is not None and x > 0])
 
 
-def run(rounds: int = ROUNDS) -> BigProjectSection:
+def run(rounds: int = ROUNDS, dev_edits: bool = True) -> BigProjectSection:
     site = Site()
     try:
         import_s, import_cpu, modules = site.import_seconds()
+        checks_s = site.checks_seconds()
         print(f"big project: imports in {import_s['median']:.2f} s, "
-              f"{import_cpu['median']:.2f} s CPU ({modules} modules)", flush=True)
+              f"{import_cpu['median']:.2f} s CPU ({modules} modules); Django's checks "
+              f"{checks_s['median']:.2f} s", flush=True)
         dev: dict[str, dict[str, dict[str, Any]]] = {
             field: {name: {"samples": [], "failed_requests": 0, "requests": 0}
                     for name in DEV_SERVERS}
-            for field in EDITS
+            for field in (EDITS if dev_edits else ())
         }
         starts: dict[str, list[float]] = {name: [] for name in STARTS}
         reloads: list[float] = []
@@ -254,14 +275,15 @@ def run(rounds: int = ROUNDS) -> BigProjectSection:
         start_round(site, list(STARTS), {name: [] for name in STARTS})
         for n in range(rounds):
             print(f"big project: round {n + 1}/{rounds}", flush=True)
-            dev_round(site, _rotated(DEV_SERVERS, n), dev)
+            if dev_edits:
+                dev_round(site, _rotated(DEV_SERVERS, n), dev)
             start_round(site, _rotated(STARTS, n), starts)
             reloads.append(reload_once(site, target))
         target.stop()
     finally:
         stop_all()
         site.remove()
-    section = _section(rounds, import_s, modules, dev, starts, reloads)
+    section = _section(rounds, import_s, modules, dev, starts, reloads, checks_s)
     section["import_cpu_seconds"] = import_cpu
     return section
 
@@ -273,7 +295,7 @@ def _rotated(names: tuple[str, ...], n: int) -> list[str]:
 
 def _section(rounds: int, import_s: Summary, modules: int,
              dev: dict[str, dict[str, dict[str, Any]]], starts: dict[str, list[float]],
-             reloads: list[float]) -> BigProjectSection:
+             reloads: list[float], checks_s: Summary) -> BigProjectSection:
     edits = {}
     for field, by_server in dev.items():
         samples = {name: e["samples"] for name, e in by_server.items()}
@@ -295,6 +317,8 @@ def _section(rounds: int, import_s: Summary, modules: int,
     steps = [a - b for a, b in zip(starts["launch prod-wsgi"], starts["launch, no before_start"],
                                    strict=True)]
     raw = starts["raw gunicorn"]
+    own = [a - b for a, b in zip(starts["launch, no before_start"], raw, strict=True)]
+    aa = [a - b for a, b in zip(starts["raw gunicorn (A/A)"], raw, strict=True)]
     return cast(BigProjectSection, {
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "rounds": rounds,
@@ -307,6 +331,9 @@ def _section(rounds: int, import_s: Summary, modules: int,
             "seconds": {name: summary(v) for name, v in starts.items()},
             "ratio_to_raw": {name: per_round(starts, "raw gunicorn", name) for name in STARTS},
             "steps_add_s": summary(steps),
+            "launcher_own_s": summary(own),
+            "aa_difference_s": summary(aa),
+            "checks_s": checks_s,
         },
         "reload": {
             "seconds": summary(reloads),
@@ -319,17 +346,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.big_project", description=__doc__)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--no-write", action="store_true", help="print only, leave docs/ alone")
+    parser.add_argument("--no-dev", action="store_true",
+                        help="skip the dev edits (prod start and reload only; not written)")
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     args = parser.parse_args(argv)
     if not args.no_write and importlib.util.find_spec("matplotlib") is None:
         parser.error("writing docs/ draws plots: install the bench extra (benchmarks/run does)")
-    section = run(args.rounds)
+    section = run(args.rounds, dev_edits=not args.no_dev)
     from benchmarks import report, results
     from benchmarks.meta import meta
     from benchmarks.render_big_project import big_project
 
     print("\n".join(big_project(section)))
-    if not args.no_write:
+    if not args.no_write and not args.no_dev:
         path = args.out / "benchmarks.json"
         data = results.load(path) if path.exists() else {}
         data.setdefault("meta", meta(quick=False))

@@ -256,6 +256,9 @@ class BigStart(TypedDict):
     seconds: dict[str, Summary]  # by variant: raw gunicorn, launch prod-wsgi, ...
     ratio_to_raw: dict[str, Summary]
     steps_add_s: Summary  # launch prod-wsgi - launch without before_start, round by round
+    launcher_own_s: NotRequired[Summary]  # launch without before_start - raw, round by round
+    aa_difference_s: NotRequired[Summary]  # raw gunicorn (A/A) - raw gunicorn, the same way
+    checks_s: NotRequired[Summary]  # Django's checks alone, in a fresh interpreter
 
 
 class BigReload(TypedDict):

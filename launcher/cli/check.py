@@ -23,6 +23,8 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
 
     for contradiction in contradictions(plan):
         print(f"warn  {contradiction.render()}")
+    for warning in plan.warnings:
+        print(f"warn  {warning}")
     _check_port(plan)
     print(f"ok    {plan.bind} is free")
     from launcher.run.onecheck import OneCheck

@@ -11,6 +11,7 @@ from typing import Any
 from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import LaunchPlan
 from launcher.plan.secrets import Masker
+from launcher.wire import STATIC_ROOT_ENV
 
 
 def show(
@@ -37,6 +38,8 @@ def show(
             "watch": _watch_json(plan),
             "admin_bind": str(plan.admin_bind) if plan.admin_bind else None,
             "log_format": plan.log_format,
+            "url": plan.url,
+            "warnings": list(plan.warnings),
         }
         print(json.dumps(masker.data(data), indent=2))
         return 0
@@ -48,11 +51,13 @@ def show(
         + (f" ({plan.worker_class} workers)" if plan.backend == "gunicorn" else "")
     )
     lines += [f"# {line}" for line in detected(plan)]
+    lines += [f"# warning: {warning}" for warning in plan.warnings]
     lines.append(f"app:      {plan.app or '(built from the settings)'}  ({plan.app_source})")
     lines += [f"bind:     {plan.bind}", f"workers:  {plan.workers}", f"cwd:      {plan.cwd}"]
     admin = f"{plan.admin_bind} (/livez /readyz /startupz /metrics)" if plan.admin_bind else "off"
     lines += [f"admin:    {admin}", f"logs:     {plan.log_format}"]
     lines += [f"env:      {name}={value}" for name, value in plan.masked_env().items()]
+    lines += static_lines(plan)
     lines += [f"before:   {shlex.join(step.argv)}" for step in plan.steps]
     lines += [f"# before: {step.name} added: {step.why}"
               for step in (plan.project.steps if plan.project else ())
@@ -71,6 +76,20 @@ def show(
     lines.append(command.shell_line())
     print(masker.text("\n".join(lines)))
     return 0
+
+
+def static_lines(plan: LaunchPlan) -> list[str]:
+    """Where collected static files go: the settings' own STATIC_ROOT when they set one (the
+    launcher's default only fills in an empty one)."""
+    if plan.project is None or plan.watch is not None:
+        return []
+    own = plan.project.static_root
+    if own is not None:
+        return [f"static:   STATIC_ROOT = {own.value}  (from {own.source}: the settings' own)"]
+    default = plan.env.get(STATIC_ROOT_ENV)
+    if default is None:
+        return []
+    return [f"static:   {default}  (static.root: the settings set no STATIC_ROOT)"]
 
 
 def detected(plan: LaunchPlan) -> list[str]:

@@ -13,10 +13,18 @@ from launcher.errors import ProfileError
 from launcher.plan.backends import BACKENDS, EXTRA_ENV
 from launcher.plan.backends.gunicorn import is_import_path, worker_class_to_check
 from launcher.plan.backends.uvicorn import server_kwargs
+from launcher.plan.hosts import open_address
 from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
-from launcher.plan.project import Found, Project, discover, find_root
+from launcher.plan.project import (
+    SETTINGS_ENV,
+    Found,
+    Project,
+    discover,
+    find_root,
+    production_sibling,
+)
 from launcher.plan.schema import Profile
 from launcher.plan.wrapper import resolve_wrapper
 
@@ -128,6 +136,9 @@ def build_plan(
         )
 
     server_app = f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}"
+    url, warnings = _open_address(bind, project, dev=p.reload)
+    if not (p.reload or p.settings or env.get(SETTINGS_ENV)):  # chosen by hand: not second-guessed
+        warnings += _settings_warnings(loaded, project)
     return LaunchPlan(
         name=loaded.name,
         source=loaded.path,
@@ -163,7 +174,36 @@ def build_plan(
         backlog=p.backlog,
         admin_bind=Bind.parse(p.admin.bind) if p.admin.bind else None,
         log_format=p.log_format,
+        url=url,
+        warnings=warnings,
     )
+
+
+def _settings_warnings(loaded: LoadedProfile, project: Project | None) -> tuple[str, ...]:
+    """A prod profile on dev-looking settings, found in the project's own files, while a
+    production module sits beside them."""
+    found = project.settings if project else None
+    sibling = production_sibling(project.root, found.value) if project and found else None
+    if found is None or sibling is None:
+        return ()
+    return (f"settings {found.value} (from {found.source}) look like development settings "
+            f"under {loaded.name}, and {sibling} exists: set DJANGO_SETTINGS_MODULE={sibling} "
+            "(or `settings:` in the profile) if that is the one to serve",)
+
+
+def _open_address(
+    bind: Bind, project: Project | None, *, dev: bool
+) -> tuple[str, tuple[str, ...]]:
+    """The URL to open and, in dev, a warning when the project's ALLOWED_HOSTS would refuse it
+    (in prod a proxy in front sends the site's own name)."""
+    if not bind.host or bind.port is None:
+        return "", ()
+    hosts = project.allowed_hosts if project and dev else None
+    url, warning = open_address(
+        bind.host, bind.port, hosts[0] if hosts else None, project.debug if project else None,
+        hosts[1] if hosts else "",
+    )
+    return url, (warning,) if warning else ()
 
 
 def _detected_app(project: Project | None, interface: str) -> Found | None:

@@ -197,6 +197,9 @@ class LaunchPlan:
     backlog: int = 2048
     admin_bind: Bind | None = None  # the supervisor's admin listener (`admin.bind`); None: off
     log_format: str = "text"  # "text" or "json": every line the launcher writes
+    url: str = ""  # where a person opens the site (plan/hosts.py); "" for a unix socket
+    # Said once when the site starts: what the plan saw that will not work as the user expects.
+    warnings: tuple[str, ...] = ()
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""

@@ -45,6 +45,13 @@ class Project:
     wsgi_app: Found | None
     asgi_app: Found | None
     steps: tuple[FoundStep, ...] = ()
+    # The settings' own STATIC_ROOT as written (an expression's source), and where; None when
+    # they set none or set it empty: then the profile's static.root is used.
+    static_root: Found | None = None
+    # ALLOWED_HOSTS as written, when it is a literal list of strings, and where; DEBUG as
+    # written (None: computed). What `launch dev` checks its URL against (plan/hosts.py).
+    allowed_hosts: tuple[tuple[str, ...], str] | None = None
+    debug: bool | None = None
 
     def describe(self) -> list[str]:
         """Lines for `launch show` and `launch check`: what was detected, and from where."""
@@ -106,7 +113,30 @@ def discover(
         else:
             apps[kind] = None
     steps = found_steps(root, settings.value) if settings else ()
-    return Project(root, settings, apps["wsgi"], apps["asgi"], steps)
+    if settings is None:
+        return Project(root, settings, apps["wsgi"], apps["asgi"], steps)
+    debug = _read_constant(root, settings.value, "DEBUG")
+    return Project(
+        root, settings, apps["wsgi"], apps["asgi"], steps,
+        static_root=_written(root, settings.value, "STATIC_ROOT"),
+        allowed_hosts=_literal_strings(root, settings.value, "ALLOWED_HOSTS"),
+        debug=debug.value if debug and isinstance(debug.value, bool) else None,
+    )
+
+
+DEV_NAMES = frozenset({"dev", "development", "local", "debug"})
+PROD_NAMES = ("production", "prod", "live")
+
+
+def production_sibling(root: Path, settings: str) -> str | None:
+    """The production settings module beside a dev-looking one (`mysite.settings.dev` when
+    `mysite/settings/production.py` exists), else None: a prod profile running the first is
+    most likely missing DJANGO_SETTINGS_MODULE, as a Dockerfile would set it."""
+    package, _, leaf = settings.rpartition(".")
+    if leaf.lower() not in DEV_NAMES or not package:
+        return None
+    return next((f"{package}.{name}" for name in PROD_NAMES
+                 if _module_file(root, f"{package}.{name}")), None)
 
 
 def found_steps(root: Path, settings: str) -> tuple[FoundStep, ...]:
@@ -235,6 +265,39 @@ def _read_constant(root: Path, module: str, name: str) -> _Constant | None:
     assigned = _assignments(root, module, name, plain=True)
     value, where = assigned[-1] if assigned else (None, "")
     return _Constant(value.value, where) if isinstance(value, ast.Constant) else None
+
+
+def _written(root: Path, module: str, name: str) -> Found | None:
+    """The last value assigned to `name` as its source text (shortened), unless it is written
+    empty (None or ""): what Django will use, as far as reading can tell."""
+    assigned = _assignments(root, module, name, plain=True)
+    if not assigned:
+        return None
+    value, where = assigned[-1]
+    if isinstance(value, ast.Constant) and value.value in (None, ""):
+        return None
+    text = ast.unparse(value)
+    return Found(text if len(text) <= 60 else text[:57] + "...", where)
+
+
+def _literal_strings(root: Path, module: str, name: str) -> tuple[tuple[str, ...], str] | None:
+    """A list of strings as the settings write it (`=` a list or tuple of string constants,
+    then any `+=` of the same), and where it was last set; None when any part is computed."""
+    assigned = _assignments(root, module, name)
+    if not assigned:
+        return None
+    plain = {source for _, source in _assignments(root, module, name, plain=True)}
+    values: list[str] = []
+    where = ""
+    for value, source in assigned:
+        if not isinstance(value, ast.List | ast.Tuple) or not all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
+        ):
+            return None
+        items = [str(e.value) for e in value.elts if isinstance(e, ast.Constant)]
+        values = items if source in plain else [*values, *items]
+        where = source
+    return tuple(values), where
 
 
 def _strings(root: Path, module: str, name: str) -> set[str]:

@@ -4,8 +4,9 @@ JSON object per line (`log_format: json`) that a log pipeline takes without a pa
 Every line the launcher writes is made here: the supervisor's, start-up's, a before_start
 step's output and the command line's `launch: error: ...`. An event has a short, stable name
 (`serving`, `reloaded`, `restarting`, ...) and the fields that matter to it; the text shape
-shows only the message, as it always has. Secrets are masked in the message and in every
-text field.
+shows the time (as gunicorn's lines do, so the two read together) and the message; under
+systemd's journal, which stamps every line itself, only the message. Secrets are masked in the
+message and in every text field.
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ from launcher.plan.secrets import Masker
 TEXT = "text"
 JSON = "json"
 PREFIX = "[launch] "
+JOURNAL_ENV = "JOURNAL_STREAM"  # set by systemd when stderr is the journal, which adds the time
 
 
 def write_line(line: str) -> None:
     """To stderr in one write: lines from several threads never interleave."""
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
+
+
+def stamp(at: float) -> str:
+    """`at` as gunicorn writes its own: `[2026-12-07 16:16:58 +0000] `, local time."""
+    return time.strftime("[%Y-%m-%d %H:%M:%S %z] ", time.localtime(at))
 
 
 def rfc3339(at: float) -> str:
@@ -52,7 +59,8 @@ def render(
     Values that are None are left out (no generation before the first one)."""
     text = masker.text(message) if masker is not None else message
     if log_format != JSON:
-        return prefix + text
+        stamped = prefix == PREFIX and not os.environ.get(JOURNAL_ENV)
+        return (stamp(time.time()) if stamped else "") + prefix + text
     given: dict[str, object] = {
         "time": rfc3339(time.time()),
         "level": level,

@@ -498,3 +498,10 @@ def test_checks_name_failed_polls_of_launch_dev_on_the_big_project() -> None:
         "big project, launch dev, view edit: 2 failed polls, 1 edits never served.",
         "big project, launch dev, model edit: 2 failed polls, 1 edits never served.",
     ]
+
+
+def test_a_run_without_the_dev_edits_judges_only_the_prod_figures() -> None:
+    """`benchmarks.big_project --no-dev`: the dev goals are not measured, the others judged."""
+    section = big_section(0.4, 0.1, 1.05, 0.2, 1.2)
+    section["edits"] = {}
+    assert [g[3] for g in big_goals(section)] == [None, None, True, True, True]

@@ -42,10 +42,25 @@ def test_json_logs_configure_the_server(tmp_path: Path, server: str) -> None:
     assert "log_config" not in text_plan.uvicorn_kwargs
 
 
-def test_text_line_is_the_masked_message_as_before() -> None:
+GUNICORN_STAMP = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] "
+
+
+def test_text_line_is_the_time_and_the_masked_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stamped as gunicorn stamps its own lines, so the two read together in a terminal."""
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     masker = Masker.of({"API_TOKEN": "s3cr3t"})
     line = render("text", "serving", "token s3cr3t", masker=masker, fields={"x": 1})
-    assert line == "[launch] token ***"
+    assert re.fullmatch(GUNICORN_STAMP + r"\[launch\] token \*\*\*", line), line
+
+
+def test_the_journal_stamps_lines_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")  # what systemd sets for a unit's stderr
+    assert render("text", "serving", "up") == "[launch] up"
+
+
+def test_other_prefixes_are_not_stamped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    assert render("text", "error", "bad", prefix="launch: error: ") == "launch: error: bad"
 
 
 def test_json_line_has_the_event_its_fields_and_masks_them() -> None:
