@@ -145,6 +145,8 @@ class Supervisor:
         self.notifier.send("READY=1", self._status_line())
         pid, bind = gen.server.pid, str(self.plan.bind)
         self.log(f"serving {self.plan.name} on {bind} (pid {pid})", "serving", server_pid=pid)
+        for warning in self.plan.warnings:  # what will not work as expected (plan/hosts.py)
+            self.log(f"warning: {warning}", "warning", level="warning")
         self.planners.refill()
         self.monitor.start()
         return self._loop()
