@@ -18,7 +18,7 @@ from launcher.plan.lookup import Located, locate, nearest, parent_profile, resol
 from launcher.plan.overrides import apply as apply_overrides
 from launcher.plan.overrides import overriding
 from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profile_file
-from launcher.plan.schema import Profile
+from launcher.plan.schema import Process, Profile
 from launcher.plan.secrets import Masker, is_secret
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -290,6 +290,8 @@ def _message(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
 
 def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Profile
+    if loc[:1] == ("processes",) and len(loc) >= 2:  # a mapping of processes, by name
+        model, loc = Process, loc[2:]
     for part in loc:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)

@@ -133,7 +133,10 @@ def _process_form(value: object) -> object:
     return value
 
 
-ProcessSpec = Annotated[Process, BeforeValidator(_process_form)]
+# In the JSON Schema too: a command line, an argv, or the mapping.
+ProcessSpec = Annotated[
+    Process, BeforeValidator(_process_form, json_schema_input_type=str | list[str] | Process)
+]
 
 
 def _processes_form(value: object) -> object:

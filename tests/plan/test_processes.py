@@ -7,7 +7,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from launcher.errors import ProfileError
 from launcher.plan.build import build_plan
@@ -17,6 +19,7 @@ from launcher.plan.model import LaunchPlan, ProcessPlan
 from launcher.plan.origins import value_origins
 from launcher.plan.processes import check_only
 from launcher.plan.procfile import Entry, expand, parse_procfile
+from launcher.plan.profile_schema import profile_json_schema
 from launcher.plan.project import found_processes
 from tests.plan.test_steps import STARTPROJECT_SETTINGS, project
 
@@ -133,6 +136,8 @@ def test_shipped_profiles_have_no_processes(tmp_path: Path) -> None:
          "processes.w.restart.max_crashes", "greater than or equal to 1"),
         ("processes:\n  w:\n    argv: [x]\n    colour: red\n", 5, "processes.w.colour",
          "unknown setting"),
+        ("processes:\n  w:\n    argv: [x]\n    instancse: 2\n", 5, "processes.w.instancse",
+         "unknown setting (did you mean 'instances'?)"),
     ],
 )
 def test_schema_errors_name_file_line_and_key(
@@ -144,6 +149,23 @@ def test_schema_errors_name_file_line_and_key(
     assert (error.file, error.line, error.key) == (tmp_path / "configs" / "site.yaml", line, key)
     assert message in error.message
     assert "\n" not in error.render()
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("processes: {a: sendalerts, b: [npm, run, dev], c: false, d: null}", True),
+        ("processes: {w: {argv: [celery], instances: 2, max_memory: 512MiB, "
+         "stop_signal: SIGQUIT, stop_timeout: 600, restart: {max_crashes: 3}}}", True),
+        ("processes: {w: {argv: [celery], colour: red}}", False),
+        ("processes: [sendalerts]", False),
+    ],
+)
+def test_json_schema_takes_every_form(text: str, valid: bool) -> None:
+    """What editors check a profile against (`launch schema`) takes the short forms too."""
+    errors = list(jsonschema.Draft202012Validator(profile_json_schema()).iter_errors(
+        yaml.safe_load(text)))
+    assert not errors if valid else errors
 
 
 # ----- layering across extends: ---------------------------------------------------------------
