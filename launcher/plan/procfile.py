@@ -20,6 +20,7 @@ from launcher.errors import ProfileError
 
 PROCFILE = "Procfile"
 WEB = "web"  # the server's own entry: launch serves the site itself (`--only web`)
+RELEASE = "release"  # the entry run before the site starts (Heroku's release phase): a step
 MAX_PROCFILE = 1 << 16  # bytes: a Procfile larger than this is not a Procfile
 _LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,63})\s*:\s*(.*)")
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
@@ -94,6 +95,9 @@ def _entry(name: str, command: str, path: Path, number: int) -> Entry:
         env.append((key, value))
     if not words:
         raise ProfileError(path, number, name, "no command")
+    if env and name == RELEASE:  # a step runs in the server's environment, as every step does
+        raise ProfileError(path, number, name, f"{env[0][0]}=... cannot be given to the release "
+                           "step: set it in the profile's env:")
     manage = management_words(words)
     return Entry(name, tuple(manage if manage else words), manage is not None, number, tuple(env))
 

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.plan.procfile import PROCFILE, WEB, read_procfile
+from launcher.plan.procfile import PROCFILE, RELEASE, WEB, read_procfile
 
 SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
 MAX_SOURCE = 1 << 20  # bytes: a manage.py or settings file larger than this is not read
@@ -137,7 +137,6 @@ def discover(
     return Project(root, settings, apps["wsgi"], apps["asgi"], steps, processes)
 
 
-RELEASE = "release"  # the Procfile's entry run before the site starts (Heroku's release phase)
 # Database backends of Django's tasks framework, run by their `db_worker` command: the
 # django-tasks backport's own (before 0.12), and django-tasks-db's (the backport from 0.12 and
 # Django 6's django.tasks, which ships no database backend itself).

@@ -262,6 +262,7 @@ def test_procfile_entries(text: str, entries: list[Entry]) -> None:
         ("\n\nw: 'open\n", 3, "no closing quotation"),
         ("w:\n", 1, "no command"),
         ("w: A=1\n", 1, "no command"),
+        ("release: A=1 ./bin/release\n", 1, "A=... cannot be given to the release step"),
     ],
 )
 def test_procfile_errors_name_the_line(text: str, line: int, message: str) -> None:
