@@ -204,7 +204,10 @@ def _interpolate(
         if default is not None:
             via.setdefault(key_path, []).append(f"${name} unset: its default")
             return default
-        if deferred is not None and key_path[:1] == ("env",):
+        # An environment's value, the profile's or a process's: set where the unit runs.
+        in_env = key_path[:1] == ("env",) or (key_path[:1] == ("processes",)
+                                               and key_path[2:3] == ("env",))
+        if deferred is not None and in_env:
             deferred.append(name)
             return f"${{{name}}}"
         origin = origins.get(key_path)

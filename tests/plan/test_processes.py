@@ -469,3 +469,13 @@ def test_a_process_secret_is_masked(tmp_path: Path) -> None:
           worker: {argv: [./worker], env: {WORKER_API_TOKEN: s3cret-value-123}}
         """})
     assert got.masker({}).text("token s3cret-value-123") == "token ***"
+
+
+def test_a_process_env_variable_unset_here_is_left_for_the_unit(tmp_path: Path) -> None:
+    files = {"site": "extends: prod-wsgi\nprocesses:\n  w: {argv: [x], env: {T: '${TOKEN}'}}\n"}
+    with pytest.raises(ProfileError) as caught:
+        plan(project(tmp_path), files)
+    assert (caught.value.line, caught.value.key) == (3, "processes.w.env.T")
+    deferred = plan(tmp_path, files, defer_env=True)
+    assert by_name(deferred)["w"].command.env["T"] == "${TOKEN}"
+    assert "TOKEN" in deferred.deferred_env
