@@ -52,7 +52,7 @@ def read_procfile(root: Path) -> tuple[Entry, ...]:
     try:
         if path.stat().st_size > MAX_PROCFILE:
             raise ProfileError(path, None, None, f"larger than {MAX_PROCFILE} bytes: not read")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # an editor's BOM is no part of line 1
     except UnicodeDecodeError:
         raise ProfileError(path, None, None, "is not UTF-8 text") from None
     except OSError as exc:

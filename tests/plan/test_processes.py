@@ -479,3 +479,12 @@ def test_a_process_env_variable_unset_here_is_left_for_the_unit(tmp_path: Path) 
     deferred = plan(tmp_path, files, defer_env=True)
     assert by_name(deferred)["w"].command.env["T"] == "${TOKEN}"
     assert "TOKEN" in deferred.deferred_env
+
+
+def test_a_procfile_written_on_windows_reads_the_same(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "Procfile").write_bytes(
+        b"\xef\xbb\xbfworker: celery worker\r\n\r\nbeat: celery beat\r\n"
+    )
+    assert {n: (words(p), p.why) for n, p in by_name(plan(root)).items()} == {
+        "worker": ("celery worker", "Procfile:1"), "beat": ("celery beat", "Procfile:3")}
