@@ -15,6 +15,7 @@ import yaml
 from tests.cli.test_k8s import VALIDATE, validate
 from tests.conftest import PYTHON, Env
 from tests.plan.test_steps import STARTPROJECT_SETTINGS, project
+from tests.run.test_systemd import verify
 
 PROFILE = """\
 extends: prod-wsgi
@@ -130,6 +131,16 @@ def test_systemd_unit_for_one_process_type(env: Env, tmp_path: Path) -> None:
     (exec_start,) = [line for line in whole.splitlines() if line.startswith("ExecStart=")]
     assert exec_start.endswith(" -m launcher site")
     assert "TimeoutStopSec=155" in whole.splitlines()  # prod-wsgi's 20 + 15 + the worker's 120
+
+
+@pytest.mark.parametrize("only", [(), ("--only", "worker"), ("--only", "web")])
+def test_units_pass_systemd_analyze_verify(
+    env: Env, tmp_path: Path, only: tuple[str, ...]
+) -> None:
+    root = site(tmp_path)
+    unit = tmp_path / f"launcher-site{'-' + only[1] if only else ''}.service"
+    unit.write_text(ok(launch(env, root, "systemd-unit", "site", "--user", "www-data", *only)))
+    verify(unit)
 
 
 def test_an_unset_procfile_variable_is_left_for_the_unit(env: Env, tmp_path: Path) -> None:
