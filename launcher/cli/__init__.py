@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from launcher.errors import LauncherError, LaunchError
-from launcher.plan.overrides import OPTIONS
+from launcher.errors import LauncherError, LaunchError, ProfileError
+from launcher.plan.overrides import ONLY, OPTIONS
+from launcher.plan.procfile import WEB
 from launcher.plan.secrets import Masker
 from launcher.run import logs
 from launcher.run.outcome import Exit
@@ -50,7 +52,7 @@ commands:
   launch reload [NAME]           graceful reload; exit 1 when the new code is refused
   launch stop [NAME]             graceful stop
   launch systemd-unit NAME       print a systemd unit for the profile
-  launch k8s NAME --image IMAGE  print a Kubernetes Deployment and Service for the profile
+  launch k8s NAME --image IMAGE  print Kubernetes Deployments (one per process type), a Service
   launch list                    the profiles `launch NAME` can see, and where it looks
   launch schema                  the JSON Schema of a profile, for editors
 
@@ -58,6 +60,8 @@ options for a profile (every command that takes NAME):
   --bind HOST:PORT               override the profile's bind (or unix:/PATH)
   --admin-bind HOST:PORT|PORT    the admin listener: /livez /readyz /startupz /metrics
   --log-format {text,json}       override the profile's log_format
+  --only PROCESS                 one process type: web (the server) or a name in processes:
+                                 (systemd-unit, k8s, show; running one is not supported yet)
 
 NAME is a profile file's name without .yaml, looked up in the project's configs/ (nearest
 first, up to the directory of manage.py), then each directory of $LAUNCH_CONFIG_DIR, then the
@@ -184,6 +188,10 @@ def _parser() -> argparse.ArgumentParser:
             "--log-format", choices=(logs.TEXT, logs.JSON),
             help="override the profile's log_format",
         )
+        p.add_argument(
+            ONLY, metavar="PROCESS", help="one process type: web (the server), or a name in "
+            "the profile's processes: (or its Procfile's)",
+        )
         return p
 
     profile_command(
@@ -234,7 +242,7 @@ def _dispatch(
     if argv[:1] == ["help"]:  # `launch help [COMMAND]`, as git and pip take it
         argv = [argv[1], "--help"] if argv[1:2] and argv[1] in COMMANDS else ["--help"]
     bare_profile = argv and not argv[0].startswith("-") and argv[0] not in COMMANDS
-    if bare_profile or (argv and argv[0] in ("--config", *OPTIONS)):
+    if bare_profile or (argv and argv[0] in ("--config", ONLY, *OPTIONS)):
         argv = ["run", *argv]
     parser = _parser()
     args = parser.parse_args(argv)
@@ -264,11 +272,15 @@ def _dispatch(
     loaded = source.load()
     plan = source.plan(loaded)  # `show --origins` refuses what `show` refuses
     masker.append(plan.masker(env))
+    if args.only is not None:
+        from launcher.plan.processes import check_only
+
+        check_only(plan, args.only)
     if args.command == "show" and args.origins:
         return show.show_origins(loaded, plan, as_json=args.json)
     if args.command == "show":
         resolved = loaded.profile.model_dump(mode="json")
-        return show.show(plan, resolved, masker[-1], as_json=args.json)
+        return show.show(plan, resolved, masker[-1], as_json=args.json, only=args.only)
     if args.command == "check":
         return check.check(plan, env, masker[-1])
     if args.command == "systemd-unit":
@@ -304,6 +316,11 @@ def _run(
     error_line.profile = args.config or args.profile
     if args.log_format == logs.JSON:
         error_line.log_format = logs.JSON  # a bad profile is told as JSON too
+    if args.only not in (None, WEB):  # web: the server alone, what a start runs today
+        raise LaunchError(
+            f"{ONLY} {args.only}: running one process type other than web is not supported yet",
+            "launch systemd-unit and launch k8s render it with --only",
+        )
 
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
     try:
@@ -318,6 +335,15 @@ def _run(
         raise
     assert plan is not None
     _know(plan, env, masker, error_line)
+    if args.only is not None and args.only not in plan.process_types():
+        raise ProfileError(None, None, ONLY, f"no process type {args.only!r} in profile "
+                           f"{plan.name} (it has: {', '.join(plan.process_types())})")
+    if args.only is None and plan.processes:
+        names = ", ".join(process.name for process in plan.processes)
+        plan = dataclasses.replace(plan, warnings=(
+            *plan.warnings, f"processes {names} (launch show lists them) are not started by "
+            "this version: only the server runs; start them beside it for now",
+        ))
     return run_plan(plan, env, planner, signals)
 
 

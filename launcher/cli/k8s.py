@@ -1,4 +1,5 @@
-"""`launch k8s NAME --image IMAGE`: print a Deployment and a Service for the profile."""
+"""`launch k8s NAME --image IMAGE`: print a Deployment and a Service for the profile's server,
+and a Deployment for each of its other processes."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def k8s(
     carried = for_pod(loaded, cwd=cwd, env=env)
     command = container_command(carried.profile, options)
     text = render_k8s(
-        plan, image=args.image, command=command, name=args.name, lookup_env=carried.env
+        plan, image=args.image, command=command, name=args.name, lookup_env=carried.env,
+        only=args.only,
     )
     print(text, end="")
     return 0

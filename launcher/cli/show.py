@@ -3,22 +3,31 @@ a person could type; and `--origins`, where each value came from."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from launcher.plan.loader import LoadedProfile
-from launcher.plan.model import LaunchPlan
+from launcher.plan.model import LaunchPlan, ProcessPlan, mask_value
+from launcher.plan.processes import PROFILE
 from launcher.plan.secrets import Masker
 from launcher.wire import STATIC_ROOT_ENV
 
 
 def show(
-    plan: LaunchPlan, resolved: dict[str, Any], masker: Masker, *, as_json: bool
+    plan: LaunchPlan,
+    resolved: dict[str, Any],
+    masker: Masker,
+    *,
+    as_json: bool,
+    only: str | None = None,
 ) -> int:
     """Everything printed goes through `masker`: env values by name, and any secret inside
-    another value (a URL's password, a token interpolated into a step's argv)."""
+    another value (a URL's password, a token interpolated into a step's argv). `only`: the
+    one process type `--only` names (`web`: none of the others)."""
+    processes = [p for p in plan.processes if only is None or p.name == only]
     command = plan.server_command()
     resolved["env"] = plan.masked_env()
     if as_json:
@@ -40,6 +49,7 @@ def show(
             "log_format": plan.log_format,
             "url": plan.url,
             "warnings": list(plan.warnings),
+            "processes": [_process_json(process) for process in processes],
         }
         print(json.dumps(masker.data(data), indent=2))
         return 0
@@ -62,6 +72,7 @@ def show(
     lines += [f"# before: {step.name} added: {step.why}"
               for step in (plan.project.steps if plan.project else ())
               if step.name in plan.found_steps]
+    lines += [process_line(process) for process in processes]
     if plan.probe.enabled:
         lines.append(
             f"health:   GET {plan.probe.path} every {plan.probe.interval:g}s "
@@ -90,6 +101,32 @@ def static_lines(plan: LaunchPlan) -> list[str]:
     if default is None:
         return []
     return [f"static:   {default}  (static.root: the settings set no STATIC_ROOT)"]
+def process_line(process: ProcessPlan) -> str:
+    """`process: NAME xN  ARGV  (where the profile wrote it, or why it was added)`."""
+    if process.why != PROFILE:
+        why = f"added: {process.why}"
+    else:
+        why = f"{process.origin[0]}:{process.origin[1]}" if process.origin else PROFILE
+    argv = shlex.join(process.command.argv)
+    return f"process:  {process.name} \u00d7{process.instances}  {argv}  ({why})"
+
+
+def _process_json(process: ProcessPlan) -> dict[str, Any]:
+    return {
+        "name": process.name,
+        "instances": process.instances,
+        "argv": list(process.command.argv),
+        "cwd": str(process.command.cwd),
+        "env": {name: mask_value(name, value) for name, value in process.command.env.items()},
+        "management_command": process.manage,
+        "reload": process.reload,
+        "restart": dataclasses.asdict(process.restart),
+        "max_memory": process.max_memory,
+        "stop_signal": process.stop_signal,
+        "stop_timeout": process.stop_timeout,
+        "why": process.why,
+        "origin": f"{process.origin[0]}:{process.origin[1]}" if process.origin else None,
+    }
 
 
 def detected(plan: LaunchPlan) -> list[str]:

@@ -14,6 +14,7 @@ from launcher.errors import ProfileError
 from launcher.plan.carry import for_unit
 from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import LaunchPlan
+from launcher.plan.overrides import ONLY
 from launcher.plan.unit import render_unit
 
 _VERSION = re.compile(r"^systemd (\d+)")
@@ -62,8 +63,11 @@ def systemd_unit(
     version = version_option(given) if given is not None else installed_version()
     carried = for_unit(loaded, cwd=cwd, env=env, server_dir=plan.cwd)
     extra = [word for option, value in options for word in (option, value)]
+    if args.only:
+        extra += [ONLY, args.only]
     text = render_unit(
         plan,
+        only=args.only,
         user=args.user,
         group=args.group,
         launch=[sys.executable, "-m", "launcher", carried.profile, *extra],

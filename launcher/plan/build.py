@@ -17,6 +17,7 @@ from launcher.plan.hosts import open_address
 from launcher.plan.loader import KeyPath, LoadedProfile
 from launcher.plan.model import Bind, Command, LaunchPlan, Probe, RestartPolicy, WatchSet
 from launcher.plan.policy import workers_for
+from launcher.plan.processes import expand_found, plan_processes
 from launcher.plan.project import (
     SETTINGS_ENV,
     Found,
@@ -58,6 +59,11 @@ def build_plan(
     # `chdir:` when the profile sets it; else the project around where launch runs, if any.
     chdir = _directory(loaded, ("chdir",), p.chdir) if ("chdir",) in loaded.origins else None
     project = _project(loaded, chdir or (cwd or Path.cwd()).resolve(), env)
+    unset_in_procfile: tuple[str, ...] = ()
+    if project is not None:  # the Procfile's $NAMEs, as its commands will run
+        project, unset_in_procfile = expand_found(
+            project, {**env, **p.env}, keep_unset=loaded.defer_env
+        )
     if chdir is not None:
         workdir = chdir
     elif project is not None:
@@ -163,7 +169,7 @@ def build_plan(
         app=app.value if app else "",
         app_source=app.source if app else "built by the launcher from the settings",
         server_app=server_app,
-        deferred_env=loaded.deferred,
+        deferred_env=(*loaded.deferred, *unset_in_procfile),
         uvicorn_kwargs=server_kwargs(p),
         wrapper=resolve_wrapper(p.wrap, python=python, env={**env, **child_env}, cwd=workdir),
         description=p.description,
@@ -176,6 +182,7 @@ def build_plan(
         log_format=p.log_format,
         url=url,
         warnings=warnings,
+        processes=plan_processes(loaded, project, python=python, cwd=workdir, env=child_env),
     )
 
 
@@ -222,6 +229,8 @@ def _steps(p: Profile, project: Project | None) -> list[tuple[str, str | tuple[s
     for found in project.steps if project else ():
         if found.name in present or (found.name == "compress" and "collectstatic" not in commands):
             continue
+        if isinstance(found.command, str) and found.command.split()[0] in commands:
+            continue  # a Procfile's `release: python manage.py migrate` where migrate runs
         steps.append((found.name, found.command))
     return steps
 

@@ -18,7 +18,7 @@ from launcher.plan.lookup import Located, locate, nearest, parent_profile, resol
 from launcher.plan.overrides import apply as apply_overrides
 from launcher.plan.overrides import overriding
 from launcher.plan.reader import MAX_PROFILE_BYTES, KeyPath, Origin, read_profile_file
-from launcher.plan.schema import Profile
+from launcher.plan.schema import Process, Profile
 from launcher.plan.secrets import Masker, is_secret
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -40,6 +40,7 @@ class LoadedProfile:
     # How `launch NAME` found it, and the files its `extends:` chain read (itself first).
     located: Located | None = None
     chain: tuple[Path, ...] = ()
+    defer_env: bool = False  # loaded for a unit or a pod: variables may be set where it runs
 
     def base_dir(self, key: KeyPath) -> Path:
         """Relative paths resolve against the directory of the file that wrote them."""
@@ -80,6 +81,7 @@ def load_profile(
         deferred=tuple(deferred),
         located=located,
         chain=chain,
+        defer_env=defer_env,
     )
 
 
@@ -119,10 +121,41 @@ def _read_with_extends(
             )
         path = parent_path
     data, origins = layers.pop()
+    _long_processes(data, origins, {}, {})
     while layers:
         child, child_origins = layers.pop()
+        _long_processes(child, child_origins, data, origins)
         data, origins = _merge(data, child), {**origins, **child_origins}
     return data, origins, tuple(map(resolve, chain))
+
+
+def _long_processes(
+    data: dict[str, Any],
+    origins: dict[KeyPath, Origin],
+    base: dict[str, Any],
+    base_origins: dict[KeyPath, Origin],
+) -> None:
+    """A process written short (a command line, an argv) as the mapping it stands for, so a
+    profile that extends it can change one key (`worker: {instances: 4}`); a layer that gives
+    `command:` or `argv:` replaces both below it, as a whole command."""
+    processes = data.get("processes")
+    if not isinstance(processes, dict):
+        return
+    below = base.get("processes")
+    for name, spec in processes.items():
+        written = ("processes", str(name))
+        if isinstance(spec, str | list):
+            field = "command" if isinstance(spec, str) else "argv"
+            processes[name] = spec = {field: spec}
+            for path in [k for k in origins if k[:2] == written]:
+                origins[(*written, field, *path[2:])] = origins[path]
+        under = below.get(name) if isinstance(below, dict) else None
+        if isinstance(spec, dict) and isinstance(under, dict) and {"command", "argv"} & set(spec):
+            assert isinstance(below, dict)
+            below[name] = {k: v for k, v in under.items() if k not in ("command", "argv")}
+            for path in [k for k in base_origins if k[:2] == written and k[2:3] in
+                         (("command",), ("argv",))]:
+                del base_origins[path]
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +204,10 @@ def _interpolate(
         if default is not None:
             via.setdefault(key_path, []).append(f"${name} unset: its default")
             return default
-        if deferred is not None and key_path[:1] == ("env",):
+        # An environment's value, the profile's or a process's: set where the unit runs.
+        in_env = key_path[:1] == ("env",) or (key_path[:1] == ("processes",)
+                                               and key_path[2:3] == ("env",))
+        if deferred is not None and in_env:
             deferred.append(name)
             return f"${{{name}}}"
         origin = origins.get(key_path)
@@ -257,6 +293,8 @@ def _message(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
 
 def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Profile
+    if loc[:1] == ("processes",) and len(loc) >= 2:  # a mapping of processes, by name
+        model, loc = Process, loc[2:]
     for part in loc:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)

@@ -15,6 +15,7 @@ from typing import Any
 from launcher.errors import ProfileError
 from launcher.plan.bind import parse_bind
 from launcher.plan.overrides import option_for
+from launcher.plan.procfile import WEB
 from launcher.plan.project import Project
 
 # The masking rule lives in plan/secrets.py; MASK and is_secret are re-exported from here.
@@ -116,6 +117,25 @@ class WatchSet:
     drain_timeout: float
 
 
+@dataclass(frozen=True)
+class ProcessPlan:
+    """One of the site's other processes (a task worker, a scheduler, an asset watcher), run
+    beside the server: its command (a management command runs as a step does), how many, and
+    how it restarts and stops."""
+
+    name: str
+    command: Command
+    instances: int
+    restart: RestartPolicy
+    max_memory: int | None  # bytes, each instance; None: no ceiling
+    stop_signal: str  # a signal's name: SIGTERM, SIGINT, ...
+    stop_timeout: float  # seconds from stop_signal to SIGKILL
+    reload: bool  # imports the project: a reload (and a dev edit) restarts it
+    manage: bool  # a management command (manage.py's words), else an argv run as is
+    why: str  # why it runs: "the profile", "Procfile:3", "TASKS['default'] uses ..."
+    origin: tuple[Path, int] | None = None  # the file and line that asked for it
+
+
 Listen = Bind | tuple[int, ...]  # a bind to open, or inherited sockets' file descriptors
 
 
@@ -200,6 +220,8 @@ class LaunchPlan:
     url: str = ""  # where a person opens the site (plan/hosts.py); "" for a unix socket
     # Said once when the site starts: what the plan saw that will not work as the user expects.
     warnings: tuple[str, ...] = ()
+    # The site's other processes, run beside the server (plan/processes.py).
+    processes: tuple[ProcessPlan, ...] = ()
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
@@ -232,4 +254,12 @@ class LaunchPlan:
 
     def masker(self, env: Mapping[str, str]) -> Masker:
         """The masking rule, knowing this plan's secrets and those of the caller's `env`."""
-        return Masker.of(env, self.env)
+        return Masker.of(env, self.env, *(process.command.env for process in self.processes))
+
+    def process_types(self) -> tuple[str, ...]:
+        """What `--only` may name: the server (`web`) and each process."""
+        return (WEB, *(process.name for process in self.processes))
+
+    def process(self, name: str) -> ProcessPlan | None:
+        """The process named `name`; None for the server (`web`)."""
+        return next((process for process in self.processes if process.name == name), None)

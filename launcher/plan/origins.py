@@ -45,7 +45,7 @@ def value_origins(loaded: LoadedProfile, plan: LaunchPlan | None = None) -> list
     resolved = loaded.profile.model_dump(mode="json")
     rows = [_origin(loaded, path, value) for path, value in _leaves(loaded, resolved, ())]
     found = _found_in_project(loaded, plan) if plan else {}
-    added = [found[key] for key in found if key.startswith("before_start.")]
+    added = [found[key] for key in found if key.startswith(("before_start.", "processes."))]
     return [found.get(row.key, row) for row in rows] + added
 
 
@@ -69,6 +69,12 @@ def _found_in_project(loaded: LoadedProfile, plan: LaunchPlan) -> dict[str, Valu
         if step.name in plan.found_steps:
             key = f"before_start.{step.name}"
             found[key] = ValueOrigin(key, step.command, found=f"project: {step.why}")
+    written = set(loaded.profile.processes)
+    for process in plan.processes:
+        if process.name not in written:
+            key = f"processes.{process.name}"
+            value = mask_value(process.name, process.command.label)
+            found[key] = ValueOrigin(key, value, found=f"project: {process.why}")
     return found
 
 

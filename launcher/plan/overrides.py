@@ -8,6 +8,9 @@ from typing import Any
 
 # option -> the dotted profile key it overrides
 OPTIONS = {"--bind": "bind", "--admin-bind": "admin.bind", "--log-format": "log_format"}
+# Not a profile key: which one process type (`web`, or a name in `processes:`) a command is
+# for, as a pod or a per-type unit runs it (launch NAME --only worker).
+ONLY = "--only"
 
 
 def option_for(key: str) -> str:

@@ -9,8 +9,11 @@ this is the pure layer, and a project's modules may do anything at import.
 from __future__ import annotations
 
 import ast
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+from launcher.plan.procfile import PROCFILE, RELEASE, WEB, read_procfile
 
 SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
 MAX_SOURCE = 1 << 20  # bytes: a manage.py or settings file larger than this is not read
@@ -31,9 +34,22 @@ class FoundStep:
     command, and why (the setting or file that asks for it)."""
 
     name: str
-    command: str
+    command: str | tuple[str, ...]  # manage.py's words, or an argv (a Procfile's release)
     why: str
     setting: tuple[str, int] | None = None  # the file (from the root) and line that asks for it
+
+
+@dataclass(frozen=True)
+class FoundProcess:
+    """A process the project's own files call for (a Procfile entry, the tasks framework's
+    worker): manage.py's words or an argv, its own environment, and why."""
+
+    name: str
+    words: tuple[str, ...]
+    manage: bool
+    why: str
+    setting: tuple[str, int] | None = None  # the file (from the root) and line that asks for it
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class Project:
     # written (None: computed). What `launch dev` checks its URL against (plan/hosts.py).
     allowed_hosts: tuple[tuple[str, ...], str] | None = None
     debug: bool | None = None
+    processes: tuple[FoundProcess, ...] = ()
 
     def describe(self) -> list[str]:
         """Lines for `launch show` and `launch check`: what was detected, and from where."""
@@ -113,11 +130,22 @@ def discover(
         else:
             apps[kind] = None
     steps = found_steps(root, settings.value) if settings else ()
+    procfile = read_procfile(root)
+    steps += tuple(
+        FoundStep(RELEASE, shlex.join(e.words) if e.manage else e.words,
+                  f"the Procfile's release entry ({PROCFILE}:{e.line})", (PROCFILE, e.line))
+        for e in procfile if e.name == RELEASE
+    )
+    processes = tuple(
+        FoundProcess(e.name, e.words, e.manage, f"{PROCFILE}:{e.line}", (PROCFILE, e.line), e.env)
+        for e in procfile if e.name not in (WEB, RELEASE)
+    )
+    processes += found_processes(root, settings.value) if settings else ()
     if settings is None:
-        return Project(root, settings, apps["wsgi"], apps["asgi"], steps)
+        return Project(root, settings, apps["wsgi"], apps["asgi"], steps, processes=processes)
     debug = _read_constant(root, settings.value, "DEBUG")
     return Project(
-        root, settings, apps["wsgi"], apps["asgi"], steps,
+        root, settings, apps["wsgi"], apps["asgi"], steps, processes=processes,
         static_root=_written(root, settings.value, "STATIC_ROOT"),
         allowed_hosts=_literal_strings(root, settings.value, "ALLOWED_HOSTS"),
         debug=debug.value if debug and isinstance(debug.value, bool) else None,
@@ -137,6 +165,56 @@ def production_sibling(root: Path, settings: str) -> str | None:
         return None
     return next((f"{package}.{name}" for name in PROD_NAMES
                  if _module_file(root, f"{package}.{name}")), None)
+
+
+# Database backends of Django's tasks framework, run by their `db_worker` command: the
+# django-tasks backport's own (before 0.12), and django-tasks-db's (the backport from 0.12 and
+# Django 6's django.tasks, which ships no database backend itself).
+DB_TASK_BACKENDS = frozenset({
+    "django_tasks.backends.database.DatabaseBackend",
+    "django_tasks_db.DatabaseBackend",
+    "django_tasks_db.backend.DatabaseBackend",
+})
+DB_WORKER = "db_worker"
+
+
+def found_processes(root: Path, settings: str) -> tuple[FoundProcess, ...]:
+    """The processes the settings call for: Django's tasks framework with a database backend
+    stores tasks that only its `db_worker` runs (one per such backend, by its alias)."""
+    assigned = _assignments(root, settings, "TASKS", plain=True)
+    if not assigned:
+        return ()
+    value, where = assigned[-1]
+    file, _, line = where.rpartition(":")
+    found = []
+    for alias, backend in _backends(value):
+        if backend not in DB_TASK_BACKENDS:
+            continue
+        default = alias == "default"
+        found.append(FoundProcess(
+            DB_WORKER if default else f"{DB_WORKER}-{alias}",
+            (DB_WORKER,) if default else (DB_WORKER, "--backend", alias),
+            True,
+            f"TASKS[{alias!r}] uses {backend.rpartition('.')[2]} ({where})",
+            (file, int(line)),
+        ))
+    return tuple(found)
+
+
+def _backends(value: ast.expr) -> list[tuple[str, str]]:
+    """(alias, BACKEND) of each entry of a TASKS dict written out in the settings."""
+    if not isinstance(value, ast.Dict):
+        return []
+    found = []
+    for key, entry in zip(value.keys, value.values, strict=True):
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)
+                and isinstance(entry, ast.Dict)):
+            continue
+        for name, backend in zip(entry.keys, entry.values, strict=True):
+            if (isinstance(name, ast.Constant) and name.value == "BACKEND"
+                    and isinstance(backend, ast.Constant) and isinstance(backend.value, str)):
+                found.append((key.value, backend.value))
+    return found
 
 
 def found_steps(root: Path, settings: str) -> tuple[FoundStep, ...]:

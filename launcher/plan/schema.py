@@ -9,11 +9,15 @@ Models are frozen and forbid unknown keys; the loader turns validation errors in
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ByteSize,
     Field,
     field_validator,
+    model_validator,
 )
 
 from launcher.plan.bind import parse_bind
@@ -35,8 +39,11 @@ from launcher.plan.values import (
     EnvValue,
     Folded,
     Line,
+    ManagementCommand,
+    ProcessName,
     Steps,
     Word,
+    memory_size,
 )
 
 # gunicorn's own worker names (gunicorn/workers/__init__.py), and the launcher's uvicorn worker.
@@ -51,6 +58,94 @@ REMOVED_WORKERS = {
     "uvicorn.workers.UvicornWorker": "use worker_class: uvicorn (the uvicorn-worker package)",
 }
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_INSTANCES = 256
+
+
+def _signal_name(value: object) -> object:
+    """`TERM`, `sigterm` and `SIGTERM` all name SIGTERM."""
+    if isinstance(value, str):
+        upper = value.strip().upper()
+        return upper if upper.startswith("SIG") else f"SIG{upper}"
+    return value
+
+
+# What a program may take as "stop, gracefully": Celery's warm shutdown is SIGTERM (SIGQUIT its
+# cold one), RQ and Huey stop on SIGTERM or SIGINT, a Node watcher on SIGINT. SIGKILL is not a
+# graceful stop: it is what comes after stop_timeout anyway.
+StopSignal = Annotated[
+    Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"],
+    BeforeValidator(_signal_name),
+]
+
+
+class Process(Strict):
+    """One of the site's other processes (a task worker, a scheduler, an asset watcher): a
+    management command (`command:`, manage.py's words) or an argv run as is (`argv:`), never
+    through a shell."""
+
+    command: ManagementCommand | None = None
+    argv: tuple[Word, ...] | None = None
+    instances: int = Field(default=1, ge=1, le=MAX_INSTANCES)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    restart: Restart = Restart()
+    max_memory: Annotated[ByteSize, AfterValidator(memory_size)] | None = None
+    stop_signal: StopSignal = "SIGTERM"
+    # Seconds between the stop signal and SIGKILL: a Celery worker finishes its running task.
+    stop_timeout: float = Field(default=30.0, ge=0, le=DAY)
+    # Whether it imports the project, so a reload or an edit restarts it: a management command
+    # always does; an argv (an asset watcher) does not unless it says so.
+    reload: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_command(self) -> Process:
+        if (self.command is None) == (self.argv is None):
+            raise ValueError(
+                "give either command: (a management command) or argv: (a program and its "
+                "arguments), not both" if self.command is not None else
+                "give command: (a management command such as 'sendalerts') or argv: (a program "
+                "and its arguments)"
+            )
+        if self.argv is not None and not self.argv:
+            raise ValueError("an empty argv; write a program and its arguments")
+        if self.command is not None and self.reload is False:
+            raise ValueError("a management command imports the project: reload cannot be false")
+        return self
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"'{name}' is not a valid environment variable name")
+        return value
+
+
+def _process_form(value: object) -> object:
+    """A bare string is a management command, a bare list an argv: short for the mapping."""
+    if isinstance(value, str):
+        return {"command": value}
+    if isinstance(value, list | tuple):
+        return {"argv": value}
+    if not isinstance(value, dict):
+        raise ValueError("write a management command, an argv (a list), a mapping with command: "
+                         "or argv:, or false to switch it off")
+    return value
+
+
+# In the JSON Schema too: a command line, an argv, or the mapping.
+ProcessSpec = Annotated[
+    Process, BeforeValidator(_process_form, json_schema_input_type=str | list[str] | Process)
+]
+
+
+def _processes_form(value: object) -> object:
+    if not isinstance(value, dict):
+        raise ValueError("write named processes: NAME: a management command, an argv, a mapping "
+                         "(command: or argv:, instances:, ...), or false")
+    return value
+
+
 class Profile(Strict):
     """A whole launch profile, after `extends:` and `${VAR}` are resolved."""
 
@@ -86,6 +181,11 @@ class Profile(Strict):
     # launch fails naming it. A week at most: a larger number is a mistake, not a wish.
     step_timeout: float = Field(default=600.0, gt=0, le=7 * 86400)
     wrap: tuple[Word, ...] = ()
+    # The site's other processes, by name; merged by name across `extends:` as named steps
+    # are (`NAME: false` switches one off, a Procfile's too).
+    processes: Annotated[
+        dict[ProcessName, ProcessSpec | Literal[False] | None], BeforeValidator(_processes_form)
+    ] = Field(default_factory=dict)
     uvicorn: UvicornSettings = UvicornSettings()
     asgi: Asgi = Asgi()
     health: Health = Health()
@@ -106,6 +206,14 @@ class Profile(Strict):
         if isinstance(self.before_start, tuple):
             return set()
         return {name for name, step in self.before_start.items() if not step}
+
+    def processes_on(self) -> dict[str, Process]:
+        """The processes the profile runs, by name, in the order written."""
+        return {name: spec for name, spec in self.processes.items() if spec}
+
+    def processes_off(self) -> set[str]:
+        """Processes switched off (`NAME: false`): found ones too are then left out."""
+        return {name for name, spec in self.processes.items() if not spec}
 
     @field_validator("app")
     @classmethod
@@ -168,7 +276,7 @@ class Profile(Strict):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"'{name}' is not a valid environment variable name")
         return value
 

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, ByteSize, Discriminator, F
 
 from launcher.errors import CONTROL
 from launcher.plan.bind import admin_bind
+from launcher.plan.procfile import WEB
 
 HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: a Host header, a request path
 def one_line(value: str) -> str:
@@ -62,6 +63,7 @@ Folded = Annotated[str, BeforeValidator(lambda v: " ".join(v.split()) if isinsta
                    AfterValidator(one_line)]
 Word = Annotated[str, AfterValidator(_word)]
 Step = Annotated[str | tuple[str, ...], AfterValidator(_step)]
+ManagementCommand = Annotated[str, AfterValidator(_step)]  # manage.py's words, as one line
 
 def _step_name(value: str) -> str:
     """A named step's key: also a metric label and part of `before_start.NAME` in messages."""
@@ -89,6 +91,21 @@ Steps = Annotated[
     BeforeValidator(_steps_form),
 ]
 EnvValue = Annotated[str, AfterValidator(_no_nul)]
+
+
+def _process_name(value: str) -> str:
+    """A process's key: also part of `--only NAME`, a unit's and a Deployment's name."""
+    if not _STEP_NAME.fullmatch(value):
+        raise ValueError(
+            f"'{value}' cannot name a process: a letter, then letters, digits, '_' or '-' "
+            "(64 at most)"
+        )
+    if value == WEB:
+        raise ValueError("'web' is the profile's own server: name the process otherwise")
+    return value
+
+
+ProcessName = Annotated[str, AfterValidator(_process_name)]
 
 
 # In the JSON Schema: a string (HOST:PORT, a port, or ${VAR}) or a port number.
