@@ -2,7 +2,7 @@
 says what runs and why, `launch k8s` output with processes passes `kubernetes-validate
 --strict`, `systemd-unit --only` renders one type, and `--only` is refused in one line where
 it cannot be honoured (an unknown type; running one type other than web, until the run
-layer can); `--only web` serves as a start does.
+layer can); `--only web` serves as a start does."""
 
 from __future__ import annotations
 
