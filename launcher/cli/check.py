@@ -16,7 +16,7 @@ from launcher.run.systemd import child_env
 
 def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
     print(f"ok    profile {plan.name} ({plan.source}) is valid")
-    plan.check_wrapper()
+    plan.check_runnable()
     if plan.wrapper.argv:
         print(f"ok    wrap {plan.wrapper.argv[0]}")
     from launcher.plan.consistency import contradictions

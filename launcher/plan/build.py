@@ -183,6 +183,21 @@ def build_plan(
         url=url,
         warnings=warnings,
         processes=plan_processes(loaded, project, python=python, cwd=workdir, env=child_env),
+        refusals=_refusals(loaded, project) if p.refuse_insecure else (),
+    )
+
+
+def _refusals(loaded: LoadedProfile, project: Project | None) -> tuple[str, ...]:
+    """One line per setting that would harm a public site, in file order, naming its file and
+    line and the key that lets it run anyway."""
+    why = {
+        "DEBUG": "Django's debug pages would show code and settings to anyone",
+        "SECRET_KEY": "startproject's key is not secret",
+    }
+    return tuple(
+        f"{found.source}: {found.value} refused by {loaded.name} ({why[found.value.split()[0]]}): "
+        "set it from the environment, or `refuse_insecure: false` in the profile"
+        for found in (project.insecure if project else ())
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.errors import ProfileError
+from launcher.errors import LaunchError, ProfileError
 from launcher.plan.bind import parse_bind
 from launcher.plan.overrides import option_for
 from launcher.plan.procfile import WEB
@@ -222,6 +222,8 @@ class LaunchPlan:
     warnings: tuple[str, ...] = ()
     # The site's other processes, run beside the server (plan/processes.py).
     processes: tuple[ProcessPlan, ...] = ()
+    # Why this plan must not serve (refuse_insecure), one line each; a start and a reload stop.
+    refusals: tuple[str, ...] = ()
 
     def error(self, key: str, message: str) -> ProfileError:
         """An error about `key` (found by running something), at the file and line that set it."""
@@ -239,10 +241,13 @@ class LaunchPlan:
         """Whether the profile (or the command line) set `key`, rather than a default."""
         return key in self.origins or key in self.overridden
 
-    def check_wrapper(self) -> None:
-        """Raise when the `wrap:` command cannot run: before anything starts, not after."""
+    def check_runnable(self) -> None:
+        """Raise when this plan must not run: the `wrap:` command cannot run, or the settings
+        would harm a production site. Before anything starts, not after."""
         if self.wrapper.problem:
             raise self.error("wrap", self.wrapper.problem)
+        if self.refusals:
+            raise LaunchError("\n".join(self.refusals), code=2)
 
     def server_command(self, listen: Listen | None = None) -> Command:
         """The server process; pass fds to serve sockets the supervisor already holds."""

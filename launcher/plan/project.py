@@ -18,6 +18,8 @@ from launcher.plan.procfile import PROCFILE, RELEASE, WEB, read_procfile
 SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
 MAX_SOURCE = 1 << 20  # bytes: a manage.py or settings file larger than this is not read
 MAX_STAR_DEPTH = 8  # `from .base import *` chains followed when reading a setting
+# What startproject writes as SECRET_KEY: public in every tutorial and in the project's history.
+INSECURE_KEY_PREFIX = "django-insecure-"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class Project:
     allowed_hosts: tuple[tuple[str, ...], str] | None = None
     debug: bool | None = None
     processes: tuple[FoundProcess, ...] = ()
+    # What would harm a production site, as the settings write it: (the assignment, file:line).
+    insecure: tuple[Found, ...] = ()
 
     def describe(self) -> list[str]:
         """Lines for `launch show` and `launch check`: what was detected, and from where."""
@@ -144,11 +148,16 @@ def discover(
     if settings is None:
         return Project(root, settings, apps["wsgi"], apps["asgi"], steps, processes=processes)
     debug = _read_constant(root, settings.value, "DEBUG")
+    key = _read_constant(root, settings.value, "SECRET_KEY")
+    insecure = [Found("DEBUG = True", debug.source)] if debug and debug.value is True else []
+    if key and isinstance(key.value, str) and key.value.startswith(INSECURE_KEY_PREFIX):
+        insecure.append(Found(f"SECRET_KEY = '{INSECURE_KEY_PREFIX}...'", key.source))
     return Project(
         root, settings, apps["wsgi"], apps["asgi"], steps, processes=processes,
         static_root=_written(root, settings.value, "STATIC_ROOT"),
         allowed_hosts=_literal_strings(root, settings.value, "ALLOWED_HOSTS"),
         debug=debug.value if debug and isinstance(debug.value, bool) else None,
+        insecure=tuple(sorted(insecure, key=lambda f: _line_order(f.source))),
     )
 
 
@@ -343,6 +352,11 @@ def _read_constant(root: Path, module: str, name: str) -> _Constant | None:
     assigned = _assignments(root, module, name, plain=True)
     value, where = assigned[-1] if assigned else (None, "")
     return _Constant(value.value, where) if isinstance(value, ast.Constant) else None
+
+
+def _line_order(source: str) -> tuple[str, int]:
+    file, _, line = source.rpartition(":")
+    return file, int(line)
 
 
 def _written(root: Path, module: str, name: str) -> Found | None:

@@ -53,7 +53,7 @@ def reread(
         plan = (pending or source.start()).result(stopping)
         if plan is None:
             return current, Outcome(False, "stopped while the profile was read")
-        plan.check_wrapper()
+        plan.check_runnable()
     except LauncherError as exc:
         return current, Outcome(False, exc.render())
     changed = moved(fixed(current), fixed(plan))

@@ -111,7 +111,7 @@ def _run(
     signals: StartupSignals,
     inherited: list[socket.socket],
 ) -> int:
-    plan.check_wrapper()
+    plan.check_runnable()
     claim = Claim.take(plan, env, inherited)
     check: PreparingServer | None = None
     supervisor: Supervisor | None = None

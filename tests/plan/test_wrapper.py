@@ -109,7 +109,7 @@ def test_the_plan_reports_a_missing_wrapper_at_its_line(tmp_path: Path, venv: Pa
     loaded = load_profile(str(path), cwd=tmp_path, env={})
     plan = build_plan(loaded, python=str(venv / "python"), cpus=1, env={"PATH": "/nonexistent"})
     with pytest.raises(ProfileError) as info:
-        plan.check_wrapper()
+        plan.check_runnable()
     assert (info.value.file, info.value.line, info.value.key) == (path, 3, "wrap")
     assert str(info.value).startswith(f"{path}:3: key 'wrap': command 'no-such-wrapper' not found")
     # the profile's own PATH is the server's: it is the one searched
@@ -117,5 +117,5 @@ def test_the_plan_reports_a_missing_wrapper_at_its_line(tmp_path: Path, venv: Pa
     path.write_text(path.read_text() + f"env:\n  PATH: {tmp_path / 'mine'}\n")
     plan = build_plan(load_profile(str(path), cwd=tmp_path, env={}), python=str(venv / "python"),
                       cpus=1, env={"PATH": "/nonexistent"})
-    plan.check_wrapper()
+    plan.check_runnable()
     assert plan.server_command().argv[:2] == (str(tmp_path / "mine" / "no-such-wrapper"), "run")
