@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from tests.cli.test_bad_input import error_line
-from tests.conftest import PYTHON, Env, free_port
+from tests.conftest import PYTHON, Env, error_line, free_port
 from tests.run.test_startup import SITE, cli
 
 SLEEPER = f"[{PYTHON}, -c, 'import time; time.sleep(60)']"
