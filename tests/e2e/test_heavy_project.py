@@ -48,8 +48,8 @@ from tests.run.test_devsaved import FROM_SAVED, USED, wait_saved
 
 Probe = dict[str, str]
 # The first test also pays for the module's fixtures: generating and migrating the project
-# (~30 s, more on a busy machine) and a dev server's start.
-pytestmark = pytest.mark.timeout(300)
+# (~30 s alone, minutes beside parallel workers on a busy machine) and a dev server's start.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
