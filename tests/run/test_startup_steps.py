@@ -30,7 +30,7 @@ def steps_profile(env: Env, *steps: str, extra: str = "") -> str:
 
 
 # Long enough for the first step (Django's check) on a busy machine running tests in parallel.
-STEP_TIMEOUT = 4.0
+STEP_TIMEOUT = 4
 
 
 @pytest.mark.parametrize(("step", "grace"), [(SLEEPER, 0.0), (STUBBORN, 5.0)])
