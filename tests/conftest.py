@@ -12,9 +12,11 @@ as a user's project has it; else on the interpreter running the tests (the edita
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -22,16 +24,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+
+from launcher.errors import ProfileError
+from launcher.plan.loader import LoadedProfile, load_profile
+from tests.heavy_project import build_source
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_site"  # where `launch NAME` runs: the demo is found as any project would be
@@ -49,10 +56,134 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
     return root.resolve()
 
 
+# Ports handed to servers come from a block of this process's own, below the kernel's
+# ephemeral range (32768-60999 by default, where bind(("", 0)) and outgoing connections draw):
+# with xdist, worker gwN has block N, so two workers never hand out the same port while a server
+# is still on its way to binding it. A random start in the block keeps two suites run side by
+# side on one machine apart.
+PORT_BLOCK = 1500
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_BLOCK = 20000 + (int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0) % 8 * PORT_BLOCK
+_next_port = random.randrange(PORT_BLOCK)
+
+
+APP = "app: demo_site.wsgi:application\n"  # the demo's app line, for profiles tests write
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    """A profile file (dedented) in `directory`, made if missing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load(path: Path, env: dict[str, str] | None = None, **kwargs: Any) -> LoadedProfile:
+    """The profile at `path`, loaded from its own directory with an explicit environment."""
+    return load_profile(str(path), cwd=path.parent, env=env or {}, **kwargs)
+
+
+def profile_error(path: Path, env: dict[str, str] | None = None, **kwargs: Any) -> ProfileError:
+    """The ProfileError loading `path` raises."""
+    with pytest.raises(ProfileError) as info:
+        load(path, env, **kwargs)
+    return info.value
+
+
+def error_line(code: int, output: str, *, expect_code: int = 2) -> str:
+    """The one `launch: error:` line, after checking the exit code and the absence of tracebacks."""
+    assert code == expect_code, output
+    assert "Traceback" not in output, output
+    errors = [ln for ln in output.splitlines() if ln.startswith("launch: error: ")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str, str]:
+    """`python -m launcher ARGS` run to its end from `cwd`: (exit code, stdout, stderr)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", *args],
+        cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=90,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def systemd_analyze() -> str:
+    """The systemd-analyze to verify units with; the test skips without one (fails in CI)."""
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        reason = (
+            "systemd-analyze is not installed and scripts/bootstrap could not install it "
+            "(it needs root and apt-get): apt-get install systemd"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return tool
+
+
+def directives(text: str) -> dict[str, list[str]]:
+    """Section.Key -> values, in order."""
+    found: dict[str, list[str]] = {}
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        found.setdefault(f"{section}.{key}", []).append(value)
+    return found
+
+
+def verify(unit: Path) -> None:
+    """systemd-analyze verify exits 0 and says nothing about this file."""
+    result = subprocess.run(
+        [systemd_analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    about_unit = [line for line in output.splitlines() if unit.name in line]
+    assert result.returncode == 0, output
+    assert about_unit == [], output
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing is bound to, from this worker's block, not handed out lately."""
+    global _next_port
+    for _ in range(PORT_BLOCK):
+        port = _BLOCK + _next_port % PORT_BLOCK
+        _next_port += 1
+        with socket.socket() as s:  # no SO_REUSEADDR: a port in TIME_WAIT is passed over too
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {_BLOCK}-{_BLOCK + PORT_BLOCK - 1}")
+
+
+def shared_tmp(factory: pytest.TempPathFactory) -> Path:
+    """The run's temp root every xdist worker shares (their own roots sit side by side in it),
+    or the run's root without xdist."""
+    root = factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+def built_once(root: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """`root/built-NAME`, filled by `build(directory)` once per run however many workers ask:
+    the first to take the lock builds, the others wait for it and reuse it (read-only: copy it
+    before changing anything). A build that failed is tried again by the next caller."""
+    target = root / f"built-{name}"
+    with (root / f"built-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # bounded by the waiting test's timeout
+        if not (target / ".built").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            (target / ".built").touch()
+    return target
 
 
 def tagged(tag: str) -> list[psutil.Process]:
@@ -372,3 +503,33 @@ class Load:
                     self.bodies.add(_message(body))
                 else:
                     self.failures.append(result)
+
+
+
+HEAVY_TESTS = ROOT / "tests" / "e2e" / "test_heavy_project.py"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In each xdist worker of a run that has the heavy project's tests, its source (generated
+    and migrated, ~30 s) is begun in the background at once: the first worker builds it while
+    going on with other tests, and the fixture finds it built, or waits for the rest."""
+    config = session.config
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not _selects(config, HEAVY_TESTS):
+        return
+    root = Path(config.option.basetemp).parent
+    threading.Thread(target=_build_heavy, args=(root,), daemon=True).start()
+
+
+def _build_heavy(root: Path) -> None:
+    with contextlib.suppress(Exception):  # a failed build is tried again (and told) by the test
+        built_once(root, "heavy", build_source)
+
+
+def _selects(config: pytest.Config, path: Path) -> bool:
+    """Whether the run's arguments reach `path` (a file or a directory above it, not ignored)."""
+    def under(arg: str) -> bool:
+        target = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        return target == path or target in path.parents
+
+    ignored = config.getoption("ignore") or []
+    return any(map(under, config.args)) and not any(map(under, ignored))

@@ -68,6 +68,15 @@ def generate_heavy(root: Path) -> None:
     _run([sys.executable, "manage.py", "makemigrations", *APPS, "-v", "0"], root)
 
 
+def build_source(parent: Path) -> None:
+    """`parent/heavy`: the project and its migrated database, which tests copy (~30 s: once a
+    run, tests/conftest.py)."""
+    root = parent / "heavy"
+    root.mkdir()
+    generate_heavy(root)
+    migrate(root)
+
+
 def migrate(root: Path) -> None:
     """Create the project's database (db.sqlite3 beside manage.py): ~20 s for the CMS's many
     migrations, so a test module or a benchmark does it once and copies the project after."""
@@ -98,7 +107,8 @@ def parse_probe(body: bytes) -> dict[str, str]:
 
 
 def _run(argv: list[str], cwd: Path) -> None:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    # migrate takes ~20 s on a quiet machine, minutes on a busy one
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"{argv[1:4]} failed:\n{result.stdout}\n{result.stderr}")
 

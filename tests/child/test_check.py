@@ -10,17 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, Launch, free_port, get, start, tagged
-from tests.e2e.test_real_projects import SECRETS, wait_ok
-from tests.projects import generate
-
-
-def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "launcher", *args],
-        cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=90,
-    )
-    return result.returncode, result.stdout, result.stderr
+from tests.conftest import Env, Launch, free_port, get, launch_cli, start, tagged, wait_ok
+from tests.projects import SECRETS, generate
 
 
 def one_error_line(stderr: str) -> str:
@@ -166,7 +157,7 @@ def test_probes_never_reach_the_access_log(env: Env, launch: list[Launch]) -> No
         wait_ok(item, port, "/admin/login/")
         time.sleep(2)  # ~20 probes
         assert get(port, "/admin/login/?real=1")[0] == 200
-        time.sleep(0.3)
+        item.wait_for("/admin/login/?real=1")  # access logging is on
         assert item.stop() == 0
         log = "\n".join(ln for ln in item.output.splitlines() if "[launch] " not in ln)
         assert "/admin/login/?real=1" in log  # access logging is on

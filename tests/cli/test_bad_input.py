@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Env, free_port
+from tests.conftest import ROOT, Env, error_line, free_port
 
 DEMO = ROOT / "demo_site"
 HEADER = f"chdir: {DEMO}\nsettings: demo_site.settings\n"  # lines 1-2 of every custom profile
@@ -29,15 +29,6 @@ def cli(env: Env, *args: str, cwd: Path, **extra: str) -> tuple[int, str]:
         cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=60,
     )
     return result.returncode, result.stdout + result.stderr
-
-
-def error_line(code: int, output: str, *, expect_code: int = 2) -> str:
-    """The one `launch: error:` line, after checking the exit code and the absence of tracebacks."""
-    assert code == expect_code, output
-    assert "Traceback" not in output, output
-    errors = [ln for ln in output.splitlines() if ln.startswith("launch: error: ")]
-    assert len(errors) == 1, output
-    return errors[0]
 
 
 def profile(directory: Path, name: str, text: str) -> Path:

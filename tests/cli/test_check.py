@@ -8,8 +8,7 @@ import textwrap
 from pathlib import Path
 
 from tests.child.asgi_site import generate_probe_site
-from tests.child.test_check import launch_cli
-from tests.conftest import Env, free_port
+from tests.conftest import Env, free_port, launch_cli
 from tests.projects import generate
 
 ROUTER = '''

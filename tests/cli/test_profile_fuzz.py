@@ -7,7 +7,7 @@ with wrong values, unknown and near-miss keys at every level, and YAML's odder f
 control characters, BOMs, Latin-1 and UTF-16). Most examples run `launch show` and `check`
 in-process; a smaller sample runs `python -m launcher` to bound time and memory per process.
 
-LAUNCH_FUZZ_EXAMPLES sets the number of in-process examples (1,000 by default; the nightly-sized
+LAUNCH_FUZZ_EXAMPLES sets the number of in-process examples (300 by default; the nightly-sized
 run in the README uses 20,000, with a random rather than a fixed seed).
 """
 
@@ -35,7 +35,7 @@ from launcher.plan.schema import Profile
 from launcher.plan.sections import Health, Limits, Restart, UvicornSettings, Watch
 from tests.conftest import ROOT, Env, free_port
 
-EXAMPLES = int(os.environ.get("LAUNCH_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("LAUNCH_FUZZ_EXAMPLES", "300"))
 NIGHTLY = EXAMPLES > 1000
 DEMO = ROOT / "demo_site"
 WORKDIR = Path(tempfile.mkdtemp(prefix="launch-fuzz-"))

@@ -1,10 +1,11 @@
 """The heavy project (tests/heavy_project.py): served as it is, and in dev the code served is
 exactly the code on disk after every kind of edit, never a mix of old and new.
 
-One project is generated for the module; the edit tests share one `launch dev` of a copy of it
-(a start costs the project's import, ~1.5 s); the source's database is migrated once and
-copied with it. Each edit test starts by
-checking that what is served is what is on disk, so one that failed does not hide in the next.
+One project is generated and its database migrated once for the run; each test copies it. The
+edit tests share a `launch dev` of a copy (one per xdist worker; a start costs the project's
+import, ~1.5 s). They do not depend on each other's order: each starts from the same files (a
+module a test deleted is put back) and checks that what is served is what is on disk, so one
+that failed does not hide in the next.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from tests.conftest import (
     Env,
     Launch,
     assert_nothing_left,
+    built_once,
     free_port,
     get,
+    shared_tmp,
     start,
     status_json,
     stylesheets,
@@ -35,26 +38,25 @@ from tests.heavy_project import (
     PROBE_FILES,
     PROBE_PATH,
     WELCOME_TEXT,
+    build_source,
     disk_probe,
-    migrate,
     parse_probe,
     set_token,
 )
-from tests.projects import HEAVY, SECRETS, generate
+from tests.projects import SECRETS
 from tests.run.test_devsaved import FROM_SAVED, USED, wait_saved
 
 Probe = dict[str, str]
 # The first test also pays for the module's fixtures: generating and migrating the project
-# (~30 s, more on a busy machine) and a dev server's start.
-pytestmark = pytest.mark.timeout(300)
+# (~30 s alone, minutes beside parallel workers on a busy machine) and a dev server's start.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
 def heavy_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project and its migrated database (the CMS's migrations take ~20 s: once)."""
-    project = generate(HEAVY, tmp_path_factory.mktemp("heavy-source"))
-    migrate(project)
-    return project
+    """The project and its migrated database (the CMS's migrations take ~20 s): built once a
+    run, begun in the background as an xdist worker starts (tests/conftest.py)."""
+    return built_once(shared_tmp(tmp_path_factory), "heavy", build_source) / "heavy"
 
 
 def copy_project(source: Path, parent: Path) -> Path:
@@ -138,9 +140,13 @@ def dev(tmp_path_factory: pytest.TempPathFactory, heavy_source: Path) -> Iterato
 
 
 @pytest.fixture
-def heavy(dev: Dev) -> Dev:
-    """The shared dev server, checked to serve what is on disk before a test edits anything."""
+def heavy(dev: Dev, heavy_source: Path) -> Dev:
+    """The shared dev server with the source's modules all there (a test may have deleted
+    one), checked to serve what is on disk before a test edits anything."""
     assert dev.item.proc is not None and dev.item.proc.poll() is None, dev.item.output[-3000:]
+    legacy = dev.path("legacy")
+    if not legacy.exists():
+        edit(dev, lambda: shutil.copy(heavy_source / PROBE_FILES["legacy"], legacy))
     wait_served(dev, disk_probe(dev.project), [dev.served()])
     return dev
 
@@ -212,20 +218,15 @@ def test_files_written_together_never_serve_a_mix(heavy: Dev) -> None:
 def test_a_deleted_module_is_gone(heavy: Dev) -> None:
     """legacy.py, imported by the model module under try/except ImportError."""
     legacy = heavy.path("legacy")
-    if legacy.exists():
-        edit(heavy, legacy.unlink)
+    edit(heavy, legacy.unlink)
     assert heavy.served()["legacy"] == "absent"
 
 
 def test_a_module_created_where_an_import_had_failed_is_imported(heavy: Dev) -> None:
     """legacy.py appears again: the model module's `try: from catalog.legacy import ...`."""
     legacy = heavy.path("legacy")
-    if legacy.exists():
-        edit(heavy, legacy.unlink)
-    try:
-        edit(heavy, lambda: legacy.write_text(f'TOKEN = "{token("legacy")}"\n'), timeout=15)
-    finally:  # back to a state this server can serve, for the tests after this one
-        legacy.unlink()
+    edit(heavy, legacy.unlink)
+    edit(heavy, lambda: legacy.write_text(f'TOKEN = "{token("legacy")}"\n'), timeout=15)
 
 
 @pytest.mark.parametrize("field", ["view", "model"])

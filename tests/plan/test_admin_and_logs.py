@@ -11,7 +11,7 @@ from launcher.plan.loader import load_profile
 from launcher.plan.model import Bind
 from launcher.plan.origins import value_origins
 from launcher.plan.overrides import apply, option_for
-from tests.plan.test_loader import APP, load, profile_error, write
+from tests.conftest import APP, load, profile_error, write
 
 
 @pytest.mark.parametrize(

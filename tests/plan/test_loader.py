@@ -6,7 +6,6 @@ No processes and no sockets: every test writes YAML under tmp_path and calls
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,30 +15,11 @@ from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
 from launcher.plan.lookup import SHIPPED_CONFIGS, find_profile
 from launcher.plan.model import LaunchPlan
+from tests.conftest import APP, load, profile_error, write
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = "app: demo_site.wsgi:application\n"
-
-
-def write(directory: Path, name: str, text: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def load(path: Path, env: dict[str, str] | None = None, **kwargs: object):
-    return load_profile(str(path), cwd=path.parent, env=env or {}, **kwargs)  # type: ignore[arg-type]
-
-
 def plan_of(path: Path, env: dict[str, str] | None = None, cpus: int = 2) -> LaunchPlan:
     return build_plan(load(path, env), python="python", cpus=cpus, env={})
-
-
-def profile_error(path: Path, env: dict[str, str] | None = None, **kwargs: object) -> ProfileError:
-    with pytest.raises(ProfileError) as info:
-        load(path, env, **kwargs)
-    return info.value
 
 
 # ----- extends: mappings merge, lists and scalars replace -----------------------------------

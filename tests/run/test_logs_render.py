@@ -16,7 +16,7 @@ from launcher.child.jsonlog import JsonFormatter
 from launcher.plan.build import build_plan
 from launcher.plan.secrets import Masker
 from launcher.run.logs import render
-from tests.plan.test_loader import APP, load, write
+from tests.conftest import APP, load, write
 
 RFC3339_UTC = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_bad_input import error_line
-from tests.conftest import DEMO, ROOT, Env, Launch, free_port, start
+from tests.conftest import DEMO, ROOT, Env, Launch, error_line, free_port, start
 
 SITE = (
     f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"

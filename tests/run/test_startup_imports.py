@@ -17,8 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.cli.test_bad_input import error_line
-from tests.conftest import PYTHON, Env, Launch, free_port, get, start
+from tests.conftest import PYTHON, Env, Launch, error_line, free_port, get, start
 from tests.projects import generate
 from tests.run.test_warmstart import IMPORT_LOG, STARTUP
 

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from tests.cli.test_bad_input import error_line
-from tests.conftest import PYTHON, Env, free_port
+from tests.conftest import PYTHON, Env, error_line, free_port
 from tests.run.test_startup import SITE, cli
 
 SLEEPER = f"[{PYTHON}, -c, 'import time; time.sleep(60)']"
@@ -30,18 +29,23 @@ def steps_profile(env: Env, *steps: str, extra: str = "") -> str:
     return str(path)
 
 
+# Long enough for the first step (Django's check) on a busy machine running tests in parallel.
+STEP_TIMEOUT = 4
+
+
 @pytest.mark.parametrize(("step", "grace"), [(SLEEPER, 0.0), (STUBBORN, 5.0)])
 def test_a_hung_step_is_ended_at_step_timeout(env: Env, step: str, grace: float) -> None:
-    path = steps_profile(env, "check", step, extra="step_timeout: 1.5")
+    path = steps_profile(env, "check", step, extra=f"step_timeout: {STEP_TIMEOUT}")
     started = time.monotonic()
     line = error_line(*cli(env, path), expect_code=1)
     elapsed = time.monotonic() - started
     assert f"{path}:8: key 'before_start.1': " in line
-    assert "did not finish within step_timeout (1.5s)" in line
+    assert f"did not finish within step_timeout ({STEP_TIMEOUT}s)" in line
     assert "time.sleep(60)" in line  # the step as written
     assert "the server was not started" in line
-    # The first step's time, then 1.5 s, then (for a step ignoring TERM) the grace before KILL.
-    assert 1.5 + grace <= elapsed < 1.5 + grace + 15, elapsed
+    # The first step's time, then the timeout, then (for a step ignoring TERM) the grace before
+    # KILL.
+    assert STEP_TIMEOUT + grace <= elapsed < STEP_TIMEOUT + grace + 15, elapsed
     # The env fixture checks that neither the step nor its child is left.
 
 

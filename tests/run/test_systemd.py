@@ -30,7 +30,19 @@ from pathlib import Path
 import pytest
 
 from launcher.run.systemd import Notifier, child_env
-from tests.conftest import DEMO, PYTHON, ROOT, Env, Launch, free_port, get, start
+from tests.conftest import (
+    DEMO,
+    PYTHON,
+    ROOT,
+    Env,
+    Launch,
+    directives,
+    free_port,
+    get,
+    start,
+    systemd_analyze,
+    verify,
+)
 from tests.lookup_sites import layout, place
 
 SECRET = "test-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-not-for-real-sites"
@@ -359,26 +371,24 @@ def test_watchdog_while_healthy_none_while_unhealthy(
     port = free_port()
     db = tmp_path / "db.sqlite3"
     profile = site_profile(tmp_path, port=port, failure_threshold=1, startup_timeout=30)
-    item = start(
-        launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000"
-    )
+    item = start(launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address,
+                 WATCHDOG_USEC=str(int(WATCHDOG * 1e6)))
     assert item.proc is not None
     pid = item.proc.pid
 
     ready = notify_socket.wait_for(pid, is_ready, timeout=30, launch=item)
-    time.sleep(1.5)
-    pings = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > ready.at]
-    assert len(pings) >= 4, [m.lines for m in notify_socket.from_pid(pid)]
+    pings = wait_pings(notify_socket, pid, after=ready.at, count=3)
     times = [ready.at] + [m.at for m in pings]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) < 0.4, f"a gap as long as WATCHDOG_USEC itself: {gaps}"
+    assert max(gaps) < WATCHDOG, f"a gap as long as WATCHDOG_USEC itself: {gaps}"
     assert db.is_file()  # the site really used its database
 
     break_db(db)
     failed_at = wait_log(item, r"health probe failed \(1/1\): GET /healthz answered 503")
-    time.sleep(1.5)
-    # Grace for a ping already in flight when the failing probe was logged.
-    late = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > failed_at + 0.3]
+    time.sleep(3 * WATCHDOG / 2)  # silence can only be watched: three intervals of it
+    # Grace of one interval for a ping already in flight when the failing probe was logged.
+    late = [m for m in notify_socket.from_pid(pid)
+            if is_watchdog(m) and m.at > failed_at + WATCHDOG / 2]
     assert late == [], f"WATCHDOG=1 while unhealthy: {[round(m.at - failed_at, 2) for m in late]}"
     assert "restarting server: unhealthy" in item.output
     assert "server restarted" not in item.output  # still unhealthy: the new one is held back
@@ -390,11 +400,27 @@ def test_watchdog_while_healthy_none_while_unhealthy(
         pid, lambda m: m.value("STATUS") is not None, after=mended_at, timeout=5, launch=item
     )
     assert_status(status, generation=2, restarts=1, workers=1)
-    time.sleep(1.2)
-    resumed = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > status.at]
-    assert len(resumed) >= 3, [m.lines for m in notify_socket.from_pid(pid)]
+    wait_pings(notify_socket, pid, after=status.at, count=3)
 
     stop_and_expect_stopping_last(item, notify_socket)
+
+
+# The WATCHDOG_USEC the watchdog tests set, in seconds: pings are due every half of it, and a
+# gap as long as it is what systemd would kill the service for.
+WATCHDOG = 1.0
+
+
+def wait_pings(
+    notify_socket: NotifySocket, pid: int, *, after: float, count: int
+) -> list[Message]:
+    """The first `count` WATCHDOG=1 from `pid` after `after`, waited for (ten intervals)."""
+    deadline = time.monotonic() + 10 * WATCHDOG
+    while True:
+        pings = [m for m in notify_socket.from_pid(pid) if is_watchdog(m) and m.at > after]
+        if len(pings) >= count:
+            return pings[:count]
+        assert time.monotonic() < deadline, [m.lines for m in notify_socket.from_pid(pid)]
+        time.sleep(0.05)
 
 
 def slow_to_import(profile: Path, *, seconds: float) -> None:
@@ -416,9 +442,8 @@ def test_watchdog_is_fed_through_a_reload(
     pings go on, so a short WatchdogSec does not kill the service in the middle of a reload."""
     port = free_port()
     profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
-    item = start(
-        launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000"
-    )
+    item = start(launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address,
+                 WATCHDOG_USEC=str(int(WATCHDOG * 1e6)))
     assert item.proc is not None
     pid = item.proc.pid
     notify_socket.wait_for(pid, is_ready, timeout=30, launch=item)
@@ -437,8 +462,8 @@ def test_watchdog_is_fed_through_a_reload(
         and reloading.at < m.at < ready.at
     ]
     gaps = [b - a for a, b in itertools.pairwise([reloading.at, *pings, ready.at])]
-    # Pings every 0.2 s; the bound leaves room for a busy machine, and is half a reload.
-    assert max(gaps) < 0.8, f"the watchdog went quiet during the reload: {gaps}"
+    # Pings every half WATCHDOG_USEC: a gap as long as it would have the service killed.
+    assert max(gaps) < WATCHDOG, f"the watchdog went quiet during the reload: {gaps}"
 
     stop_and_expect_stopping_last(item, notify_socket)
 
@@ -488,19 +513,6 @@ def test_children_do_not_talk_to_the_notify_socket(
 # ----- the unit file ----------------------------------------------------------------------------
 
 
-def systemd_analyze() -> str:
-    tool = shutil.which("systemd-analyze")
-    if tool is None:
-        reason = (
-            "systemd-analyze is not installed and scripts/bootstrap could not install it "
-            "(it needs root and apt-get): apt-get install systemd"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return tool
-
-
 def local_systemd() -> int:
     """The version of the systemd-analyze that verifies here."""
     first = subprocess.run(
@@ -521,33 +533,6 @@ def render(env: Env, *args: str, cwd: Path = DEMO, **extra: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def directives(text: str) -> dict[str, list[str]]:
-    """Section.Key -> values, in order."""
-    found: dict[str, list[str]] = {}
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            continue
-        key, _, value = line.partition("=")
-        found.setdefault(f"{section}.{key}", []).append(value)
-    return found
-
-
-def verify(unit: Path) -> None:
-    """systemd-analyze verify exits 0 and says nothing about this file."""
-    result = subprocess.run(
-        [systemd_analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=60
-    )
-    output = result.stdout + result.stderr
-    about_unit = [line for line in output.splitlines() if unit.name in line]
-    assert result.returncode == 0, output
-    assert about_unit == [], output
 
 
 def one(keys: dict[str, list[str]], key: str) -> str:

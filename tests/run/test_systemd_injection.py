@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, PYTHON, ROOT, Env
-from tests.run.test_systemd import directives, verify
+from tests.conftest import DEMO, PYTHON, ROOT, Env, directives, verify
 
 INJECTED = "ExecStartPre=/bin/touch /tmp/PWNED"
 BASE = (

@@ -15,8 +15,7 @@ import time
 
 import pytest
 
-from tests.cli.test_bad_input import error_line
-from tests.conftest import Env, Launch, copy_demo, free_port, get, start
+from tests.conftest import Env, Launch, copy_demo, error_line, free_port, get, start
 
 STARTUP = 60.0
 # Appended to the copy's settings: one line per interpreter that imports the project.
