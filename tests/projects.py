@@ -47,6 +47,24 @@ def generate(kind: str, parent: Path) -> Path:
     return root
 
 
+def deployable(root: Path) -> Path:
+    """What a person changes in a `startproject` site before a prod profile serves it (launch
+    refuses DEBUG = True and the django-insecure- key): a key of its own, DEBUG off, the hosts
+    it answers to. Returns `root`."""
+    path = root / "mysite" / "settings.py"
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("SECRET_KEY = "):
+            line = f'SECRET_KEY = "{SECRETS["DJANGO_SECRET_KEY"]}"'
+        elif line == "DEBUG = True":
+            line = "DEBUG = False"
+        elif line == "ALLOWED_HOSTS = []":
+            line = 'ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]'
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return root
+
+
 def _to_settings_package(root: Path) -> None:
     package = root / "mysite"
     original = (package / "settings.py").read_text()

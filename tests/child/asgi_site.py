@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from tests.projects import generate
+from tests.projects import deployable, generate
 
 VIEWS = '''
 import asyncio
@@ -133,7 +133,7 @@ URLS = '''
 
 def generate_probe_site(parent: Path) -> Path:
     """The project root (manage.py's directory) of a startproject site with the views above."""
-    root = generate("startproject", parent)
+    root = deployable(generate("startproject", parent))
     package = root / "mysite"
     (package / "probe_views.py").write_text(textwrap.dedent(VIEWS))
     urls = package / "urls.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Env, Launch, free_port, get, launch_cli, start, tagged, wait_ok
-from tests.projects import SECRETS, generate
+from tests.projects import SECRETS, deployable, generate
 
 
 def one_error_line(stderr: str) -> str:
@@ -99,7 +99,7 @@ def test_a_wsgi_app_under_the_uvicorn_worker_is_adapted(env: Env, launch: list[L
 @pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
 def test_lifespan_on_works_for_a_django_app(env: Env, launch: list[Launch], server: str) -> None:
     """Django has no lifespan; the launcher answers it, so `lifespan: on` cannot fail a start."""
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     profile = project / "on.yaml"
     worker = "worker_class: uvicorn\n" if server == "gunicorn" else ""
     profile.write_text(
@@ -145,7 +145,7 @@ def test_a_failing_site_probe_says_what_to_change(
 
 def test_probes_never_reach_the_access_log(env: Env, launch: list[Launch]) -> None:
     """Probing every 0.1 s for seconds writes no access line; a real request still does."""
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     for name, extra in (("wsgi", ""), ("asgi", "worker_class: uvicorn\n")):
         profile = project / f"{name}.yaml"
         profile.write_text(

@@ -10,7 +10,7 @@ import sys
 
 from launcher import wire
 from tests.conftest import Env
-from tests.projects import generate
+from tests.projects import deployable, generate
 
 IN_A_LOOP = """
 import asyncio
@@ -24,7 +24,7 @@ asyncio.run(main())
 
 
 def test_steps_run_outside_a_running_loop(env: Env) -> None:
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     status_r, status_w = os.pipe()
     orders_r, orders_w = os.pipe()
     orders: list[wire.OrderMessage] = [

@@ -24,7 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from launcher.child import drain
 from tests.conftest import PYTHON, ROOT, Env, Launch, Load, free_port, start, wait_ok
-from tests.projects import generate
+from tests.projects import deployable, generate
 
 # Run in the launcher's interpreter (in scripts/installed: a corner's venv, its own uvicorn).
 CHECK = """
@@ -176,7 +176,7 @@ def test_reloads_drain_keep_alive_clients_of_a_generated_project(
     """prod-asgi (gunicorn + launcher's uvicorn worker) on a `startproject` site: each reload
     moves keep-alive clients to the new generation with `Connection: close`, none fails, and
     the drain is the launcher's (no fallback warning) on the installed uvicorn."""
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     # A reload runs `check --deploy --fail-level ERROR` (start runs the plain check): Django
     # 6.1's startproject settings name the console email backend, its mail.E001 at deploy.
     (project / "configs").mkdir()
@@ -184,7 +184,7 @@ def test_reloads_drain_keep_alive_clients_of_a_generated_project(
     port = free_port()
     item = start(launch, env, "prod-asgi", "--bind", f"127.0.0.1:{port}", cwd=project,
                  WEB_CONCURRENCY="2")
-    wait_ok(item, port)
+    wait_ok(item, port, "/admin/login/")  # DEBUG off: no page at /
     with Load(port, path="/admin/login/", clients=3, keep_alive=True) as load:
         for n in range(2):
             time.sleep(0.7)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.child.asgi_site import generate_probe_site
 from tests.conftest import Env, free_port, launch_cli
-from tests.projects import generate
+from tests.projects import deployable, generate
 
 ROUTER = '''
 import os
@@ -47,7 +47,7 @@ def advice(env: Env, project: Path, profile: str) -> str:
 
 
 def test_an_all_sync_project_is_told_prod_wsgi_fits_and_what_asgi_costs(env: Env) -> None:
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     note = advice(env, project, "prod-asgi")
     assert "are sync: prod-wsgi fits this project" in note
     assert "x prod-wsgi's req/s" in note and "Django's own handler" in note
@@ -61,7 +61,7 @@ def test_a_project_with_async_views_is_told_prod_asgi_fits(env: Env) -> None:
 
 
 def test_a_project_routing_websockets_is_told_prod_asgi_fits(env: Env) -> None:
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     (project / "mysite" / "asgi.py").write_text(textwrap.dedent(ROUTER))
     note = advice(env, project, "prod-asgi")
     assert "websocket routing in its ASGI app: prod-asgi fits this project" in note
@@ -77,7 +77,7 @@ if _os.environ.get("IMPORT_LOG"):
 
 def counted(env: Env) -> tuple[Path, Path]:
     """A `startproject` site whose settings log each interpreter that imports them."""
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     settings = project / "mysite" / "settings.py"
     settings.write_text(settings.read_text() + IMPORT_LOG)
     return project, env.tmp / "imports.log"

@@ -231,9 +231,9 @@ def test_extends_cycle_names_the_file_and_line(
 def test_extends_chain_of_1200(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for i in range(1200):
         write(tmp_path / f"c{i}.yaml", HEADER if i == 1199 else f"extends: c{i + 1}\n")
-    started = time.monotonic()
+    started = time.process_time()  # CPU of this process: other work on the machine cannot count
     line = refused(capsys, "show", str(tmp_path / "c0.yaml"))
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert line == (
         f"launch: error: {tmp_path / 'c15.yaml'}:1: key 'extends': "
         "extends chain longer than 16 profiles"
@@ -255,10 +255,10 @@ def test_extends_that_names_nothing(
 def bounded(capsys: pytest.CaptureFixture[str], path: Path) -> str:
     """Refused within a second, and within a few tens of MB of Python allocations."""
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.process_time()  # CPU of this process: other work on the machine cannot count
     try:
         line = refused(capsys, "show", str(path))
-        elapsed = time.monotonic() - started
+        elapsed = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -325,9 +325,9 @@ def test_largest_profiles_answer_fast(
 ) -> None:
     path = write(tmp_path / "p.yaml", HEADER + body)
     assert path.stat().st_size <= 256 * 1024
-    started = time.monotonic()
+    started = time.process_time()  # CPU of this process: other work on the machine cannot count
     code = main(["show", str(path)])
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     out, err = capsys.readouterr()
     assert code in (0, 2), out + err
     assert "Traceback" not in err

@@ -191,11 +191,9 @@ def test_only_web_serves_the_site_and_a_full_start_says_what_it_does_not_run(
     """`--only web` (a rendered web pod's command) runs the server as a start does; a start
     with processes planned says in one line that this version does not start them."""
     from tests.conftest import Launch, free_port, get, start
+    from tests.projects import deployable, generate
 
-    root = tmp_path / "site"
-    root.mkdir()
-    subprocess.run([PYTHON, "-m", "django", "startproject", "mysite", str(root)], check=True,
-                   timeout=60, capture_output=True)
+    root = deployable(generate("startproject", tmp_path))
     (root / "configs").mkdir()
     (root / "configs" / "site.yaml").write_text(
         "extends: prod-wsgi\nworkers: 1\nprocesses:\n  reports: sendreports --loop\n"
@@ -206,7 +204,7 @@ def test_only_web_serves_the_site_and_a_full_start_says_what_it_does_not_run(
             port = free_port()
             item = start(started, env, "site", "--bind", f"127.0.0.1:{port}", *only, cwd=root)
             item.wait_for("serving site", timeout=120)
-            assert get(port, "/")[0] == 200
+            assert get(port, "/admin/login/")[0] == 200
             said = "processes reports (launch show lists them) are not started by this version"
             assert (said in item.output) is (not only), item.output
             assert item.stop() == 0

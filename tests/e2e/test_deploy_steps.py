@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PYTHON, Env, Launch, free_port, get, start, wait_http
+from tests.projects import deployable
 
 CSS = "body { color: #123456; }\n"
 
@@ -22,6 +23,7 @@ def compressor_project(parent: Path) -> Path:
     root.mkdir(parents=True)
     subprocess.run([PYTHON, "-m", "django", "startproject", "mysite", str(root)],
                    check=True, capture_output=True, timeout=60)
+    deployable(root)  # a key of its own: prod refuses startproject's
     settings = root / "mysite" / "settings.py"
     text = settings.read_text()
     text = text.replace("DEBUG = True", "DEBUG = False")
@@ -116,6 +118,7 @@ def test_translations_are_compiled_once(env: Env, launch: list[Launch]) -> None:
     root.mkdir()
     subprocess.run([PYTHON, "-m", "django", "startproject", "mysite", str(root)],
                    check=True, capture_output=True, timeout=60)
+    deployable(root)  # a key of its own, DEBUG off: prod refuses startproject's
     catalog = root / "locale" / "fr" / "LC_MESSAGES" / "django.po"
     catalog.parent.mkdir(parents=True)
     catalog.write_text(PO)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import INSTALLED, PYTHON, ROOT, Env, Launch, free_port, get, start, wait_ok
-from tests.projects import KINDS, SECRETS, generate
+from tests.projects import KINDS, SECRETS, deployable, generate
 
 SHIPPED = ("dev", "prod-wsgi", "prod-asgi")
 OLD_DJANGO_PYTHON = os.environ.get("LAUNCH_OLD_DJANGO_PYTHON")  # a venv with Django < 5.2
@@ -53,7 +53,7 @@ def test_a_project_override_of_prod_wsgi_serves_with_its_change(
 ) -> None:
     """`configs/prod-wsgi.yaml` saying `extends: prod-wsgi` and one value: the shipped
     profile (from the package) with that value changed, served."""
-    project = generate("startproject", env.tmp)
+    project = deployable(generate("startproject", env.tmp))
     (project / "configs").mkdir()
     override = project / "configs" / "prod-wsgi.yaml"
     override.write_text("extends: prod-wsgi\nworkers: 3\n")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PYTHON, Env, Launch, free_port, get, start
-from tests.projects import generate
+from tests.projects import deployable, generate
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -50,15 +50,15 @@ def serving(started: dict[tuple[Path, str], tuple[Launch, int]]) -> None:
     deadline = time.monotonic() + 120
     for item, port in started.values():
         item.wait_for("[launch] serving", timeout=max(deadline - time.monotonic(), 1))
-        assert get(port, "/")[0] == 200
+        assert get(port, "/admin/login/")[0] == 200  # DEBUG off: no page at /
 
 
 def test_two_projects_run_the_same_profiles_side_by_side(
     env: Env, launch: list[Launch]
 ) -> None:
     # Both are named `startproject`: only the rest of their path tells them apart.
-    a = generate("startproject", env.tmp / "one").resolve()
-    b = generate("startproject", env.tmp / "two").resolve()
+    a = deployable(generate("startproject", env.tmp / "one")).resolve()
+    b = deployable(generate("startproject", env.tmp / "two")).resolve()
     outside = env.tmp  # no manage.py at or above it
     running: dict[tuple[Path, str], tuple[Launch, int]] = {}
     for name in PROFILES:  # both projects at once; a project's profiles in turn (one sqlite db)

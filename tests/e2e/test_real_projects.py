@@ -1,5 +1,7 @@
 """`cd mysite && launch PROFILE` on real projects generated in a temp dir, with no profile
 written and no project file changed: the project's page, the admin's CSS, healthy, clean stop.
+A fresh `startproject` site is refused by the prod profiles (DEBUG = True, its django-insecure-
+key) in one line each, and served once those two are set as a deploy sets them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from tests.conftest import (
     stylesheets,
     wait_ok,
 )
-from tests.projects import HOME_TEXT, KINDS, SECRETS, generate
+from tests.projects import HOME_TEXT, KINDS, SECRETS, deployable, generate
+
+FIX = "set it from the environment, or `refuse_insecure: false` in the profile"
 
 
 @pytest.mark.parametrize("profile", ["dev", "prod-wsgi", "prod-asgi"])
@@ -29,23 +33,40 @@ def test_launch_runs_a_generated_project_as_it_is(
     env: Env, launch: list[Launch], kind: str, profile: str
 ) -> None:
     project = generate(kind, env.tmp)
+    prod_ready = kind == "cms" or profile == "dev"  # the CMS's production settings are
+    if not prod_ready:
+        refused = subprocess.run(
+            [PYTHON, "-m", "launcher", profile, "--bind", f"127.0.0.1:{free_port()}"],
+            cwd=project, env=env.vars(), capture_output=True, text=True, timeout=60,
+        )
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        written = (project / "mysite" / "settings.py").read_text().splitlines()
+        key = next(n for n, line in enumerate(written, 1) if line.startswith("SECRET_KEY"))
+        debug = written.index("DEBUG = True") + 1
+        assert refused.stderr.splitlines() == [
+            f"launch: error: mysite/settings.py:{key}: SECRET_KEY = 'django-insecure-...' "
+            f"refused by {profile} (startproject's key is not secret): {FIX}",
+            f"mysite/settings.py:{debug}: DEBUG = True refused by {profile} (Django's debug "
+            f"pages would show code and settings to anyone): {FIX}",
+        ]
+        deployable(project)
     if kind == "cms":  # an upload, as the site's users would have made
         (project / "media" / "uploads").mkdir(parents=True)
         (project / "media" / "uploads" / "photo.txt").write_text("an uploaded file\n")
     before = {p: p.read_bytes() for p in project.rglob("*.py")}
     port = free_port()
     item = start(launch, env, profile, "--bind", f"127.0.0.1:{port}", cwd=project, **SECRETS)
-    elapsed = wait_ok(item, port)
+    elapsed = wait_ok(item, port, "/" if prod_ready else "/admin/login/")
     assert elapsed < 30, item.output
 
     status, body, _ = get(port, "/")
-    assert status == 200
+    assert status == (200 if prod_ready else 404)  # DEBUG off: startproject has no page at /
     if kind == "cms":
         assert HOME_TEXT.encode() in body
         [site_css] = stylesheets(body)
         status, css, _ = get(port, site_css)
         assert (status, css) == (200, b"h1 { color: teal; }\n")
-    else:
+    elif profile == "dev":
         assert b"The install worked successfully!" in body  # startproject's page (DEBUG on)
 
     status, login, _ = get(port, "/admin/login/")

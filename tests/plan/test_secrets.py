@@ -117,10 +117,10 @@ def test_masking_time_grows_linearly_with_the_text(unit: str) -> None:
         text = (unit * (size // len(unit) + 1))[:size]
         masker = Masker.of({"DATABASE_URL": text})
         best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
+        for _ in range(5):  # CPU time: a busy machine's other processes do not count
+            start = time.process_time()
             masker.text(text)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, time.process_time() - start)
         return best
 
     small, large = seconds(30_000), seconds(300_000)
