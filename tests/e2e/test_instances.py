@@ -118,7 +118,7 @@ def test_two_projects_run_the_same_profiles_side_by_side(
     assert running[(a, "dev")][0].wait(timeout=60) == 0
     b_dev, b_port = running[(b, "dev")]
     assert b_dev.proc is not None and b_dev.proc.poll() is None
-    assert get(b_port, "/")[0] == 200
+    assert get(b_port, "/admin/login/")[0] == 200
     code, out, err = cli(env, a, "status", "dev")
     assert code != 0
     assert re.search(rf"profile 'dev' is not running for {re.escape(str(a))} \(running here: "
