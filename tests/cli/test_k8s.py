@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,10 @@ import yaml
 from launcher.cli.k8s import pod_binds
 from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
-from tests.conftest import PYTHON, ROOT, Env, Launch, free_port, get
+from tests.conftest import PYTHON, ROOT, VALIDATE, Env, Launch, free_port, get, validate
 from tests.lookup_sites import layout, place, site_text
 
 DEMO = ROOT / "demo_site"
-VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
 POD = ("--bind", "0.0.0.0:8000", "--admin-bind", "0.0.0.0:9100")
 IMAGE = ("--image", "registry.example.com/demo-site:1.4")
 
@@ -29,15 +27,6 @@ def cli(env: Env, *args: str, cwd: Path = DEMO, **extra: str) -> subprocess.Comp
         [PYTHON, "-m", "launcher", "k8s", *args],
         cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=60,
     )
-
-
-def validate(manifest: Path, *version: str) -> str:
-    result = subprocess.run(
-        [str(VALIDATE), "--strict", *version, str(manifest)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 SECRET_PROFILE = "extends: prod-wsgi\nenv:\n  DJANGO_SECRET_KEY: ${K8S_TEST_UNSET_SECRET}\n"

@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.test_k8s import VALIDATE, validate
-from tests.conftest import PYTHON, Env
-from tests.plan.test_steps import STARTPROJECT_SETTINGS, project
-from tests.run.test_systemd import verify
+from tests.conftest import PYTHON, STARTPROJECT_SETTINGS, VALIDATE, Env, project, validate, verify
 
 PROFILE = """\
 extends: prod-wsgi

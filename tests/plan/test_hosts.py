@@ -9,7 +9,7 @@ import pytest
 
 from launcher.plan.hosts import host_allowed, open_address
 from launcher.plan.project import discover
-from tests.plan.test_steps import STARTPROJECT_SETTINGS, plan, project
+from tests.conftest import STARTPROJECT_SETTINGS, plan, project
 
 WHERE = "mysite/settings.py:28"
 

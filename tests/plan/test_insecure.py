@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from launcher.errors import LaunchError
-from tests.plan.test_steps import STARTPROJECT_SETTINGS, plan, project
+from tests.conftest import STARTPROJECT_SETTINGS, plan, project
 
 KEY = 'SECRET_KEY = "django-insecure-0123456789abcdef"\n'
 LINE = len(STARTPROJECT_SETTINGS.splitlines()) + 1

@@ -21,7 +21,7 @@ from launcher.plan.processes import check_only
 from launcher.plan.procfile import Entry, expand, parse_procfile
 from launcher.plan.profile_schema import profile_json_schema
 from launcher.plan.project import found_processes
-from tests.plan.test_steps import STARTPROJECT_SETTINGS, project
+from tests.conftest import STARTPROJECT_SETTINGS, project
 
 MANAGE = ("python", "-m", "launcher.child.manage")
 

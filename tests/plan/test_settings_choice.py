@@ -12,7 +12,7 @@ from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
 from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.project import production_sibling
-from tests.plan.test_steps import STARTPROJECT_SETTINGS, project
+from tests.conftest import STARTPROJECT_SETTINGS, project
 
 
 @pytest.mark.parametrize(

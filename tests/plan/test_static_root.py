@@ -10,7 +10,7 @@ import pytest
 
 from launcher.cli.show import static_lines
 from launcher.plan.project import discover
-from tests.plan.test_steps import STARTPROJECT_SETTINGS, plan, project
+from tests.conftest import STARTPROJECT_SETTINGS, plan, project
 
 AFTER = len(STARTPROJECT_SETTINGS.splitlines()) + 1  # the line of a setting appended to them
 

@@ -4,66 +4,16 @@ files call for (django-compressor's offline compression, translations), with why
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from launcher.errors import ProfileError
-from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
 from launcher.plan.lookup import SHIPPED_CONFIGS
-from launcher.plan.model import LaunchPlan
 from launcher.plan.origins import value_origins
 from launcher.plan.project import COMPILE_MESSAGES, found_steps
-from tests.conftest import write_files
-
-STARTPROJECT_SETTINGS = """\
-from pathlib import Path
-BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = "x" * 50
-DEBUG = False
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.staticfiles",
-]
-STATIC_URL = "static/"
-"""
-
-
-def project(root: Path, settings: str = STARTPROJECT_SETTINGS, **files: str) -> Path:
-    """A project as startproject lays it out, with these settings and extra files."""
-    (root / "mysite").mkdir(parents=True)
-    (root / "manage.py").write_text(
-        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n'
-    )
-    (root / "mysite" / "__init__.py").write_text("")
-    (root / "mysite" / "settings.py").write_text(textwrap.dedent(settings))
-    (root / "mysite" / "wsgi.py").write_text(
-        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n'
-        "application = None\n"
-    )
-    write_files(root, {name.replace("__", "/"): text for name, text in files.items()})
-    return root
-
-
-def plan(root: Path, profile: str = "prod-wsgi", text: str | None = None) -> LaunchPlan:
-    """The plan of a shipped profile, or of a project profile with this text, made inside
-    the project as `launch` would."""
-    name = str(SHIPPED_CONFIGS / f"{profile}.yaml")
-    if text is not None:
-        (root / "configs").mkdir(exist_ok=True)
-        (root / "configs" / f"{profile}.yaml").write_text(textwrap.dedent(text))
-        name = str(root / "configs" / f"{profile}.yaml")
-    loaded = load_profile(name, cwd=root, env={})
-    return build_plan(loaded, python="python", cpus=2, env={}, cwd=root)
-
-
-def words(plan: LaunchPlan) -> list[str]:
-    """Each step as manage.py's words, or its argv."""
-    return [" ".join(step.argv[3:]) if step.argv[1:3] == ("-m", "launcher.child.manage")
-            else " ".join(step.argv) for step in plan.steps]
-
+from tests.conftest import STARTPROJECT_SETTINGS, plan, project, words
 
 COMPRESSOR = STARTPROJECT_SETTINGS.replace(
     '"django.contrib.staticfiles",', '"django.contrib.staticfiles",\n    "compressor",'
