@@ -409,10 +409,7 @@ def encode_options(options: PrepareOptions) -> str:
 
 def decode_options(text: str) -> PrepareOptions:
     """PREPARE_ENV's options; unset: none."""
-    found = _checked(json.loads(text or "{}"), PrepareOptions)
-    if found is None:
-        raise ValueError(f"{PREPARE_ENV} is not a launcher's: {text!r}")
-    return found
+    return _decoded(text or "{}", PrepareOptions, f"{PREPARE_ENV} is not a launcher's")
 
 
 def encode_spec(spec: DevSpec) -> str:
@@ -420,10 +417,7 @@ def encode_spec(spec: DevSpec) -> str:
 
 
 def decode_spec(text: str) -> DevSpec:
-    found = _checked(json.loads(text), DevSpec)
-    if found is None:
-        raise ValueError(f"not a dev base's spec: {text!r}")
-    return found
+    return _decoded(text, DevSpec, "not a dev base's spec")
 
 
 def encode_request(request: PlanRequest) -> str:
@@ -431,10 +425,7 @@ def encode_request(request: PlanRequest) -> str:
 
 
 def decode_request(text: str) -> PlanRequest:
-    found = _checked(json.loads(text), PlanRequest)
-    if found is None:
-        raise ValueError(f"not a plan request: {text!r}")
-    return found
+    return _decoded(text, PlanRequest, "not a plan request")
 
 
 def encode_answer(answer: PlanAnswer) -> bytes:
@@ -473,6 +464,14 @@ def _decode(text: str | bytes, kinds: type[K], types: dict[K, type[Any]]) -> Any
         return None
     kind = kinds(obj["kind"])
     return _checked({**obj, "kind": kind}, types[kind])
+
+
+def _decoded(text: str, cls: type[Any], refusal: str) -> Any:
+    """One JSON object of `cls`'s shape, or ValueError(`refusal: text`)."""
+    found = _checked(json.loads(text), cls)
+    if found is None:
+        raise ValueError(f"{refusal}: {text!r}")
+    return found
 
 
 def _checked(obj: Any, cls: type[Any]) -> Any:

@@ -101,16 +101,23 @@ def resources(plan: LaunchPlan) -> dict[str, dict[str, str]]:
     """Requests from the worker count; a memory limit only where max_worker_memory bounds the
     workers (the launcher recycles one before the pod is OOM-killed). No CPU limit: throttling
     is what makes probes time out under load."""
-    workers = plan.workers
-    per_worker = WORKER_MEMORY_MIB
+    return _requests_and_limits(plan.workers, plan.max_worker_memory, SHARED_MEMORY_MIB)
+
+
+def _requests_and_limits(
+    count: int, ceiling: int | None, shared_mib: int
+) -> dict[str, dict[str, str]]:
+    """Requests for the supervisor and `count` workers or instances; a memory limit only where
+    `ceiling` (bytes) bounds each, plus `shared_mib` the workers share (a preloaded master)."""
+    per_one = WORKER_MEMORY_MIB
     limits = {}
-    if plan.max_worker_memory:
-        ceiling = math.ceil(plan.max_worker_memory / MIB)
-        per_worker = min(per_worker, ceiling)
-        limits["memory"] = f"{BASE_MEMORY_MIB + SHARED_MEMORY_MIB + workers * ceiling}Mi"
+    if ceiling:
+        most = math.ceil(ceiling / MIB)
+        per_one = min(per_one, most)
+        limits["memory"] = f"{BASE_MEMORY_MIB + shared_mib + count * most}Mi"
     requests = {
-        "cpu": f"{BASE_CPU_MILLI + workers * WORKER_CPU_MILLI}m",
-        "memory": f"{BASE_MEMORY_MIB + workers * per_worker}Mi",
+        "cpu": f"{BASE_CPU_MILLI + count * WORKER_CPU_MILLI}m",
+        "memory": f"{BASE_MEMORY_MIB + count * per_one}Mi",
     }
     return {"requests": requests, **({"limits": limits} if limits else {})}
 
@@ -181,17 +188,7 @@ def process_names(plan: LaunchPlan, name: str) -> dict[str, str]:
 def process_resources(process: ProcessPlan) -> dict[str, dict[str, str]]:
     """Requests for the supervisor and each instance; a memory limit only where max_memory
     bounds each instance (the launcher restarts one that outgrows it before the pod's limit)."""
-    per_instance = WORKER_MEMORY_MIB
-    limits = {}
-    if process.max_memory:
-        ceiling = math.ceil(process.max_memory / MIB)
-        per_instance = min(per_instance, ceiling)
-        limits["memory"] = f"{BASE_MEMORY_MIB + process.instances * ceiling}Mi"
-    requests = {
-        "cpu": f"{BASE_CPU_MILLI + process.instances * WORKER_CPU_MILLI}m",
-        "memory": f"{BASE_MEMORY_MIB + process.instances * per_instance}Mi",
-    }
-    return {"requests": requests, **({"limits": limits} if limits else {})}
+    return _requests_and_limits(process.instances, process.max_memory, 0)
 
 
 def process_grace_period(process: ProcessPlan) -> int:

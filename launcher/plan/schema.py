@@ -79,6 +79,14 @@ StopSignal = Annotated[
 ]
 
 
+def _env_names(value: dict[str, str]) -> dict[str, str]:
+    """An `env:` mapping's names, as a shell and systemd take them."""
+    for name in value:
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(f"'{name}' is not a valid environment variable name")
+    return value
+
+
 class Process(Strict):
     """One of the site's other processes (a task worker, a scheduler, an asset watcher): a
     management command (`command:`, manage.py's words) or an argv run as is (`argv:`), never
@@ -112,13 +120,7 @@ class Process(Strict):
             raise ValueError("a management command imports the project: reload cannot be false")
         return self
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"'{name}' is not a valid environment variable name")
-        return value
+    _env_names = field_validator("env")(_env_names)
 
 
 def _process_form(value: object) -> object:
@@ -275,13 +277,7 @@ class Profile(Strict):
         parse_bind(value)
         return value
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"'{name}' is not a valid environment variable name")
-        return value
+    _env_names = field_validator("env")(_env_names)
 
 
 # `${VAR}` and `${VAR:-default}` may stand for any value; the loader expands them first.
