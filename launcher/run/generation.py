@@ -130,8 +130,12 @@ class Generations:
     def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:
         """Until the probe answers as expected, the process exits, or startup_timeout passes."""
         probe = plan.probe
-        if self.watchdog_interval:  # one probe never outlasts a watchdog interval
-            probe = dataclasses.replace(probe, timeout=min(probe.timeout, self.watchdog_interval))
+        if self.watchdog_interval:
+            # A ping falls due while a probe blocks: one probe within half an interval keeps
+            # the longest gap between pings (an interval, a probe, a pause) under WatchdogSec.
+            probe = dataclasses.replace(
+                probe, timeout=min(probe.timeout, self.watchdog_interval / 2)
+            )
         deadline = time.monotonic() + probe.startup_timeout
         reason = "no answer yet"
         while time.monotonic() < deadline:
