@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from launcher.cli import main
+from launcher.launch import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,10 +13,11 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from launcher.errors import LauncherError, LaunchError, ProfileError
 from launcher.plan.overrides import ONLY, OPTIONS
@@ -33,6 +34,12 @@ if TYPE_CHECKING:
 # `launch NAME` imports no more than the supervisor needs: the profile's parsers (pydantic,
 # PyYAML) load in the planner process (launcher/cli/planner.py), the other commands' modules
 # when they run.
+
+# What signal.signal() returns (a handler, SIG_DFL / SIG_IGN, or None when set outside Python),
+# and what the entry point (launcher/launch.py) hands over: the signals it noted, the handlers
+# it replaced.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+Early = tuple[list[int], dict[int, Handler]]
 
 COMMANDS = (
     "show", "check", "status", "reload", "stop", "systemd-unit", "k8s", "list", "run", "schema"
@@ -86,11 +93,18 @@ class ErrorLine:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, early: Early | None = None) -> int:
+    """`early`: the signals the entry point (launcher/launch.py) noted before this module was
+    imported, and the handlers it replaced."""
     args = list(sys.argv[1:] if argv is None else argv)
     # `launch NAME`: from the first moment, a stop is noted (and ends what start-up owns), so
     # a stop at any moment is a graceful exit.
-    signals = StartupSignals() if _runs_profile(args) else None
+    if _runs_profile(args):
+        signals: StartupSignals | None = StartupSignals(early[0] if early else None)
+    else:
+        signals = None
+        if early:
+            _deliver_again(*early)
     env = dict(os.environ)
     # Errors are masked with what is known when they happen: the environment, then the plan.
     masker = [Masker.of(env)]
@@ -118,6 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if signals is not None:
             signals.restore()
+
+
+def _deliver_again(noted: list[int], previous: Mapping[int, Handler]) -> None:
+    """A command that runs no profile: the handlers it had before the entry point's, and what
+    was noted meanwhile delivered again (SIGTERM ends `launch show` as it would have)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    for sig in dict.fromkeys(noted):
+        os.kill(os.getpid(), sig)
 
 
 def _runs_profile(argv: Sequence[str]) -> bool:

@@ -35,8 +35,10 @@ class StartupStopped(Exception):
 class StartupSignals:
     """Signals that arrive before the supervisor runs: noted, and a stop ends the owned groups."""
 
-    def __init__(self) -> None:
-        self.received: list[int] = []
+    def __init__(self, received: list[int] | None = None) -> None:
+        """`received`: the list the entry point's handler has been noting into (the same list
+        object, so a signal between that handler and this one is not lost)."""
+        self.received: list[int] = received if received is not None else []
         self._groups: set[int] = set()
         self._done = False
         self._read_fd, self._write_fd = os.pipe()  # both close-on-exec: no child inherits them
@@ -45,6 +47,9 @@ class StartupSignals:
         self._ender = threading.Thread(target=self._end_on_stop, name="startup-stop", daemon=True)
         self._ender.start()
         self._previous = {sig: signal.signal(sig, self._note) for sig in HANDLED_SIGNALS}
+        if self.received:  # noted before this handler: wake the ender for them
+            with contextlib.suppress(OSError):
+                os.write(self._write_fd, b"\0")
 
     @property
     def stopping(self) -> bool:
