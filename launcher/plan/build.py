@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from launcher import wire
@@ -56,52 +56,13 @@ def build_plan(
     project is the one around `cwd` (the nearest manage.py at or above it).
     """
     p = loaded.profile
-    # `chdir:` when the profile sets it; else the project around where launch runs, if any.
-    chdir = _directory(loaded, ("chdir",), p.chdir) if ("chdir",) in loaded.origins else None
-    project = _project(loaded, chdir or (cwd or Path.cwd()).resolve(), env)
-    unset_in_procfile: tuple[str, ...] = ()
-    if project is not None:  # the Procfile's $NAMEs, as its commands will run
-        project, unset_in_procfile = expand_found(
-            project, {**env, **p.env}, keep_unset=loaded.defer_env
-        )
-    if chdir is not None:
-        workdir = chdir
-    elif project is not None:
-        workdir = project.root
-    else:
-        workdir = _directory(loaded, ("chdir",), p.chdir)
+    project, workdir, unset_in_procfile = _where(loaded, (cwd or Path.cwd()).resolve(), env)
     interface = interface_of(p)
     app = Found(p.app, "the profile's app") if p.app else _detected_app(project, interface)
     settings = project.settings.value if project and project.settings else p.settings
-    if app is None and project is None:
-        raise ProfileError(
-            loaded.path,
-            None,
-            "app",
-            f"no Django project found at or above {cwd or Path.cwd()} (no manage.py): run launch "
-            "inside your project, or set app: (and chdir:) in the profile",
-        )
-    if app is None and not settings:
-        raise ProfileError(
-            loaded.path,
-            None,
-            "settings",
-            f"cannot tell the settings module of {workdir}: neither manage.py nor wsgi.py/asgi.py "
-            "sets DJANGO_SETTINGS_MODULE; set settings: in the profile or $DJANGO_SETTINGS_MODULE",
-        )
+    _require_app_or_settings(loaded, app, settings, project, cwd or Path.cwd(), workdir)
     workers = 1 if p.reload else workers_for(cpus) if p.workers == "auto" else int(p.workers)
-
-    child_env: dict[str, str] = {}
-    if settings:
-        child_env["DJANGO_SETTINGS_MODULE"] = settings
-    if p.pythonpath:
-        paths = [str((loaded.base_dir(("pythonpath",)) / d).resolve()) for d in p.pythonpath]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        child_env["PYTHONPATH"] = os.pathsep.join(paths)
-    child_env.update(_wrapper_env(loaded, p, app.value if app else "", interface, workdir))
-    child_env.update(p.env)
-    child_env.update(EXTRA_ENV[p.server](p))
+    child_env = _child_env(loaded, env, settings, app.value if app else "", interface, workdir)
 
     def step(spec: str | tuple[str, ...]) -> Command:
         if isinstance(spec, str):
@@ -113,34 +74,7 @@ def build_plan(
 
     steps = _steps(p, project)
     bind = Bind.parse(p.bind)
-    check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
-    if p.server == "gunicorn":
-        named = p.worker_class if ":" in p.worker_class else worker_class_to_check(p)
-        check_argv += ["--worker-class", named]
-    if bind.host:
-        check_argv += ["--host", bind.host]
-    checks = [Command(tuple(check_argv), cwd=workdir, env=child_env, label="app")]
-    if settings:
-        # Django's checks as a start runs them (before its first step), and a reload too; the
-        # deploy checks only for `launch check` (check_deploy): a start and a reload refuse the
-        # same things, and on Django 6.1 a fresh startproject's console email backend is a
-        # deploy error (mail.E001).
-        checks.append(step("check"))
-        if p.check_deploy:
-            checks.append(step("check --deploy --fail-level ERROR"))
-
-    watch = None
-    if p.reload:
-        base = loaded.base_dir(("watch", "roots"))
-        roots = tuple((base / r).resolve() for r in p.watch.roots) or (workdir, loaded.path.parent)
-        watch = WatchSet(
-            roots=roots,
-            include=p.watch.include,
-            exclude=p.watch.exclude,
-            delay=p.watch.delay,
-            drain_timeout=p.watch.drain_timeout,
-        )
-
+    watch = _watch(loaded, workdir)
     server_app = f"{wire.APP_MODULE}:{'application' if interface == 'auto' else interface}"
     url, warnings = _open_address(bind, project, dev=p.reload)
     if not (p.reload or p.settings or env.get(SETTINGS_ENV)):  # chosen by hand: not second-guessed
@@ -155,7 +89,7 @@ def build_plan(
         env=child_env,
         python=python,
         steps=tuple(step(spec) for _, spec in steps),
-        checks=tuple(checks),
+        checks=_checks(p, python, interface, bind, workdir, child_env, step, django=bool(settings)),
         probe=_probe(p),
         restart=RestartPolicy(**p.restart.model_dump()),
         watch=watch,
@@ -184,6 +118,109 @@ def build_plan(
         warnings=warnings,
         processes=plan_processes(loaded, project, python=python, cwd=workdir, env=child_env),
         refusals=_refusals(loaded, project) if p.refuse_insecure else (),
+    )
+
+
+def _where(
+    loaded: LoadedProfile, cwd: Path, env: Mapping[str, str]
+) -> tuple[Project | None, Path, tuple[str, ...]]:
+    """The project (its Procfile's `$NAME`s expanded, as its commands will run), the working
+    directory, and the Procfile's names left unset: `chdir:` when the profile sets it, else
+    the project around where launch runs."""
+    p = loaded.profile
+    chdir = _directory(loaded, ("chdir",), p.chdir) if ("chdir",) in loaded.origins else None
+    project = _project(loaded, chdir or cwd, env)
+    unset: tuple[str, ...] = ()
+    if project is not None:
+        project, unset = expand_found(project, {**env, **p.env}, keep_unset=loaded.defer_env)
+    if chdir is not None:
+        return project, chdir, unset
+    if project is not None:
+        return project, project.root, unset
+    return project, _directory(loaded, ("chdir",), p.chdir), unset
+
+
+def _require_app_or_settings(
+    loaded: LoadedProfile, app: Found | None, settings: str | None, project: Project | None,
+    cwd: Path, workdir: Path,
+) -> None:
+    """Something to serve: an app, or the settings the launcher builds one from."""
+    if app is None and project is None:
+        raise ProfileError(
+            loaded.path,
+            None,
+            "app",
+            f"no Django project found at or above {cwd} (no manage.py): run launch "
+            "inside your project, or set app: (and chdir:) in the profile",
+        )
+    if app is None and not settings:
+        raise ProfileError(
+            loaded.path,
+            None,
+            "settings",
+            f"cannot tell the settings module of {workdir}: neither manage.py nor wsgi.py/asgi.py "
+            "sets DJANGO_SETTINGS_MODULE; set settings: in the profile or $DJANGO_SETTINGS_MODULE",
+        )
+
+
+def _child_env(
+    loaded: LoadedProfile, env: Mapping[str, str], settings: str | None, app: str,
+    interface: str, workdir: Path,
+) -> dict[str, str]:
+    """The environment every child runs with on top of the caller's: the settings, the
+    profile's pythonpath and env:, what the app wrapper reads, the server's own."""
+    p = loaded.profile
+    child_env: dict[str, str] = {}
+    if settings:
+        child_env["DJANGO_SETTINGS_MODULE"] = settings
+    if p.pythonpath:
+        paths = [str((loaded.base_dir(("pythonpath",)) / d).resolve()) for d in p.pythonpath]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        child_env["PYTHONPATH"] = os.pathsep.join(paths)
+    child_env.update(_wrapper_env(loaded, p, app, interface, workdir))
+    child_env.update(p.env)
+    child_env.update(EXTRA_ENV[p.server](p))
+    return child_env
+
+
+def _checks(
+    p: Profile, python: str, interface: str, bind: Bind, workdir: Path,
+    child_env: Mapping[str, str], step: Callable[[str], Command], *, django: bool,
+) -> tuple[Command, ...]:
+    """The app check (the server's own import of the app), then Django's checks when there
+    are settings."""
+    check_argv = [python, "-m", wire.CHECK_MODULE, "--interface", interface]
+    if p.server == "gunicorn":
+        named = p.worker_class if ":" in p.worker_class else worker_class_to_check(p)
+        check_argv += ["--worker-class", named]
+    if bind.host:
+        check_argv += ["--host", bind.host]
+    checks = [Command(tuple(check_argv), cwd=workdir, env=dict(child_env), label="app")]
+    if django:
+        # Django's checks as a start runs them (before its first step), and a reload too; the
+        # deploy checks only for `launch check` (check_deploy): a start and a reload refuse the
+        # same things, and on Django 6.1 a fresh startproject's console email backend is a
+        # deploy error (mail.E001).
+        checks.append(step("check"))
+        if p.check_deploy:
+            checks.append(step("check --deploy --fail-level ERROR"))
+    return tuple(checks)
+
+
+def _watch(loaded: LoadedProfile, workdir: Path) -> WatchSet | None:
+    """What dev watches: the profile's roots, else the project and the profile's directory."""
+    p = loaded.profile
+    if not p.reload:
+        return None
+    base = loaded.base_dir(("watch", "roots"))
+    roots = tuple((base / r).resolve() for r in p.watch.roots) or (workdir, loaded.path.parent)
+    return WatchSet(
+        roots=roots,
+        include=p.watch.include,
+        exclude=p.watch.exclude,
+        delay=p.watch.delay,
+        drain_timeout=p.watch.drain_timeout,
     )
 
 
