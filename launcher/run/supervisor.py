@@ -378,7 +378,7 @@ class Supervisor:
         if way is Way.DEV:
             return self._start_dev(plan, level, paths)
         if way is Way.VALIDATED:
-            return start_validated(self.generations, plan, self.waiter)
+            return start_validated(self.generations, plan, self.waiter, self.log)
         if way is Way.READY:
             return self.generations.start_ready(plan, self.waiter)
         return None, Outcome(False, "refused")
