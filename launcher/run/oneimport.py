@@ -175,6 +175,31 @@ def start_validated(
     return generations.start_ready(plan, waiter, gen)
 
 
+def start_after_steps(
+    generations: Generations, plan: LaunchPlan, waiter: Waiter,
+    log: Callable[[str], None] = lambda _line: None,
+) -> tuple[Generation | None, Outcome]:
+    """A reload where the server imports the project only in its workers (gunicorn without
+    preload, uvicorn with workers): one process that serves nothing runs the steps first, as a
+    start does, then the new generation starts and is probed; a step that fails refuses it."""
+    if plan.steps:
+        server = PreparingServer(plan, (), generations.env, prepare_command(plan))
+        try:
+            said = server.settings_said(waiter)
+            if said is None or said["kind"] is not Said.SETTINGS:
+                outcome = Outcome(False, steps.app_refused(plan, server, said).render())
+            else:
+                outcome = reload_steps(plan, server, generations.env, waiter, log)
+            if outcome.ok:
+                server.finish()
+        finally:
+            server.stop(0.0)
+            server.close()
+        if not outcome.ok:
+            return None, outcome
+    return generations.start_ready(plan, waiter)
+
+
 def reload_steps(
     plan: LaunchPlan, server: PreparingServer, env: Mapping[str, str], waiter: Waiter,
     log: Callable[[str], None],
