@@ -215,6 +215,8 @@ def reload_steps(
             why = steps.run_for_reload(plan, index, step, env, waiter)
         else:
             done = server.run_step(index, words, plan.step_timeout, waiter)
+            if waiter():  # a stop: no waiting for the step's process to tell why it ended
+                return Outcome(False, "stop requested")
             refused = server.app_error() if done is None and not server.timed_out else None
             if refused is not None:  # the settings or django.setup() failed: the app is broken
                 return Outcome(False, refused["message"])
