@@ -40,6 +40,11 @@ INTERFACE_ENV = "LAUNCHER_INTERFACE"
 STATIC_ENV = "LAUNCHER_STATIC"
 # Where collectstatic puts files when the settings name no STATIC_ROOT.
 STATIC_ROOT_ENV = "LAUNCHER_STATIC_ROOT"
+# Prod: the snapshot of STATIC_ROOT this generation serves (`PROFILE.SUPERVISOR.N`, beside
+# STATIC_ROOT), so a later collectstatic never changes the files it indexed; and the snapshots
+# of the generations still alive, comma-separated: the profile's others are pruned.
+STATIC_SNAPSHOT_ENV = "LAUNCHER_STATIC_SNAPSHOT"
+STATIC_KEEP_ENV = "LAUNCHER_STATIC_KEEP"
 # "1": import the URLconf (every view) when the app loads, so a generation holds its own code.
 WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
 # Under ASGI: threads per worker that run a Django project's sync views, one hop per request
@@ -150,7 +155,8 @@ class Fit(TypedDict):
 
 class StepEnded(TypedDict):
     """A management-command step ended: its exit code, `skipped` why when it had nothing to
-    do, `error` what Django's checks said when they refused before it ran."""
+    do, `error` what Django's checks said when they refused before it ran, `reason` what the
+    command raised, in one line (with the migration it was applying)."""
 
     kind: Literal[Said.STEP]
     index: int
@@ -158,6 +164,7 @@ class StepEnded(TypedDict):
     seconds: NotRequired[float]
     skipped: NotRequired[str]
     error: NotRequired[str]
+    reason: NotRequired[str]
 
 
 class Checked(TypedDict):

@@ -46,10 +46,11 @@ def say(status: IO[str], message: wire.SaidMessage) -> None:
 OWN_PROCESS = frozenset({"compress"})
 
 
-def call(words: list[str]) -> int:
-    """A management command in this process, its exit code as manage.py's would be."""
+def call(words: list[str]) -> tuple[int, str | None]:
+    """A management command in this process: its exit code as manage.py's would be, and
+    what it raised in one line (None when it passed or said nothing)."""
     if words and words[0] in OWN_PROCESS:
-        return _call_apart(words)
+        return _call_apart(words), None
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
@@ -57,16 +58,28 @@ def call(words: list[str]) -> int:
         call_command(*words)
     except CommandError as exc:  # what manage.py prints for it, without a traceback
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.returncode
+        return exc.returncode, f"{type(exc).__name__}: {exc}"
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-    except Exception:
+        return (exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1), None
+    except Exception as exc:
         traceback.print_exc()
-        return 1
+        return 1, raised(exc)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-    return 0
+    return 0, None
+
+
+def raised(exc: BaseException) -> str:
+    """`Type: message` of what a command raised, naming the migration it was applying when it
+    was migrate (Django's executor holds it in `migration` while it applies it)."""
+    line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    for frame, _line in reversed(list(traceback.walk_tb(exc.__traceback__))):
+        migration = frame.f_locals.get("migration")
+        label, name = getattr(migration, "app_label", None), getattr(migration, "name", None)
+        if isinstance(label, str) and isinstance(name, str):
+            return f"{line} (applying migration {label}.{name})"
+    return line
 
 
 def _call_apart(words: list[str]) -> int:
@@ -113,12 +126,15 @@ def run_step(index: int, words: list[str], record: Path | None) -> wire.StepEnde
         return wire.StepEnded(kind=wire.Said.STEP, index=index, exit=0, skipped=why)
     collects = words[0] == "collectstatic" and uptodate.plain(words)
     fingerprint = uptodate.static_state(words)[0] if collects else None
-    code = call(words)
+    code, reason = call(words)
     if code == 0 and collects:
         uptodate.record_collected(fingerprint, record)
     if words[0] == "compilemessages":
         _forget_translations()
-    return wire.StepEnded(kind=wire.Said.STEP, index=index, exit=code)
+    ended = wire.StepEnded(kind=wire.Said.STEP, index=index, exit=code)
+    if code != 0 and reason:
+        ended["reason"] = reason
+    return ended
 
 
 def _forget_translations() -> None:

@@ -1,7 +1,9 @@
 """Static (and in dev, media) files for projects that do not serve them themselves.
 
 Prod: the files `collectstatic` put in STATIC_ROOT, indexed once at boot by whitenoise (its
-WSGI wrapper; under ASGI the same index, answered here without a trip through Django).
+WSGI wrapper; under ASGI the same index, answered here without a trip through Django), from a
+snapshot of STATIC_ROOT of the generation's own, so the one a reload retires serves the files
+its pages name until it is gone.
 Dev: what `runserver` serves (the apps' static dirs, through Django's finders), plus
 MEDIA_ROOT at MEDIA_URL, which a project otherwise has to add to its URLconf.
 """
@@ -9,6 +11,8 @@ MEDIA_ROOT at MEDIA_URL, which a project otherwise has to add to its URLconf.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,6 +25,8 @@ from django.contrib.staticfiles.handlers import (
 )
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.views.static import serve as serve_document
+
+from launcher import wire
 
 WHITENOISE_MIDDLEWARE = "whitenoise.middleware.WhiteNoiseMiddleware"
 CHUNK = 1 << 16
@@ -43,13 +49,80 @@ def local_prefix(url: str | None) -> str | None:
 
 
 def collected_index() -> Any | None:
-    """whitenoise's index of STATIC_ROOT, or None when there is nothing to serve."""
+    """whitenoise's index of this generation's snapshot of STATIC_ROOT (of STATIC_ROOT itself
+    outside a generation), or None when there is nothing to serve."""
     from whitenoise.base import WhiteNoise
 
     root, prefix = settings.STATIC_ROOT, local_prefix(settings.STATIC_URL)
     if not root or prefix is None or not Path(root).is_dir():
         return None
-    return WhiteNoise(None, root=str(root), prefix=prefix)
+    served = served_root(Path(root), os.environ.get(wire.STATIC_SNAPSHOT_ENV, ""),
+                         os.environ.get(wire.STATIC_KEEP_ENV, ""))
+    return WhiteNoise(None, root=str(served), prefix=prefix)
+
+
+# ----- one snapshot of STATIC_ROOT per generation ----------------------------------------------
+# whitenoise indexes its files and their sizes once, at boot (autorefresh off): a collectstatic
+# for the next generation that replaced `style.css` in STATIC_ROOT would have the serving one
+# answer new bytes under the old Content-Length. So each generation serves a snapshot of
+# STATIC_ROOT taken once its steps ran (hard links: one link a file, no copy; a copy where links
+# cannot be made), beside STATIC_ROOT, which stays the one complete collection (collectstatic's
+# target, its skip when nothing changed, anything else that serves it). collectstatic and
+# manifest storage replace a file by deleting it and writing a new one, never in place, so a
+# snapshot keeps the bytes it linked. The snapshots of generations no longer alive are pruned.
+
+
+def snapshots_home(root: Path) -> Path:
+    """Where the generations' snapshots of STATIC_ROOT `root` live: beside it (the same file
+    system, so they are links), never inside it (it is served and may be cleared)."""
+    return root.parent / f".{root.name}.generations"
+
+
+def stale_snapshots(names: list[str], own: str, keep: set[str]) -> list[str]:
+    """Of the entries in the snapshots' home, those to prune when generation `own` has made its
+    snapshot: this profile's (`PROFILE.SUPERVISOR.N`, and their unfinished `...partPID`) that
+    belong to no generation in `keep`; another profile's are its own to prune."""
+    profile = own.split(".")[0]
+    stale = []
+    for name in names:
+        parts = name.split(".")
+        owner = ".".join(parts[:3])
+        if len(parts) >= 3 and parts[0] == profile and owner != own and owner not in keep:
+            stale.append(name)
+    return sorted(stale)
+
+
+def served_root(root: Path, own: str, keep: str) -> Path:
+    """The directory this generation serves: its snapshot `own` of `root`, made by the first of
+    its processes that builds the app (which then prunes the stale ones), found by the others;
+    `root` itself outside a generation, or where no snapshot can be written beside it."""
+    if not own:
+        return root
+    home = snapshots_home(root)
+    target = home / own
+    if target.is_dir():
+        return target
+    try:
+        home.mkdir(exist_ok=True)
+        part = home / f"{own}.part{os.getpid()}"
+        shutil.rmtree(part, ignore_errors=True)
+        shutil.copytree(root, part, copy_function=_link_or_copy)
+        try:
+            part.rename(target)
+        except OSError:  # another process of this generation made it first
+            shutil.rmtree(part, ignore_errors=True)
+    except OSError:
+        return root
+    for name in stale_snapshots(os.listdir(home), own, set(filter(None, keep.split(",")))):
+        shutil.rmtree(home / name, ignore_errors=True)
+    return target
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links refused
+        shutil.copy2(source, target)
 
 
 def wrap_wsgi_prod(app: Any) -> Any:

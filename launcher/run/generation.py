@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import re
 import selectors
 import signal
 import socket
@@ -84,6 +86,10 @@ class Generations:
         self.watchdog_interval = watchdog_interval
         self.count = 0
         self.retiring: list[Generation] = []
+        # Each generation's snapshot of STATIC_ROOT, by number, while it is alive (started and
+        # not yet stopped): a new one keeps these and prunes the rest (launcher.child.static).
+        self.run_token = os.urandom(4).hex()  # this supervisor's: a pid 1 comes back as 1
+        self.snapshots: dict[int, str] = {}
 
     def start_ready(
         self, plan: LaunchPlan, waiter: Waiter, started: Generation | None = None
@@ -119,7 +125,14 @@ class Generations:
         self.count += 1
         fds, probe_sock = generation_sockets(plan.backend, self.listeners)
         target = listener_bind(probe_sock or self.listeners[0])
-        env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
+        snapshot = snapshot_name(plan.name, self.run_token, self.count)
+        self.snapshots[self.count] = snapshot
+        env = {
+            **self.env,
+            wire.LOG_GENERATION_ENV: str(self.count),  # for its JSON lines
+            wire.STATIC_SNAPSHOT_ENV: snapshot,
+            wire.STATIC_KEEP_ENV: ",".join(self.snapshots.values()),
+        }
         server: Server
         if prepared:
             server = PreparingServer(plan, fds, env)
@@ -200,6 +213,15 @@ class Generations:
         self._unwatch(gen)
         gen.server.stop(timeout)
         gen.close()
+        self.snapshots.pop(gen.number, None)
+
+
+def snapshot_name(profile: str, run_token: str, number: int) -> str:
+    """The name of generation `number`'s snapshot of STATIC_ROOT: `PROFILE.RUN.N`, the profile
+    in file-name-safe letters (no dot: the fields split on it), so one profile prunes only its
+    own and another instance's (another profile on the same STATIC_ROOT) stay."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", profile) or "_"
+    return f"{safe}.{run_token}.{number}"
 
 
 def describe_exit(code: int) -> str:

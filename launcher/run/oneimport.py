@@ -14,14 +14,16 @@ without preload, uvicorn with workers), one process that serves nothing does the
 (`start_preparing`) and exits before the server starts: the steps pay one import, the server
 its own.
 
-Reload: the new generation itself answers the app check and runs Django's `check` before it
-becomes a server on the held sockets; a refusal is one line, and the old generation serves on.
+Reload (a reload is a deploy): the new generation itself runs the profile's steps as a start
+does (its migrations applied, its static files collected, before its app is built), answers the
+app check and runs Django's `check` before it becomes a server on the held sockets; a refusal
+(a step that failed: a migration that raised) is one line, and the old generation serves on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
 from launcher.plan.model import LaunchPlan
@@ -156,16 +158,82 @@ def end_preparing(server: PreparingServer, signals: StartupSignals) -> None:
 
 
 def start_validated(
-    generations: Generations, plan: LaunchPlan, waiter: Waiter
+    generations: Generations, plan: LaunchPlan, waiter: Waiter,
+    log: Callable[[str], None] = lambda _line: None,
 ) -> tuple[Generation | None, Outcome]:
-    """A reload's new generation: checked inside itself, then ready; on failure it is ended."""
+    """A reload's new generation: its steps run (a reload is a deploy), checked inside
+    itself, then ready; on failure it is ended and the old generation serves on."""
     words = check_words(plan)
     gen = generations.start_prepared(plan)
-    outcome = _validate(plan, cast(PreparingServer, gen.server), words, waiter)
+    server = cast(PreparingServer, gen.server)
+    outcome = reload_steps(plan, server, generations.env, waiter, log)
+    if outcome.ok:
+        outcome = _validate(plan, server, words, waiter)
     if not outcome.ok:
         generations.stop(gen, 0.0)
         return None, outcome
     return generations.start_ready(plan, waiter, gen)
+
+
+def start_after_steps(
+    generations: Generations, plan: LaunchPlan, waiter: Waiter,
+    log: Callable[[str], None] = lambda _line: None,
+) -> tuple[Generation | None, Outcome]:
+    """A reload where the server imports the project only in its workers (gunicorn without
+    preload, uvicorn with workers): one process that serves nothing runs the steps first, as a
+    start does, then the new generation starts and is probed; a step that fails refuses it."""
+    if plan.steps:
+        server = PreparingServer(plan, (), generations.env, prepare_command(plan))
+        try:
+            said = server.settings_said(waiter)
+            if said is None or said["kind"] is not Said.SETTINGS:
+                outcome = Outcome(False, steps.app_refused(plan, server, said).render())
+            else:
+                outcome = reload_steps(plan, server, generations.env, waiter, log)
+            if outcome.ok:
+                server.finish()
+        finally:
+            server.stop(0.0)
+            server.close()
+        if not outcome.ok:
+            return None, outcome
+    return generations.start_ready(plan, waiter)
+
+
+def reload_steps(
+    plan: LaunchPlan, server: PreparingServer, env: Mapping[str, str], waiter: Waiter,
+    log: Callable[[str], None],
+) -> Outcome:
+    """The profile's steps for the new generation, in its own process before its app is built
+    (argv steps as processes of their own), as a start runs them: migrations applied and static
+    files collected before it serves. The first that fails refuses the reload in one line."""
+    for index, step in enumerate(plan.steps):
+        began = time.monotonic()
+        words = manage_words(plan, step)
+        skipped = None
+        if words is None:
+            why = steps.run_for_reload(plan, index, step, env, waiter)
+        else:
+            done = server.run_step(index, words, plan.step_timeout, waiter)
+            if waiter():  # a stop: no waiting for the step's process to tell why it ended
+                return Outcome(False, "stop requested")
+            refused = server.app_error() if done is None and not server.timed_out else None
+            if refused is not None:  # the settings or django.setup() failed: the app is broken
+                return Outcome(False, refused["message"])
+            ended = "" if done is not None or server.timed_out else describe_exit(
+                server.exit_code())
+            why = steps.step_verdict(done, timed_out=server.timed_out,
+                                     step_timeout=plan.step_timeout, ended=ended,
+                                     project=plan.cwd)
+            skipped = done.get("skipped") if done is not None else None
+        if waiter():
+            return Outcome(False, "stop requested")
+        if why is not None:
+            return Outcome(False, steps.refusal(plan, index, why))
+        took = time.monotonic() - began
+        log(f"before_start.{index} {step.label}: {skipped or 'done'} for the new generation "
+            f"({took:.2f}s)")
+    return Outcome(True, "steps passed")
 
 
 def _validate(

@@ -1,11 +1,13 @@
 """before_start steps in processes of their own, and every start-up failure told in one line
-naming its key: a step (`before_start.N`, the step as written) or the app check's key."""
+naming its key: a step (`before_start.N`, the step as written) or the app check's key; and
+whether a step a reload's new generation ran refuses the reload (`step_verdict`)."""
 
 from __future__ import annotations
 
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher import wire
@@ -21,6 +23,8 @@ from launcher.run.systemd import child_env
 if TYPE_CHECKING:
     from launcher.run.metrics import StepLog
     from launcher.run.preparing import PreparingServer
+
+STEP_POLL = 0.05  # seconds between looks at a reload's argv step
 
 
 def run_step(
@@ -43,6 +47,55 @@ def run_step(
         explain_failure()  # a broken app explains a failed migrate best
         raise step_failure(plan, index, f"before_start step failed with exit code {code}")
     return StepRun(step.label, time.monotonic() - began, code)
+
+
+def step_verdict(
+    done: wire.StepEnded | None, *, timed_out: bool, step_timeout: float, ended: str,
+    project: Path,
+) -> str | None:
+    """Whether a management-command step a reload's new generation ran refuses the reload:
+    None when it passed or had nothing to do, else why, in one line. `done` None: no answer,
+    `timed_out` at step_timeout, else the generation `ended` first."""
+    if done is None:
+        if timed_out:
+            return (f"before_start step did not finish within step_timeout ({step_timeout:g}s) "
+                    "and was ended")
+        return f"the new generation ended during the step ({ended})"
+    if "error" in done:  # Django's checks refused before the first step ran
+        return f"before_start step failed: {explain(done['error'], 1, project)}"
+    if done["exit"] == 0:
+        return None
+    if done.get("reason"):
+        return f"before_start step failed: {done['reason']}"
+    return f"before_start step failed with exit code {done['exit']}"
+
+
+def refusal(plan: LaunchPlan, index: int, why: str) -> str:
+    """A reload refused by a step: one line, the step's file:line and key, why, the step."""
+    return plan.error(f"before_start.{index}", f"{why}: {plan.steps[index].label}").render()
+
+
+def run_for_reload(
+    plan: LaunchPlan, index: int, step: Command, env: Mapping[str, str],
+    stopping: Callable[[], bool],
+) -> str | None:
+    """An argv step for a reload's new generation, in a process of its own, ended at once on a
+    stop or at step_timeout: None when it passed, else why it refuses the reload."""
+    try:
+        proc = start_step(step, env, step_relay(plan, env, index))
+    except OSError as exc:
+        return f"cannot run the step ({exc.strerror or exc})"
+    deadline = time.monotonic() + plan.step_timeout
+    while (code := proc.poll()) is None:
+        if stopping() or time.monotonic() >= deadline:
+            end_step(proc, KILL_AFTER)
+            if stopping():
+                return "stop requested"
+            return (f"before_start step did not finish within step_timeout "
+                    f"({plan.step_timeout:g}s) and was ended")
+        time.sleep(STEP_POLL)
+    proc.wait()  # its relayed output all written
+    return None if code == 0 else f"before_start step failed with exit code {code}"
 
 
 def record(sup: StepLog, run: StepRun) -> None:

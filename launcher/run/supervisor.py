@@ -32,7 +32,7 @@ from launcher.run.devparents import BASE, FORK, SETUP, DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import Counts
 from launcher.run.monitor import Health, HealthMonitor, ProbeResult, apply_probe
-from launcher.run.oneimport import start_validated
+from launcher.run.oneimport import start_after_steps, start_validated
 from launcher.run.outcome import Exit, Outcome, ending
 from launcher.run.planner import Planner, SparePlanner
 from launcher.run.preparing import applies
@@ -378,9 +378,9 @@ class Supervisor:
         if way is Way.DEV:
             return self._start_dev(plan, level, paths)
         if way is Way.VALIDATED:
-            return start_validated(self.generations, plan, self.waiter)
+            return start_validated(self.generations, plan, self.waiter, self.log)
         if way is Way.READY:
-            return self.generations.start_ready(plan, self.waiter)
+            return start_after_steps(self.generations, plan, self.waiter, self.log)
         return None, Outcome(False, "refused")
 
     def _reloaded(self, outcome: Outcome, why: str, elapsed: float) -> None:

@@ -1,6 +1,8 @@
 """The supervisor's decisions as tables, without a process: how a run ends (its exit code),
 restart or give up, which way a reload goes, what a reload may not change, how reload requests
-merge, which probe results apply, when the timers are due, what the admin probes answer."""
+merge, which probe results apply, when the timers are due, what the admin probes answer; and
+for a reload that deploys, whether a step refuses it, which snapshot of STATIC_ROOT a generation
+serves and which are pruned."""
 
 from __future__ import annotations
 
@@ -10,15 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from launcher import wire
+from launcher.child.static import snapshots_home, stale_snapshots
 from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
 from launcher.plan.model import Bind, LaunchPlan, RestartPolicy
 from launcher.run import admin
-from launcher.run.generation import Generation
+from launcher.run.generation import Generation, snapshot_name
 from launcher.run.monitor import Health, ProbeResult, apply_probe
 from launcher.run.outcome import Exit, ending
 from launcher.run.reload import ReloadQueue, Request, Route, Way, fixed, moved, route
 from launcher.run.restart import after_crash
+from launcher.run.steps import step_verdict
 from launcher.run.timers import IDLE_WAKE, POLL_TICK, Timers
 
 DEMO = Path(__file__).resolve().parents[2] / "demo_site"
@@ -354,3 +359,98 @@ def test_what_the_admin_probes_answer(
     assert admin.startup(seen) == startup  # type: ignore[arg-type]
     assert admin.liveness(seen) == live  # type: ignore[arg-type]
     assert admin.readiness(seen) == ready  # type: ignore[arg-type]
+
+
+# ----- a reload is a deploy: whether a step refuses it -----------------------------------------
+
+
+def ended(code: int, **extra: str) -> wire.StepEnded:
+    return wire.StepEnded(kind=wire.Said.STEP, index=0, exit=code, **extra)  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize(
+    ("done", "timed_out", "gone", "expected"),
+    [
+        # passed, or nothing to do: the next step
+        (ended(0), False, "", None),
+        (ended(0, skipped="no migrations to apply"), False, "", None),
+        # a migration that raised: what it raised, and which migration
+        (ended(1, reason="RuntimeError: boom (applying migration shop.0003_fail)"), False, "",
+         "before_start step failed: RuntimeError: boom (applying migration shop.0003_fail)"),
+        (ended(3), False, "", "before_start step failed with exit code 3"),
+        # Django's checks refused before the first step ran
+        (ended(1, error="SystemCheckError: System check identified some issues:\n\nERRORS:\n"
+                        "shop.Item: (shop.E001) broken\n"), False, "",
+         "before_start step failed: Django system checks failed (1 error): shop.E001 "
+         "shop.Item: broken"),
+        # no answer: at step_timeout, or the new generation's process went away
+        (None, True, "", "before_start step did not finish within step_timeout (600s) and was "
+                         "ended"),
+        (None, False, "signal SIGKILL",
+         "the new generation ended during the step (signal SIGKILL)"),
+    ],
+)
+def test_whether_a_step_refuses_a_reload(
+    done: wire.StepEnded | None, timed_out: bool, gone: str, expected: str | None
+) -> None:
+    got = step_verdict(done, timed_out=timed_out, step_timeout=600, ended=gone, project=DEMO)
+    assert got == expected
+
+
+# ----- which snapshot of STATIC_ROOT a generation serves, which are pruned ---------------------
+
+
+@pytest.mark.parametrize(
+    ("profile", "number", "expected"),
+    [
+        ("prod-wsgi", 1, "prod-wsgi.r1.1"),
+        ("prod_asgi", 12, "prod_asgi.r1.12"),
+        # a profile given as a path: no dot or slash (the fields split on dots)
+        ("configs/my.site.yaml", 2, "configs_my_site_yaml.r1.2"),
+        ("", 1, "_.r1.1"),
+    ],
+)
+def test_the_snapshot_a_generation_serves(profile: str, number: int, expected: str) -> None:
+    assert snapshot_name(profile, "r1", number) == expected
+
+
+@pytest.mark.parametrize(
+    ("root", "home"),
+    [
+        # beside STATIC_ROOT (its file system: links), never inside it (served, may be cleared)
+        ("/srv/site/staticfiles", "/srv/site/.staticfiles.generations"),
+        ("/var/www/static", "/var/www/.static.generations"),
+    ],
+)
+def test_where_the_snapshots_live(root: str, home: str) -> None:
+    assert snapshots_home(Path(root)) == Path(home)
+
+
+@pytest.mark.parametrize(
+    ("names", "own", "keep", "stale"),
+    [
+        # the first generation of a new run: the previous run's are gone
+        (["prod-wsgi.old.1", "prod-wsgi.old.2"], "prod-wsgi.new.1", {"prod-wsgi.new.1"},
+         ["prod-wsgi.old.1", "prod-wsgi.old.2"]),
+        # a reload: the serving generation (retiring next) keeps its snapshot
+        (["prod-wsgi.r.1", "prod-wsgi.r.2"], "prod-wsgi.r.2", {"prod-wsgi.r.1", "prod-wsgi.r.2"},
+         []),
+        # the one before it was retired: pruned; one still draining is kept
+        (["prod-wsgi.r.1", "prod-wsgi.r.2", "prod-wsgi.r.3"], "prod-wsgi.r.3",
+         {"prod-wsgi.r.2", "prod-wsgi.r.3"}, ["prod-wsgi.r.1"]),
+        (["prod-wsgi.r.1", "prod-wsgi.r.2", "prod-wsgi.r.3"], "prod-wsgi.r.3",
+         {"prod-wsgi.r.1", "prod-wsgi.r.2", "prod-wsgi.r.3"}, []),
+        # unfinished copies: a gone generation's pruned, a live one's (a sibling worker) kept
+        (["prod-wsgi.r.1.part77", "prod-wsgi.r.3.part78"], "prod-wsgi.r.3", {"prod-wsgi.r.3"},
+         ["prod-wsgi.r.1.part77"]),
+        # another profile's (another instance on the same STATIC_ROOT) are its own to prune
+        (["prod-asgi.x.1", "prod.x.1", "prod-wsgi.r.1"], "prod-wsgi.r.2", {"prod-wsgi.r.2"},
+         ["prod-wsgi.r.1"]),
+        # not a snapshot's name: left alone
+        (["README", "prod-wsgi", "prod-wsgi.r"], "prod-wsgi.r.2", {"prod-wsgi.r.2"}, []),
+    ],
+)
+def test_which_snapshots_are_pruned(
+    names: list[str], own: str, keep: set[str], stale: list[str]
+) -> None:
+    assert stale_snapshots(names, own, keep) == stale
