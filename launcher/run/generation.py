@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import selectors
 import signal
 import socket
@@ -20,10 +21,10 @@ from typing import Protocol
 import psutil
 
 from launcher import wire
-from launcher.plan.model import Bind, LaunchPlan
+from launcher.plan.model import Bind, LaunchPlan, Probe
 from launcher.run.devparents import DevParents
 from launcher.run.forkserver import ForkServer
-from launcher.run.health import probe_once
+from launcher.run.health import probe_once, smoke_once
 from launcher.run.outcome import Outcome
 from launcher.run.preparing import PreparingServer
 from launcher.run.process import ServerProcess
@@ -59,6 +60,8 @@ class Generation:
     parent: ForkServer | None = None  # the dev parent that forked it
     ready: bool = False
     retire_deadline: float | None = None
+    # The secret its smoke requests carry (wire.SMOKE_TOKEN_ENV); "": none are sent (dev).
+    smoke_token: str = ""
 
     def close(self) -> None:
         if self.probe_sock is not None:
@@ -86,14 +89,16 @@ class Generations:
         self.retiring: list[Generation] = []
 
     def start_ready(
-        self, plan: LaunchPlan, waiter: Waiter, started: Generation | None = None
+        self, plan: LaunchPlan, waiter: Waiter, started: Generation | None = None, *,
+        smoke: bool = True,
     ) -> tuple[Generation | None, Outcome]:
-        """Start a generation (or take one `started` apart) and wait until it is ready; on
-        failure it is already stopped."""
+        """Start a generation (or take one `started` apart) and wait until it is ready: its
+        probe answers, and (`smoke`: a start or a reload, not a restart of code that served)
+        the site's pages answer without a 5xx. On failure it is already stopped."""
         parent = self.parents.current
         if started is not None:
             gen = started
-            outcome = self._wait_ready(gen, plan, waiter)
+            outcome = self._wait_ready(gen, plan, waiter, smoke=smoke)
         elif parent is not None:
             child = parent.fork(waiter, self.count + 1)
             if child is None:
@@ -104,7 +109,7 @@ class Generations:
             outcome = parent.wait_ready(child, deadline, waiter)
         else:
             gen = self._start_process(plan)
-            outcome = self._wait_ready(gen, plan, waiter)
+            outcome = self._wait_ready(gen, plan, waiter, smoke=smoke)
         if not outcome.ok:
             self.stop(gen, 0.0)
             return None, outcome
@@ -119,16 +124,22 @@ class Generations:
         self.count += 1
         fds, probe_sock = generation_sockets(plan.backend, self.listeners)
         target = listener_bind(probe_sock or self.listeners[0])
+        token = os.urandom(16).hex() if plan.probe.smoke else ""
         env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
+        if token:
+            env[wire.SMOKE_TOKEN_ENV] = token
         server: Server
         if prepared:
             server = PreparingServer(plan, fds, env)
         else:
             server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
-        return Generation(self.count, server, probe_sock, target)
+        return Generation(self.count, server, probe_sock, target, smoke_token=token)
 
-    def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:
-        """Until the probe answers as expected, the process exits, or startup_timeout passes."""
+    def _wait_ready(
+        self, gen: Generation, plan: LaunchPlan, waiter: Waiter, *, smoke: bool
+    ) -> Outcome:
+        """Until the probe answers as expected, the process exits, or startup_timeout passes;
+        then, with `smoke`, one GET of each of the site's pages (health.smoke)."""
         probe = plan.probe
         if self.watchdog_interval:
             # A ping falls due while a probe blocks: one probe within half an interval keeps
@@ -147,9 +158,24 @@ class Generations:
             # Health checks off still means "answers HTTP": booted workers, app imported.
             ok, reason = probe_once(gen.target, probe, any_status=not probe.enabled)
             if ok:
-                return Outcome(True, reason)
+                refusal = self._smoke(gen, probe, waiter) if smoke else None
+                return Outcome(True, reason) if refusal is None else Outcome(False, refusal)
             time.sleep(PROBE_PAUSE)
         return Outcome(False, f"not healthy after {probe.startup_timeout:g}s: {reason}")
+
+    def _smoke(self, gen: Generation, probe: Probe, waiter: Waiter) -> str | None:
+        """Why the new generation must not serve its pages, or None. It is asked on its own
+        probe target (never the old generation's), with the probe's Host and timeout (held
+        under half a watchdog interval, as the probe is)."""
+        if not gen.smoke_token:
+            return None
+        for path in probe.smoke:
+            if waiter():
+                return "stop requested while starting"
+            refusal = smoke_once(gen.target, probe, path, gen.smoke_token)
+            if refusal is not None:
+                return refusal
+        return None
 
     def promote(self, gen: Generation) -> None:
         gen.ready = True

@@ -7,11 +7,19 @@ never uses.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
+from collections.abc import Mapping
 
 from launcher.plan.model import Bind, Probe
-from launcher.wire import PROBE_USER_AGENT
+from launcher.wire import (
+    PROBE_USER_AGENT,
+    SMOKE_ERROR_HEADER,
+    SMOKE_TOKEN_HEADER,
+    SMOKE_USER_AGENT,
+    decode_smoke_error,
+)
 
 MAX_RESPONSE = 1 << 20  # bytes read from an answer at most: a probe wants only its head
 
@@ -39,8 +47,9 @@ class Response:
         return self.headers.get(name.lower())
 
 
-def get(target: Bind, probe: Probe) -> Response:
-    """One GET of the probe's path, `Connection: close`, within `probe.timeout` in all."""
+def get(target: Bind, probe: Probe, headers: Mapping[str, str] | None = None) -> Response:
+    """One GET of the probe's path, `Connection: close`, within `probe.timeout` in all;
+    `headers` add to (or replace) the probe's own."""
     deadline = time.monotonic() + probe.timeout
     if target.is_unix:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -54,10 +63,10 @@ def get(target: Bind, probe: Probe) -> Response:
         sock = socket.create_connection((str(target.host), target.port), probe.timeout)
     with sock:
         # Send a Host the site accepts: Django answers 400 to hosts outside ALLOWED_HOSTS.
-        request = (
-            f"GET {probe.path} HTTP/1.1\r\nHost: {probe.host}\r\n"
-            f"User-Agent: {PROBE_USER_AGENT}\r\nConnection: close\r\n\r\n"
-        )
+        fields = {"Host": probe.host, "User-Agent": PROBE_USER_AGENT, "Connection": "close",
+                  **(headers or {})}
+        lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        request = f"GET {probe.path} HTTP/1.1\r\n{lines}\r\n"
         sock.sendall(request.encode("latin-1"))
         data = b""
         while len(data) < MAX_RESPONSE:  # to the end, so the server never writes to a reset
@@ -114,3 +123,36 @@ def _hint(probe: Probe, response: Response) -> str:
             "health.path to use the launcher's own probe"
         )
     return ""
+
+
+def smoke_once(target: Bind, probe: Probe, path: str, token: str) -> str | None:
+    """One GET of a site page as the new generation's smoke request: why it must not serve,
+    or None. Never raises."""
+    page = dataclasses.replace(probe, path=path)
+    headers = {"User-Agent": SMOKE_USER_AGENT, SMOKE_TOKEN_HEADER: token}
+    try:
+        response = get(target, page, headers)
+    except TimeoutError:
+        return smoke_refusal(path, None, timed_out=True)
+    except (OSError, BadResponse) as exc:
+        return smoke_refusal(path, None, failure=f"{exc.__class__.__name__}: {exc}")
+    error = response.getheader(SMOKE_ERROR_HEADER)
+    return smoke_refusal(path, response.status, decode_smoke_error(error) if error else "")
+
+
+def smoke_refusal(
+    path: str, status: int | None, error: str = "", *, failure: str = "", timed_out: bool = False,
+) -> str | None:
+    """Whether a smoke answer refuses the generation, and why in one line (None: it may serve).
+
+    A 5xx refuses, naming the exception the app wrapper saw when there was one; so does a
+    connection that ended without an answer (a worker that died on the page). Any other status
+    passes: a redirect to a login page, or 404 at the root of a site without one, is a site
+    that works. A page slower than the probe's timeout is not judged: slow is not broken."""
+    if timed_out:
+        return None
+    if status is None:
+        return f"GET {path}: {failure or 'no answer'}"
+    if status < 500:
+        return None
+    return f"GET {path} answered {status}" + (f": {error}" if error else "")
