@@ -82,6 +82,9 @@ PROBE_USER_AGENT = "launcher-probe"
 SMOKE_TOKEN_ENV = "LAUNCHER_SMOKE_TOKEN"
 SMOKE_TOKEN_HEADER = "X-Launcher-Smoke"
 SMOKE_ERROR_HEADER = "X-Launcher-Error"
+# In every answer to a request carrying the secret: this generation answered it, not another
+# one serving the same socket (uvicorn in one process has no private probe socket).
+SMOKE_SEEN_HEADER = "X-Launcher-Smoke-Seen"
 # Not the probe's: the smoke request's access line and Django's error record stay in the logs.
 SMOKE_USER_AGENT = "launcher-smoke"
 SMOKE_ERROR_LIMIT = 400  # characters of `Type: message` carried, at most

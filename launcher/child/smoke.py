@@ -4,8 +4,8 @@ Django turns a view's exception into a 500 response itself, so the server never 
 `got_request_exception` signal does. For a request carrying this generation's secret
 (wire.SMOKE_TOKEN_HEADER, the value of wire.SMOKE_TOKEN_ENV) the exception's type and message
 are kept in the request's WSGI environ or ASGI scope and added to the answer's head as
-wire.SMOKE_ERROR_HEADER, and its traceback goes to the server's log; every other request is
-served as it is.
+wire.SMOKE_ERROR_HEADER (beside wire.SMOKE_SEEN_HEADER: this generation answered), and its
+traceback goes to the server's log; every other request is served as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from launcher import wire
 
 _WSGI_HEADER = "HTTP_" + wire.SMOKE_TOKEN_HEADER.upper().replace("-", "_")
 _ASGI_HEADER = wire.SMOKE_TOKEN_HEADER.lower().encode()
+_ASGI_SEEN = wire.SMOKE_SEEN_HEADER.lower().encode()
+_ASGI_ERROR = wire.SMOKE_ERROR_HEADER.lower().encode()
 
 
 def token() -> str:
@@ -79,9 +81,10 @@ def telling_wsgi(environ: dict[str, Any], start_response: Any) -> Any:
     """A smoke request's `start_response`, its head telling the exception, if any."""
 
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        headers = [*headers, (wire.SMOKE_SEEN_HEADER, "1")]
         error = _header(environ)
         if error is not None:
-            headers = [*headers, (wire.SMOKE_ERROR_HEADER, error)]
+            headers.append((wire.SMOKE_ERROR_HEADER, error))
         return start_response(status, headers, exc_info)
 
     return start
@@ -92,11 +95,11 @@ def telling_asgi(scope: dict[str, Any], send: Any) -> Any:
 
     async def tell(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), (_ASGI_SEEN, b"1")]
             error = _header(scope)
             if error is not None:
-                headers = [*message.get("headers", ()),
-                           (wire.SMOKE_ERROR_HEADER.lower().encode(), error.encode())]
-                message = {**message, "headers": headers}
+                headers.append((_ASGI_ERROR, error.encode()))
+            message = {**message, "headers": headers}
         await send(message)
 
     return tell

@@ -24,7 +24,7 @@ from launcher import wire
 from launcher.plan.model import Bind, LaunchPlan, Probe
 from launcher.run.devparents import DevParents
 from launcher.run.forkserver import ForkServer
-from launcher.run.health import probe_once, smoke_once
+from launcher.run.health import Smoke, probe_once, smoke_once
 from launcher.run.outcome import Outcome
 from launcher.run.preparing import PreparingServer
 from launcher.run.process import ServerProcess
@@ -32,6 +32,7 @@ from launcher.run.sockets import generation_sockets, listener_bind
 from launcher.run.waiter import Waiter
 
 PROBE_PAUSE = 0.05  # seconds between start-up probes
+SMOKE_ASKS = 20  # GETs of a page answered by another generation before it is not judged
 
 
 class Server(Protocol):
@@ -165,16 +166,20 @@ class Generations:
 
     def _smoke(self, gen: Generation, probe: Probe, waiter: Waiter) -> str | None:
         """Why the new generation must not serve its pages, or None. It is asked on its own
-        probe target (never the old generation's), with the probe's Host and timeout (held
-        under half a watchdog interval, as the probe is)."""
+        probe target, with the probe's Host and timeout (held under half a watchdog
+        interval, as the probe is); an answer from another generation sharing the socket
+        (uvicorn in one process) is asked again, up to SMOKE_ASKS times."""
         if not gen.smoke_token:
             return None
         for path in probe.smoke:
-            if waiter():
-                return "stop requested while starting"
-            refusal = smoke_once(gen.target, probe, path, gen.smoke_token)
-            if refusal is not None:
-                return refusal
+            for _ in range(SMOKE_ASKS):
+                if waiter():
+                    return "stop requested while starting"
+                verdict, message = smoke_once(gen.target, probe, path, gen.smoke_token)
+                if verdict is not Smoke.AGAIN:
+                    break
+            if verdict is Smoke.REFUSE:
+                return message
         return None
 
     def promote(self, gen: Generation) -> None:

@@ -11,11 +11,13 @@ import dataclasses
 import socket
 import time
 from collections.abc import Mapping
+from enum import Enum
 
 from launcher.plan.model import Bind, Probe
 from launcher.wire import (
     PROBE_USER_AGENT,
     SMOKE_ERROR_HEADER,
+    SMOKE_SEEN_HEADER,
     SMOKE_TOKEN_HEADER,
     SMOKE_USER_AGENT,
     decode_smoke_error,
@@ -125,34 +127,47 @@ def _hint(probe: Probe, response: Response) -> str:
     return ""
 
 
-def smoke_once(target: Bind, probe: Probe, path: str, token: str) -> str | None:
-    """One GET of a site page as the new generation's smoke request: why it must not serve,
-    or None. Never raises."""
+
+class Smoke(Enum):
+    """What a smoke answer means for the new generation."""
+
+    PASS = "pass"  # it may serve
+    REFUSE = "refuse"  # it must not: the message says why
+    AGAIN = "again"  # another generation answered (a shared socket): ask again
+
+
+def smoke_once(target: Bind, probe: Probe, path: str, token: str) -> tuple[Smoke, str]:
+    """One GET of a site page as the new generation's smoke request. Never raises."""
     page = dataclasses.replace(probe, path=path)
     headers = {"User-Agent": SMOKE_USER_AGENT, SMOKE_TOKEN_HEADER: token}
     try:
         response = get(target, page, headers)
     except TimeoutError:
-        return smoke_refusal(path, None, timed_out=True)
+        return smoke_verdict(path, None, timed_out=True)
     except (OSError, BadResponse) as exc:
-        return smoke_refusal(path, None, failure=f"{exc.__class__.__name__}: {exc}")
+        return smoke_verdict(path, None, failure=f"{exc.__class__.__name__}: {exc}")
     error = response.getheader(SMOKE_ERROR_HEADER)
-    return smoke_refusal(path, response.status, decode_smoke_error(error) if error else "")
+    return smoke_verdict(path, response.status, decode_smoke_error(error) if error else "",
+                         seen=response.getheader(SMOKE_SEEN_HEADER) == "1")
 
 
-def smoke_refusal(
-    path: str, status: int | None, error: str = "", *, failure: str = "", timed_out: bool = False,
-) -> str | None:
-    """Whether a smoke answer refuses the generation, and why in one line (None: it may serve).
+def smoke_verdict(
+    path: str, status: int | None, error: str = "", *, seen: bool = True, failure: str = "",
+    timed_out: bool = False,
+) -> tuple[Smoke, str]:
+    """Whether a smoke answer lets the generation serve, and why in one line.
 
     A 5xx refuses, naming the exception the app wrapper saw when there was one; so does a
     connection that ended without an answer (a worker that died on the page). Any other status
     passes: a redirect to a login page, or 404 at the root of a site without one, is a site
-    that works. A page slower than the probe's timeout is not judged: slow is not broken."""
+    that works. A page slower than the probe's timeout is not judged: slow is not broken. An
+    answer without the generation's mark came from another generation on the same socket."""
     if timed_out:
-        return None
+        return Smoke.PASS, f"GET {path}: no answer within the probe's timeout, not judged"
     if status is None:
-        return f"GET {path}: {failure or 'no answer'}"
+        return Smoke.REFUSE, f"GET {path}: {failure or 'no answer'}"
+    if not seen:
+        return Smoke.AGAIN, f"GET {path} was answered by another generation"
     if status < 500:
-        return None
-    return f"GET {path} answered {status}" + (f": {error}" if error else "")
+        return Smoke.PASS, f"GET {path} answered {status}"
+    return Smoke.REFUSE, f"GET {path} answered {status}" + (f": {error}" if error else "")

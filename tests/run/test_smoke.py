@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from launcher import wire
-from launcher.run.health import smoke_refusal
+from launcher.run.health import Smoke, smoke_verdict
 from tests.conftest import PYTHON, Env, Launch, free_port, get, start, wait_ok
 from tests.projects import deployable, generate
 
@@ -19,30 +19,43 @@ from tests.projects import deployable, generate
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "failure", "timed_out", "refusal"),
+    ("status", "error", "seen", "failure", "timed_out", "verdict", "message"),
     [
-        (200, "", "", False, None),
-        (302, "", "", False, None),  # a redirect to a login page: a site that works
-        (404, "", "", False, None),  # the root of a site without one (startproject)
-        (400, "", "", False, None),  # a Host the site rejects: not judged, not broken
-        (499, "", "", False, None),
-        (500, "", "", False, "GET / answered 500"),
-        (500, "RuntimeError: boom", "", False, "GET / answered 500: RuntimeError: boom"),
-        (502, "", "", False, "GET / answered 502"),
-        (503, "", "", False, "GET / answered 503"),
-        (599, "", "", False, "GET / answered 599"),
+        (200, "", True, "", False, Smoke.PASS, "GET / answered 200"),
+        # a redirect to a login page: a site that works
+        (302, "", True, "", False, Smoke.PASS, "GET / answered 302"),
+        # the root of a site without one (startproject)
+        (404, "", True, "", False, Smoke.PASS, "GET / answered 404"),
+        # a Host the site rejects: not judged, not broken
+        (400, "", True, "", False, Smoke.PASS, "GET / answered 400"),
+        (499, "", True, "", False, Smoke.PASS, "GET / answered 499"),
+        (500, "", True, "", False, Smoke.REFUSE, "GET / answered 500"),
+        (500, "RuntimeError: boom", True, "", False, Smoke.REFUSE,
+         "GET / answered 500: RuntimeError: boom"),
+        (502, "", True, "", False, Smoke.REFUSE, "GET / answered 502"),
+        (503, "", True, "", False, Smoke.REFUSE, "GET / answered 503"),
+        (599, "", True, "", False, Smoke.REFUSE, "GET / answered 599"),
+        # another generation on the same socket answered (uvicorn in one process): ask again,
+        # whatever it said
+        (500, "", False, "", False, Smoke.AGAIN, "GET / was answered by another generation"),
+        (200, "", False, "", False, Smoke.AGAIN, "GET / was answered by another generation"),
         # a worker that died on the page: no answer at all
-        (None, "", "BadResponse: the connection closed without an answer", False,
-         "GET /: BadResponse: the connection closed without an answer"),
-        (None, "", "ConnectionResetError: [Errno 104] reset", False,
-         "GET /: ConnectionResetError: [Errno 104] reset"),
-        (None, "", "", True, None),  # slower than the probe's timeout: slow is not broken
+        (None, "", False, "BadResponse: the connection closed without an answer", False,
+         Smoke.REFUSE, "GET /: BadResponse: the connection closed without an answer"),
+        (None, "", False, "ConnectionResetError: [Errno 104] reset", False,
+         Smoke.REFUSE, "GET /: ConnectionResetError: [Errno 104] reset"),
+        # slower than the probe's timeout: slow is not broken
+        (None, "", False, "", True, Smoke.PASS,
+         "GET /: no answer within the probe's timeout, not judged"),
     ],
 )
 def test_which_answers_refuse(
-    status: int | None, error: str, failure: str, timed_out: bool, refusal: str | None
+    status: int | None, error: str, seen: bool, failure: str, timed_out: bool, verdict: Smoke,
+    message: str,
 ) -> None:
-    assert smoke_refusal("/", status, error, failure=failure, timed_out=timed_out) == refusal
+    assert smoke_verdict("/", status, error, seen=seen, failure=failure, timed_out=timed_out) == (
+        verdict, message
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,6 +147,7 @@ def test_a_reload_whose_root_raises_is_refused_and_the_old_code_serves(
         status, _, response = get(port, "/broken/", headers=headers)
         assert status == 500
         assert response.getheader(wire.SMOKE_ERROR_HEADER) is None
+        assert response.getheader(wire.SMOKE_SEEN_HEADER) is None
 
     write_views(root, RAISING)
     refused = subprocess.run([PYTHON, "-m", "launcher", "reload", profile], cwd=root,
