@@ -39,21 +39,25 @@ def install() -> None:
 
 
 def _record(sender: Any, request: Any = None, **kwargs: Any) -> None:
-    """Keep the exception of a smoke request where its answer's head will look for it."""
-    meta = getattr(request, "META", None)
-    if not isinstance(meta, dict) or not _matches(meta.get(_WSGI_HEADER, "")):
+    """Keep the exception of a smoke request where its answer's head will look for it. Never
+    raises: Django sends this signal from its own error handling."""
+    try:
+        meta = getattr(request, "META", None)
+        given = meta.get(_WSGI_HEADER) if isinstance(meta, dict) else None
+        exc = sys.exc_info()[1]  # sent inside Django's `except` (asgiref's threads keep it)
+        if not isinstance(given, str) or not _matches(given) or exc is None:
+            return
+        scope = getattr(request, "scope", None)  # ASGIRequest: the scope the wrapper holds
+        carrier = scope if isinstance(scope, dict) else getattr(request, "environ", meta)
+        if isinstance(carrier, dict):
+            carrier[wire.SMOKE_ERROR_KEY] = f"{type(exc).__name__}: {exc}"
+        # Django logs it only where the settings say (DEBUG off and no LOGGING: nowhere but
+        # mail_admins): its traceback goes to the server's log too, where the refusal points.
+        logging.getLogger(__name__).error(
+            "%s answered 500 to the launcher's smoke request", request.path, exc_info=exc
+        )
+    except Exception:  # an exception whose str() raises, a request without a path...
         return
-    exc = sys.exc_info()[1]  # the signal is sent inside Django's `except` (asgiref keeps it)
-    if exc is None:
-        return
-    scope = getattr(request, "scope", None)  # ASGIRequest: the scope the wrapper holds
-    carrier = scope if isinstance(scope, dict) else getattr(request, "environ", meta)
-    carrier[wire.SMOKE_ERROR_KEY] = f"{type(exc).__name__}: {exc}"
-    # Django logs it only where the settings say (with DEBUG off and no LOGGING: nowhere but
-    # mail_admins): its traceback goes to the server's log too, where the refusal points.
-    logging.getLogger(__name__).error(
-        "%s answered 500 to the launcher's smoke request", request.path, exc_info=exc
-    )
 
 
 def _matches(given: str) -> bool:
