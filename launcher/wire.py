@@ -79,6 +79,47 @@ PROBE_PATH = "/__launcher__/health"
 PROBE_DEEP_QUERY = "deep=1"
 PROBE_USER_AGENT = "launcher-probe"
 
+# --- The smoke request: a new generation's own pages, before it serves ---------------------------
+# Each prod generation gets a secret of its own in SMOKE_TOKEN_ENV. The supervisor sends it in
+# SMOKE_TOKEN_HEADER with its GET of the site's pages (`health.smoke`); only a request carrying
+# it gets the exception behind a 500 in SMOKE_ERROR_HEADER (`Type: message`, one line, bounded,
+# percent-encoded by `encode_smoke_error`): ordinary clients never see exception text.
+SMOKE_TOKEN_ENV = "LAUNCHER_SMOKE_TOKEN"
+SMOKE_TOKEN_HEADER = "X-Launcher-Smoke"
+SMOKE_ERROR_HEADER = "X-Launcher-Error"
+# In every answer to a request carrying the secret: this generation answered it, not another
+# one serving the same socket (uvicorn in one process has no private probe socket).
+SMOKE_SEEN_HEADER = "X-Launcher-Smoke-Seen"
+# Not the probe's: the smoke request's access line and Django's error record stay in the logs.
+SMOKE_USER_AGENT = "launcher-smoke"
+SMOKE_ERROR_LIMIT = 400  # characters of `Type: message` carried, at most
+# Where the child keeps a smoke request's exception until its answer starts: a key of the
+# request's WSGI environ or ASGI scope (both outlive Django's request object).
+SMOKE_ERROR_KEY = "launcher.smoke_error"
+# The safe characters of a carried error: printable ASCII but `%` (the escape itself).
+_SMOKE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def one_line(text: str, limit: int = SMOKE_ERROR_LIMIT) -> str:
+    """`text` as one line of at most `limit` characters: line breaks, tabs and other control
+    characters become single spaces; a cut is marked with `...`."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def encode_smoke_error(text: str) -> str:
+    """A header value for `text`: one bounded line, non-ASCII percent-encoded as UTF-8."""
+    from urllib.parse import quote
+
+    return quote(one_line(text), safe=_SMOKE_SAFE)
+
+
+def decode_smoke_error(value: str) -> str:
+    """`encode_smoke_error`'s text again, one bounded line whatever the header held."""
+    from urllib.parse import unquote
+
+    return one_line(unquote(value, errors="replace"))
+
 # --- Modules and files the supervisor's side names, never imports -------------------------------
 CHECK_MODULE = "launcher.child.check"  # the app check, in a process of its own
 MANAGE_MODULE = "launcher.child.manage"  # manage.py's commands, with the launcher's defaults

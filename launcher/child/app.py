@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from launcher import wire
-from launcher.child import jsonlog, probe
+from launcher.child import jsonlog, probe, smoke
 
 
 class AppError(Exception):
@@ -116,6 +116,7 @@ def build_wsgi() -> Any:
             app = static.wrap_wsgi_prod(app)
     probe.quiet_access_logs()
     jsonlog.json_console()  # log_format: json: Django's console lines too
+    smoke.install()
     return WSGIApp(app)
 
 
@@ -138,6 +139,7 @@ def build_asgi() -> Any:
     lane = sync_lane(app)  # after the dev wrappers: their paths stay theirs
     probe.quiet_access_logs()
     jsonlog.json_console()  # log_format: json: Django's console lines too
+    smoke.install()
     return ASGIApp(
         app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane,
         executors=executor_pool(app),
@@ -180,6 +182,7 @@ class WSGIApp:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.smoke = bool(smoke.token())  # the supervisor's smoke requests get their error
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == wire.PROBE_PATH:
@@ -189,6 +192,8 @@ class WSGIApp:
                 [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
             )
             return [body]
+        if self.smoke and smoke.is_wsgi_smoke(environ):
+            start_response = smoke.telling_wsgi(environ, start_response)
         return self.app(environ, start_response)
 
 
@@ -205,6 +210,7 @@ class ASGIApp:
         self.lane = lane  # sync views, when the project has a sync_views.SyncLane
         self.executors = executors  # an executors.ExecutorPool for the rest of HTTP
         self.site_probe = os.environ.get(wire.PROBE_PATH_ENV)  # a probed site URL, if any
+        self.smoke = bool(smoke.token())  # the supervisor's smoke requests get their error
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -215,6 +221,8 @@ class ASGIApp:
                 return
             if path == self.site_probe and _from_probe(scope):
                 probe.probing.set(True)  # its access line is dropped (uvicorn logs in `send`)
+            if self.smoke and smoke.is_asgi_smoke(scope):
+                send = smoke.telling_asgi(scope, send)
             if self.index is not None and scope["method"] in ("GET", "HEAD"):
                 from launcher.child.static import serve_collected
 

@@ -48,6 +48,7 @@ def show(
             "admin_bind": str(plan.admin_bind) if plan.admin_bind else None,
             "log_format": plan.log_format,
             "url": plan.url,
+            "smoke": list(plan.probe.smoke),  # the pages a new generation must answer
             "warnings": list(plan.warnings),
             "processes": [_process_json(process) for process in processes],
         }
@@ -78,6 +79,9 @@ def show(
             f"health:   GET {plan.probe.path} every {plan.probe.interval:g}s "
             f"(Host: {plan.probe.host}, expect {plan.probe.expected_status})"
         )
+    if plan.probe.smoke:
+        lines.append(f"smoke:    GET {' '.join(plan.probe.smoke)} before a start or reload "
+                     "serves: a 5xx refuses it")
     if plan.watch:
         lines.append(f"watch:    {', '.join(map(str, plan.watch.roots))}")
         lines.append(f"  include {' '.join(plan.watch.include)}")

@@ -347,6 +347,9 @@ def _probe(p: Profile) -> Probe:
     if p.health.path is None:
         health["path"] = wire.PROBE_PATH + (f"?{wire.PROBE_DEEP_QUERY}" if p.health.deep else "")
     health.pop("deep")
+    # Dev serves the developer's 500 with its debug page: a broken page never stops dev.
+    smoke = () if p.reload or not p.health.enabled else p.health.smoke
+    health["smoke"] = ("/",) if smoke is None else tuple(smoke)
     return Probe(**health, own=p.health.path is None)
 
 

@@ -94,6 +94,9 @@ class Probe:
     expected_status: int
     # True: the launcher's own answer inside the worker (launcher.child.probe), not a site URL.
     own: bool = False
+    # The site's pages a new generation must answer without a 5xx before it serves
+    # (`health.smoke`, else the root); () in dev and with health off: none asked.
+    smoke: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

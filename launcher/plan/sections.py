@@ -79,16 +79,34 @@ class Asgi(Strict):
     sync_threads: int = Field(default=8, ge=1, le=1024)
 
 
+def _site_path(value: str) -> str:
+    """A URL path of the site as a request line carries it."""
+    if not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    if not HEADER_SAFE.fullmatch(value):
+        raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
+    return value
+
+
+SitePath = Annotated[str, AfterValidator(_site_path)]
+MAX_SMOKE_PATHS = 20  # each is one GET before a generation serves
+
+
 class Health(Strict):
     """An HTTP probe of the running site; works on TCP and unix binds.
 
     Without a `path`, the launcher's own code answers the probe inside the worker, before
     Django's URL routing and host checks: it works on any project as it is. A `path` probes
     a URL of the site through Django instead.
+
+    `smoke`: the site's own pages a new prod generation must answer without a 5xx before it
+    serves (its root when not given; `[]`: none). The cheap probe above cannot see a page that
+    fails to render.
     """
 
     enabled: bool = True
-    path: str | None = None
+    path: SitePath | None = None
+    smoke: list[SitePath] | None = Field(default=None, max_length=MAX_SMOKE_PATHS)
     deep: bool = False
     host: str = "localhost"
     interval: float = Field(default=5.0, gt=0, le=HOUR)
@@ -96,17 +114,6 @@ class Health(Strict):
     startup_timeout: float = Field(default=30.0, gt=0, le=DAY)
     failure_threshold: int = Field(default=3, ge=1, le=1000)
     expected_status: int = Field(default=200, ge=100, le=599)
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        if not HEADER_SAFE.fullmatch(value):
-            raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
-        return value
 
     @field_validator("host")
     @classmethod

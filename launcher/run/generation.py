@@ -22,10 +22,10 @@ from typing import Protocol
 import psutil
 
 from launcher import wire
-from launcher.plan.model import Bind, LaunchPlan
+from launcher.plan.model import Bind, LaunchPlan, Probe
 from launcher.run.devparents import DevParents
 from launcher.run.forkserver import ForkServer
-from launcher.run.health import probe_once
+from launcher.run.health import Smoke, probe_once, smoke_once
 from launcher.run.outcome import Outcome
 from launcher.run.preparing import PreparingServer
 from launcher.run.process import ServerProcess
@@ -33,6 +33,7 @@ from launcher.run.sockets import generation_sockets, listener_bind
 from launcher.run.waiter import Waiter
 
 PROBE_PAUSE = 0.05  # seconds between start-up probes
+SMOKE_ASKS = 20  # GETs of a page answered by another generation before it is not judged
 
 
 class Server(Protocol):
@@ -61,6 +62,8 @@ class Generation:
     parent: ForkServer | None = None  # the dev parent that forked it
     ready: bool = False
     retire_deadline: float | None = None
+    # The secret its smoke requests carry (wire.SMOKE_TOKEN_ENV); "": none are sent (dev).
+    smoke_token: str = ""
 
     def close(self) -> None:
         if self.probe_sock is not None:
@@ -92,14 +95,16 @@ class Generations:
         self.snapshots: dict[int, str] = {}
 
     def start_ready(
-        self, plan: LaunchPlan, waiter: Waiter, started: Generation | None = None
+        self, plan: LaunchPlan, waiter: Waiter, started: Generation | None = None, *,
+        smoke: bool = True,
     ) -> tuple[Generation | None, Outcome]:
-        """Start a generation (or take one `started` apart) and wait until it is ready; on
-        failure it is already stopped."""
+        """Start a generation (or take one `started` apart) and wait until it is ready: its
+        probe answers, and (`smoke`: a start or a reload, not a restart of code that served)
+        the site's pages answer without a 5xx. On failure it is already stopped."""
         parent = self.parents.current
         if started is not None:
             gen = started
-            outcome = self._wait_ready(gen, plan, waiter)
+            outcome = self._wait_ready(gen, plan, waiter, smoke=smoke)
         elif parent is not None:
             child = parent.fork(waiter, self.count + 1)
             if child is None:
@@ -110,7 +115,7 @@ class Generations:
             outcome = parent.wait_ready(child, deadline, waiter)
         else:
             gen = self._start_process(plan)
-            outcome = self._wait_ready(gen, plan, waiter)
+            outcome = self._wait_ready(gen, plan, waiter, smoke=smoke)
         if not outcome.ok:
             self.stop(gen, 0.0)
             return None, outcome
@@ -133,15 +138,21 @@ class Generations:
             wire.STATIC_SNAPSHOT_ENV: snapshot,
             wire.STATIC_KEEP_ENV: ",".join(self.snapshots.values()),
         }
+        token = os.urandom(16).hex() if plan.probe.smoke else ""
+        if token:
+            env[wire.SMOKE_TOKEN_ENV] = token
         server: Server
         if prepared:
             server = PreparingServer(plan, fds, env)
         else:
             server = ServerProcess(plan.server_command(tuple(fds)), env, pass_fds=fds)
-        return Generation(self.count, server, probe_sock, target)
+        return Generation(self.count, server, probe_sock, target, smoke_token=token)
 
-    def _wait_ready(self, gen: Generation, plan: LaunchPlan, waiter: Waiter) -> Outcome:
-        """Until the probe answers as expected, the process exits, or startup_timeout passes."""
+    def _wait_ready(
+        self, gen: Generation, plan: LaunchPlan, waiter: Waiter, *, smoke: bool
+    ) -> Outcome:
+        """Until the probe answers as expected, the process exits, or startup_timeout passes;
+        then, with `smoke`, one GET of each of the site's pages (health.smoke)."""
         probe = plan.probe
         if self.watchdog_interval:
             # A ping falls due while a probe blocks: one probe within half an interval keeps
@@ -160,9 +171,28 @@ class Generations:
             # Health checks off still means "answers HTTP": booted workers, app imported.
             ok, reason = probe_once(gen.target, probe, any_status=not probe.enabled)
             if ok:
-                return Outcome(True, reason)
+                refusal = self._smoke(gen, probe, waiter) if smoke else None
+                return Outcome(True, reason) if refusal is None else Outcome(False, refusal)
             time.sleep(PROBE_PAUSE)
         return Outcome(False, f"not healthy after {probe.startup_timeout:g}s: {reason}")
+
+    def _smoke(self, gen: Generation, probe: Probe, waiter: Waiter) -> str | None:
+        """Why the new generation must not serve its pages, or None. It is asked on its own
+        probe target, with the probe's Host and timeout (held under half a watchdog
+        interval, as the probe is); an answer from another generation sharing the socket
+        (uvicorn in one process) is asked again, up to SMOKE_ASKS times."""
+        if not gen.smoke_token:
+            return None
+        for path in probe.smoke:
+            for _ in range(SMOKE_ASKS):
+                if waiter():
+                    return "stop requested while starting"
+                verdict, message = smoke_once(gen.target, probe, path, gen.smoke_token)
+                if verdict is not Smoke.AGAIN:
+                    break
+            if verdict is Smoke.REFUSE:
+                return message
+        return None
 
     def promote(self, gen: Generation) -> None:
         gen.ready = True

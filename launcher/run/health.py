@@ -7,11 +7,21 @@ never uses.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
+from collections.abc import Mapping
+from enum import Enum
 
 from launcher.plan.model import Bind, Probe
-from launcher.wire import PROBE_USER_AGENT
+from launcher.wire import (
+    PROBE_USER_AGENT,
+    SMOKE_ERROR_HEADER,
+    SMOKE_SEEN_HEADER,
+    SMOKE_TOKEN_HEADER,
+    SMOKE_USER_AGENT,
+    decode_smoke_error,
+)
 
 MAX_RESPONSE = 1 << 20  # bytes read from an answer at most: a probe wants only its head
 
@@ -39,8 +49,9 @@ class Response:
         return self.headers.get(name.lower())
 
 
-def get(target: Bind, probe: Probe) -> Response:
-    """One GET of the probe's path, `Connection: close`, within `probe.timeout` in all."""
+def get(target: Bind, probe: Probe, headers: Mapping[str, str] | None = None) -> Response:
+    """One GET of the probe's path, `Connection: close`, within `probe.timeout` in all;
+    `headers` add to (or replace) the probe's own."""
     deadline = time.monotonic() + probe.timeout
     if target.is_unix:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -54,10 +65,10 @@ def get(target: Bind, probe: Probe) -> Response:
         sock = socket.create_connection((str(target.host), target.port), probe.timeout)
     with sock:
         # Send a Host the site accepts: Django answers 400 to hosts outside ALLOWED_HOSTS.
-        request = (
-            f"GET {probe.path} HTTP/1.1\r\nHost: {probe.host}\r\n"
-            f"User-Agent: {PROBE_USER_AGENT}\r\nConnection: close\r\n\r\n"
-        )
+        fields = {"Host": probe.host, "User-Agent": PROBE_USER_AGENT, "Connection": "close",
+                  **(headers or {})}
+        lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        request = f"GET {probe.path} HTTP/1.1\r\n{lines}\r\n"
         sock.sendall(request.encode("latin-1"))
         data = b""
         while len(data) < MAX_RESPONSE:  # to the end, so the server never writes to a reset
@@ -114,3 +125,49 @@ def _hint(probe: Probe, response: Response) -> str:
             "health.path to use the launcher's own probe"
         )
     return ""
+
+
+
+class Smoke(Enum):
+    """What a smoke answer means for the new generation."""
+
+    PASS = "pass"  # it may serve
+    REFUSE = "refuse"  # it must not: the message says why
+    AGAIN = "again"  # another generation answered (a shared socket): ask again
+
+
+def smoke_once(target: Bind, probe: Probe, path: str, token: str) -> tuple[Smoke, str]:
+    """One GET of a site page as the new generation's smoke request. Never raises."""
+    page = dataclasses.replace(probe, path=path)
+    headers = {"User-Agent": SMOKE_USER_AGENT, SMOKE_TOKEN_HEADER: token}
+    try:
+        response = get(target, page, headers)
+    except TimeoutError:
+        return smoke_verdict(path, None, timed_out=True)
+    except (OSError, BadResponse) as exc:
+        return smoke_verdict(path, None, failure=f"{exc.__class__.__name__}: {exc}")
+    error = response.getheader(SMOKE_ERROR_HEADER)
+    return smoke_verdict(path, response.status, decode_smoke_error(error) if error else "",
+                         seen=response.getheader(SMOKE_SEEN_HEADER) == "1")
+
+
+def smoke_verdict(
+    path: str, status: int | None, error: str = "", *, seen: bool = True, failure: str = "",
+    timed_out: bool = False,
+) -> tuple[Smoke, str]:
+    """Whether a smoke answer lets the generation serve, and why in one line.
+
+    A 5xx refuses, naming the exception the app wrapper saw when there was one; so does a
+    connection that ended without an answer (a worker that died on the page). Any other status
+    passes: a redirect to a login page, or 404 at the root of a site without one, is a site
+    that works. A page slower than the probe's timeout is not judged: slow is not broken. An
+    answer without the generation's mark came from another generation on the same socket."""
+    if timed_out:
+        return Smoke.PASS, f"GET {path}: no answer within the probe's timeout, not judged"
+    if status is None:
+        return Smoke.REFUSE, f"GET {path}: {failure or 'no answer'}"
+    if not seen:
+        return Smoke.AGAIN, f"GET {path} was answered by another generation"
+    if status < 500:
+        return Smoke.PASS, f"GET {path} answered {status}"
+    return Smoke.REFUSE, f"GET {path} answered {status}" + (f": {error}" if error else "")

@@ -495,7 +495,8 @@ class Supervisor:
                 if not warm.ok:
                     reason = warm.message
                     continue
-            gen, outcome = self.generations.start_ready(self.plan, self.waiter)
+            # The code served before: a page failing now (a database down) is no reason to give up.
+            gen, outcome = self.generations.start_ready(self.plan, self.waiter, smoke=False)
             if gen is not None:
                 self.restarts += 1
                 self.promote(gen, outcome.message)

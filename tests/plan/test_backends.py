@@ -510,3 +510,27 @@ def test_the_sync_pool_reaches_asgi_servers_only(
     tmp_path: Path, profile: str, expected: str | None
 ) -> None:
     assert shipped(profile, tmp_path).env.get("LAUNCHER_SYNC_THREADS") == expected
+
+
+# ----- the smoke request's pages (health.smoke) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("profile", "smoke"),
+    [
+        ("", ("/",)),  # prod: the site's root by default
+        ("health: {smoke: [/, /accounts/login/]}\n", ("/", "/accounts/login/")),
+        ("health: {smoke: []}\n", ()),  # switched off
+        ("health: {enabled: false}\n", ()),  # health off: no smoke either
+        ("reload: true\n", ()),  # dev: a developer's 500 never stops dev
+        ("reload: true\nhealth: {smoke: [/]}\n", ()),
+    ],
+)
+def test_smoke_pages(tmp_path: Path, profile: str, smoke: tuple[str, ...]) -> None:
+    assert plan_from(tmp_path, GUNICORN, profile).probe.smoke == smoke
+
+
+@pytest.mark.parametrize(("name", "smoke"), [("prod-wsgi", ("/",)), ("prod-asgi", ("/",)),
+                                             ("dev", ())])
+def test_shipped_profiles_smoke(tmp_path: Path, name: str, smoke: tuple[str, ...]) -> None:
+    assert shipped(name, tmp_path).probe.smoke == smoke
