@@ -124,6 +124,22 @@ class AppBuilt(TypedDict):
 
 
 CHECK_KEY = "check"  # a Refused's key when Django's check (a `RunCheck` order) refused
+# A Refused's key when the imported settings would harm a public site (`refuse_insecure`, the
+# app check's `--refuse-insecure PROFILE`): its message is the whole of one line per setting,
+# as the plan's refusals of what the settings files write are.
+INSECURE_KEY = "refuse_insecure"
+INSECURE_KEY_PREFIX = "django-insecure-"  # what startproject writes as SECRET_KEY: public
+INSECURE_WHY = {
+    "DEBUG": "Django's debug pages would show code and settings to anyone",
+    "SECRET_KEY": "startproject's key is not secret",
+}
+
+
+def insecure_line(where: str, found: str, setting: str, profile: str) -> str:
+    """One refusal: where (file or file:line), what was found there, of which setting, and
+    the key that lets the profile serve it anyway."""
+    return (f"{where}: {found} refused by {profile} ({INSECURE_WHY[setting]}): set it from "
+            "the environment, or `refuse_insecure: false` in the profile")
 
 
 class Refused(TypedDict):

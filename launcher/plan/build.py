@@ -119,6 +119,8 @@ def build_plan(
         check_argv += ["--worker-class", named]
     if bind.host:
         check_argv += ["--host", bind.host]
+    if p.refuse_insecure:
+        check_argv += ["--refuse-insecure", loaded.name]
     checks = [Command(tuple(check_argv), cwd=workdir, env=child_env, label="app")]
     if settings:
         # Django's checks as a start runs them (before its first step), and a reload too; the
@@ -189,14 +191,10 @@ def build_plan(
 
 def _refusals(loaded: LoadedProfile, project: Project | None) -> tuple[str, ...]:
     """One line per setting that would harm a public site, in file order, naming its file and
-    line and the key that lets it run anyway."""
-    why = {
-        "DEBUG": "Django's debug pages would show code and settings to anyone",
-        "SECRET_KEY": "startproject's key is not secret",
-    }
+    line and the key that lets it run anyway. (What the settings compute, the app check
+    judges once they import: `--refuse-insecure`.)"""
     return tuple(
-        f"{found.source}: {found.value} refused by {loaded.name} ({why[found.value.split()[0]]}): "
-        "set it from the environment, or `refuse_insecure: false` in the profile"
+        wire.insecure_line(found.source, found.value, found.value.split()[0], loaded.name)
         for found in (project.insecure if project else ())
     )
 

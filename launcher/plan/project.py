@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.plan.procfile import PROCFILE, RELEASE, WEB, read_procfile
+from launcher.wire import INSECURE_KEY_PREFIX  # startproject's key: public in every tutorial
 
 SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
 MAX_SOURCE = 1 << 20  # bytes: a manage.py or settings file larger than this is not read
 MAX_STAR_DEPTH = 8  # `from .base import *` chains followed when reading a setting
-# What startproject writes as SECRET_KEY: public in every tutorial and in the project's history.
-INSECURE_KEY_PREFIX = "django-insecure-"
 
 
 @dataclass(frozen=True)
