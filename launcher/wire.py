@@ -40,6 +40,8 @@ INTERFACE_ENV = "LAUNCHER_INTERFACE"
 STATIC_ENV = "LAUNCHER_STATIC"
 # Where collectstatic puts files when the settings name no STATIC_ROOT.
 STATIC_ROOT_ENV = "LAUNCHER_STATIC_ROOT"
+# "1": serve MEDIA_ROOT at MEDIA_URL outside dev (`static.media`, launcher.child.media).
+MEDIA_ENV = "LAUNCHER_MEDIA"
 # "1": import the URLconf (every view) when the app loads, so a generation holds its own code.
 WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
 # Under ASGI: threads per worker that run a Django project's sync views, one hop per request

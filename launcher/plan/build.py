@@ -293,6 +293,8 @@ def _wrapper_env(
     }
     if p.warm_urls:
         env[wire.WARM_URLS_ENV] = "1"
+    if p.static.media and not p.reload:  # dev serves media anyway, as runserver would
+        env[wire.MEDIA_ENV] = "1"
     if interface != "wsgi":
         env[wire.SYNC_THREADS_ENV] = str(p.asgi.sync_threads if p.asgi.sync_pool else 0)
     if p.health.path:
