@@ -49,6 +49,9 @@ WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
 SYNC_THREADS_ENV = "LAUNCHER_SYNC_THREADS"
 # The site URL the probe asks instead (`health.path`), so its requests stay out of the logs.
 PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
+# A gunicorn generation's private probe socket (`HOST:PORT`, launcher/run/sockets.py): the
+# supervisor's alone, left out of gunicorn's `Listening at:` line (launcher.child.gunicorn_logger).
+PROBE_LISTENER_ENV = "LAUNCHER_PROBE_LISTENER"
 # "1": the app check also reports what fits the project, WSGI or ASGI (for `launch check`).
 CHECK_FIT_ENV = "LAUNCHER_CHECK_FIT"
 # "json": the servers log one JSON object a line (`log_format: json`, launcher.child.jsonlog).
@@ -89,6 +92,7 @@ DEVSERVER_MODULE = "launcher.child.devserver"  # the dev base tier
 # gunicorn's `--logger-class` in JSON mode, and uvicorn's `--log-config` (a file beside
 # launcher/child/jsonlog.py).
 GUNICORN_JSON_LOGGER = "launcher.child.gunicorn_logger.JsonLogger"
+GUNICORN_LOGGER = "launcher.child.gunicorn_logger.Logger"  # text: gunicorn's, probe hidden
 UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"
 
 

@@ -120,6 +120,8 @@ class Generations:
         fds, probe_sock = generation_sockets(plan.backend, self.listeners)
         target = listener_bind(probe_sock or self.listeners[0])
         env = {**self.env, wire.LOG_GENERATION_ENV: str(self.count)}  # for its JSON lines
+        if probe_sock is not None:  # not named in the server's own `Listening at:` line
+            env[wire.PROBE_LISTENER_ENV] = f"{target.host}:{target.port}"
         server: Server
         if prepared:
             server = PreparingServer(plan, fds, env)
