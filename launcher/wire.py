@@ -67,6 +67,9 @@ UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
 # A preparing server's `PrepareOptions` as JSON (what to check, where collectstatic's record is).
 PREPARE_ENV = "LAUNCHER_PREPARE"
+# "1": a dev server's failure prints every frame of its traceback, the launcher's and the
+# server's importer's too (launcher.child.trace trims them otherwise).
+FULL_TRACEBACK_ENV = "LAUNCHER_FULL_TRACEBACK"
 # The descriptor a preparing server writes its `Said` lines to.
 STATUS_FD_ENV = "LAUNCHER_STATUS_FD"
 # The descriptor a preparing server reads its `Order` lines from.
