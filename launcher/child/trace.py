@@ -69,8 +69,8 @@ def _dir(path: str) -> str:
 def _carriers() -> list[str]:
     """Where the frames that only carried the import live: the launcher's package, the
     servers' (their importers), importlib's."""
-    found = [_dir(str(Path(__file__).parents[1])), _dir(str(Path(traceback.__file__).parent
-                                                          / "importlib"))]
+    stdlib = Path(traceback.__file__).parent
+    found = [_dir(str(Path(__file__).parents[1])), _dir(str(stdlib / "importlib"))]
     for name in SERVERS:
         module = sys.modules.get(name)
         if module is not None and module.__file__:
