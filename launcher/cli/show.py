@@ -115,6 +115,8 @@ def media_line(plan: LaunchPlan) -> str | None:
         return f"{where}: served at MEDIA_URL (static.media)"
     return (f"{where}: not served by {plan.name}, uploads answer 404: `static: {{media: true}}` "
             "in the profile serves it at MEDIA_URL, or point the proxy in front at it")
+
+
 def process_line(process: ProcessPlan) -> str:
     """`process: NAME xN  ARGV  (where the profile wrote it, or why it was added)`."""
     if process.why != PROFILE:
