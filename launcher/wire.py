@@ -45,6 +45,8 @@ STATIC_ROOT_ENV = "LAUNCHER_STATIC_ROOT"
 # of the generations still alive, comma-separated: the profile's others are pruned.
 STATIC_SNAPSHOT_ENV = "LAUNCHER_STATIC_SNAPSHOT"
 STATIC_KEEP_ENV = "LAUNCHER_STATIC_KEEP"
+# "1": serve MEDIA_ROOT at MEDIA_URL outside dev (`static.media`, launcher.child.media).
+MEDIA_ENV = "LAUNCHER_MEDIA"
 # "1": import the URLconf (every view) when the app loads, so a generation holds its own code.
 WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
 # Under ASGI: threads per worker that run a Django project's sync views, one hop per request
@@ -52,6 +54,9 @@ WARM_URLS_ENV = "LAUNCHER_WARM_URLS"
 SYNC_THREADS_ENV = "LAUNCHER_SYNC_THREADS"
 # The site URL the probe asks instead (`health.path`), so its requests stay out of the logs.
 PROBE_PATH_ENV = "LAUNCHER_PROBE_PATH"
+# A gunicorn generation's private probe socket (`HOST:PORT`, launcher/run/sockets.py): the
+# supervisor's alone, left out of gunicorn's `Listening at:` line (launcher.child.gunicorn_logger).
+PROBE_LISTENER_ENV = "LAUNCHER_PROBE_LISTENER"
 # "1": the app check also reports what fits the project, WSGI or ASGI (for `launch check`).
 CHECK_FIT_ENV = "LAUNCHER_CHECK_FIT"
 # "json": the servers log one JSON object a line (`log_format: json`, launcher.child.jsonlog).
@@ -67,6 +72,9 @@ UVICORN_CONFIG_ENV = "LAUNCHER_UVICORN_CONFIG"
 WORKER_CLASS_ENV = "LAUNCHER_WORKER_CLASS"
 # A preparing server's `PrepareOptions` as JSON (what to check, where collectstatic's record is).
 PREPARE_ENV = "LAUNCHER_PREPARE"
+# "1": a dev server's failure prints every frame of its traceback, the launcher's and the
+# server's importer's too (launcher.child.trace trims them otherwise).
+FULL_TRACEBACK_ENV = "LAUNCHER_FULL_TRACEBACK"
 # The descriptor a preparing server writes its `Said` lines to.
 STATUS_FD_ENV = "LAUNCHER_STATUS_FD"
 # The descriptor a preparing server reads its `Order` lines from.
@@ -133,6 +141,7 @@ DEVSERVER_MODULE = "launcher.child.devserver"  # the dev base tier
 # gunicorn's `--logger-class` in JSON mode, and uvicorn's `--log-config` (a file beside
 # launcher/child/jsonlog.py).
 GUNICORN_JSON_LOGGER = "launcher.child.gunicorn_logger.JsonLogger"
+GUNICORN_LOGGER = "launcher.child.gunicorn_logger.Logger"  # text: gunicorn's, probe hidden
 UVICORN_JSON_LOG_CONFIG = "uvicorn_log.json"
 
 
@@ -170,6 +179,22 @@ class AppBuilt(TypedDict):
 
 
 CHECK_KEY = "check"  # a Refused's key when Django's check (a `RunCheck` order) refused
+# A Refused's key when the imported settings would harm a public site (`refuse_insecure`, the
+# app check's `--refuse-insecure PROFILE`): its message is the whole of one line per setting,
+# as the plan's refusals of what the settings files write are.
+INSECURE_KEY = "refuse_insecure"
+INSECURE_KEY_PREFIX = "django-insecure-"  # what startproject writes as SECRET_KEY: public
+INSECURE_WHY = {
+    "DEBUG": "Django's debug pages would show code and settings to anyone",
+    "SECRET_KEY": "startproject's key is not secret",
+}
+
+
+def insecure_line(where: str, found: str, setting: str, profile: str) -> str:
+    """One refusal: where (file or file:line), what was found there, of which setting, and
+    the key that lets the profile serve it anyway."""
+    return (f"{where}: {found} refused by {profile} ({INSECURE_WHY[setting]}): set it from "
+            "the environment, or `refuse_insecure: false` in the profile")
 
 
 class Refused(TypedDict):

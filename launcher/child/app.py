@@ -114,6 +114,7 @@ def build_wsgi() -> Any:
             app = static.wrap_wsgi_dev(app)
         elif not static.project_serves_static():
             app = static.wrap_wsgi_prod(app)
+    app = media_files(app) or app
     probe.quiet_access_logs()
     jsonlog.json_console()  # log_format: json: Django's console lines too
     smoke.install()
@@ -142,8 +143,18 @@ def build_asgi() -> Any:
     smoke.install()
     return ASGIApp(
         app, index, answers_lifespan=is_django() and _lacks_lifespan(app), lane=lane,
-        executors=executor_pool(app),
+        executors=executor_pool(app), media=media_files(None),
     )
+
+
+def media_files(app: Any) -> Any | None:
+    """MEDIA_ROOT's files in front of `app` when the plan asks (`static.media` outside dev),
+    else None."""
+    if os.environ.get(wire.MEDIA_ENV) != "1" or not is_django():
+        return None
+    from launcher.child import media
+
+    return media.media_files(app)
 
 
 def executor_pool(app: Any) -> Any | None:
@@ -202,10 +213,11 @@ class ASGIApp:
 
     def __init__(
         self, app: Any, index: Any | None, *, answers_lifespan: bool, lane: Any | None = None,
-        executors: Any | None = None,
+        executors: Any | None = None, media: Any | None = None,
     ) -> None:
         self.app = app
         self.index = index
+        self.media = media  # MEDIA_ROOT's files (launcher.child.media), looked up per request
         self.answers_lifespan = answers_lifespan
         self.lane = lane  # sync views, when the project has a sync_views.SyncLane
         self.executors = executors  # an executors.ExecutorPool for the rest of HTTP
@@ -227,6 +239,11 @@ class ASGIApp:
                 from launcher.child.static import serve_collected
 
                 if await serve_collected(self.index, scope, send):
+                    return
+            if self.media is not None and scope["method"] in ("GET", "HEAD"):
+                from launcher.child.static import serve_collected
+
+                if await serve_collected(self.media, scope, send):
                     return
             if self.lane is not None and self.lane.takes(scope):
                 await self.lane(scope, receive, send)

@@ -5,7 +5,8 @@ with the plan's environment. It says what it found on stdout in launcher/wire.py
 lines: `SettingsImported` once the settings import (start-up waits for it before running
 steps), `Warned` for what will misbehave, then `AppBuilt` or `Refused` (exit 2); for `launch
 check` ($LAUNCHER_CHECK_FIT), `Fit`: what decides between WSGI and ASGI. Messages name the
-file and setting to change.
+file and setting to change. With `--refuse-insecure PROFILE`, settings that import with DEBUG
+on or startproject's key are refused (key wire.INSECURE_KEY) before `SettingsImported`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,30 @@ def check_hosts(module: ModuleType, host: str | None) -> None:
             ))
 
 
+def check_insecure(module: ModuleType, profile: str) -> None:
+    """DEBUG on and startproject's key as the imported settings have them, whatever computed
+    them (`env.bool("DEBUG", default=True)`, a key's fallback in `os.environ.get`): what the
+    plan cannot read in the files. One line each, naming the setting and the settings file."""
+    where = _shown(getattr(module, "__file__", None) or module.__name__)
+    lines = []
+    debug = getattr(module, "DEBUG", False)
+    if debug:
+        value = "True" if debug is True else f"{debug!r} (true to Django)"
+        lines.append(wire.insecure_line(where, f"DEBUG is {value} once imported", "DEBUG",
+                                        profile))
+    if str(getattr(module, "SECRET_KEY", "")).startswith(wire.INSECURE_KEY_PREFIX):
+        found = f"SECRET_KEY is '{wire.INSECURE_KEY_PREFIX}...' once imported"
+        lines.append(wire.insecure_line(where, found, "SECRET_KEY", profile))
+    if lines:
+        raise Failed(wire.INSECURE_KEY, "\n".join(lines))
+
+
+def _shown(file: str) -> str:
+    """A path from the project (the working directory) when it is inside it."""
+    path = Path(file)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else file
+
+
 def check_app(interface: str) -> Any:
     """The app as the server would build it."""
     from launcher.child import app
@@ -178,11 +203,15 @@ def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> 
     parser.add_argument("--interface", choices=("wsgi", "asgi", "auto"), required=True)
     parser.add_argument("--host")
     parser.add_argument("--worker-class")
+    parser.add_argument("--refuse-insecure", metavar="PROFILE")  # the profile refusing
     args = parser.parse_args(argv)
     try:
         settings_name = os.environ.get("DJANGO_SETTINGS_MODULE")
         if settings_name:
-            check_hosts(check_settings(settings_name), args.host)
+            module = check_settings(settings_name)
+            if args.refuse_insecure:
+                check_insecure(module, args.refuse_insecure)
+            check_hosts(module, args.host)
         emit(wire.SettingsImported(kind=wire.Said.SETTINGS))
         interface = args.interface
         if args.worker_class:

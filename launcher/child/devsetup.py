@@ -149,6 +149,11 @@ def say(fd: int, message: wire.DevMessage) -> None:
 
 
 def one_line(exc: BaseException) -> str:
+    """The exception, and where the project's code raised it."""
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
-    return f"{type(exc).__name__}: {exc}"
+    from launcher.child.trace import where
+
+    text = f"{type(exc).__name__}: {exc}"
+    place = where(exc)
+    return f"{text} ({place})" if place else text

@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import time
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -143,9 +142,13 @@ _PLAIN = ("logging.Formatter", "django.utils.log.ServerFormatter")
 
 
 def print_exception(exc: BaseException) -> None:
-    """A traceback on stderr: as Python prints it, or in JSON mode one object."""
+    """A traceback on stderr: as Python prints it from the project's first frame
+    (launcher.child.trace), or in JSON mode one object."""
+    from launcher.child.trace import format_exception
+
     if not enabled():
-        traceback.print_exception(exc)
+        sys.stderr.write(format_exception(exc))
+        sys.stderr.flush()
         return
     line = {
         "time": rfc3339(time.time()),
@@ -154,7 +157,7 @@ def print_exception(exc: BaseException) -> None:
         "message": f"{type(exc).__name__}: {exc}",
         **context(),
         "pid": os.getpid(),
-        "traceback": "".join(traceback.format_exception(exc)).rstrip("\n"),
+        "traceback": format_exception(exc).rstrip("\n"),
     }
     sys.stderr.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
     sys.stderr.flush()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher import wire
-from launcher.cli.show import detected
+from launcher.cli.show import detected, media_line
 from launcher.errors import LaunchError
 from launcher.plan.model import LaunchPlan
 from launcher.plan.secrets import Masker
@@ -49,6 +49,9 @@ def check(plan: LaunchPlan, env: Mapping[str, str], masker: Masker) -> int:
           + (f" ({check.serves})" if check.serves else ""))
     for warning in check.warnings():
         print(f"warn  {warning}")
+    media = media_line(plan)
+    if media:
+        print(f"note  {media}")
     if isinstance(fit, dict):
         print(f"note  {advice(fit)}")
     if plan.backend == "gunicorn":

@@ -13,7 +13,7 @@ from launcher.plan.loader import LoadedProfile
 from launcher.plan.model import LaunchPlan, ProcessPlan, mask_value
 from launcher.plan.processes import PROFILE
 from launcher.plan.secrets import Masker
-from launcher.wire import STATIC_ROOT_ENV
+from launcher.wire import MEDIA_ENV, STATIC_ROOT_ENV
 
 
 def show(
@@ -69,6 +69,7 @@ def show(
     lines += [f"admin:    {admin}", f"logs:     {plan.log_format}"]
     lines += [f"env:      {name}={value}" for name, value in plan.masked_env().items()]
     lines += static_lines(plan)
+    lines += [f"media:    {line}" for line in [media_line(plan)] if line]
     lines += [f"before:   {shlex.join(step.argv)}" for step in plan.steps]
     lines += [f"# before: {step.name} added: {step.why}"
               for step in (plan.project.steps if plan.project else ())
@@ -105,6 +106,21 @@ def static_lines(plan: LaunchPlan) -> list[str]:
     if default is None:
         return []
     return [f"static:   {default}  (static.root: the settings set no STATIC_ROOT)"]
+
+
+def media_line(plan: LaunchPlan) -> str | None:
+    """Outside dev, whether the settings' MEDIA_ROOT is served, and how to serve it when it is
+    not (uploads 404 otherwise): None when the settings set none, and in dev (served)."""
+    found = plan.project.media_root if plan.project else None
+    if found is None or plan.watch is not None:
+        return None
+    where = f"MEDIA_ROOT = {found.value}  (from {found.source})"
+    if plan.env.get(MEDIA_ENV) == "1":
+        return f"{where}: served at MEDIA_URL (static.media)"
+    return (f"{where}: not served by {plan.name}, uploads answer 404: `static: {{media: true}}` "
+            "in the profile serves it at MEDIA_URL, or point the proxy in front at it")
+
+
 def process_line(process: ProcessPlan) -> str:
     """`process: NAME xN  ARGV  (where the profile wrote it, or why it was added)`."""
     if process.why != PROFILE:

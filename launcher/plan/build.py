@@ -89,7 +89,8 @@ def build_plan(
         env=child_env,
         python=python,
         steps=tuple(step(spec) for _, spec in steps),
-        checks=_checks(p, python, interface, bind, workdir, child_env, step, django=bool(settings)),
+        checks=_checks(loaded.name, p, python, interface, bind, workdir, child_env, step,
+                       django=bool(settings)),
         probe=_probe(p),
         restart=RestartPolicy(**p.restart.model_dump()),
         watch=watch,
@@ -185,7 +186,7 @@ def _child_env(
 
 
 def _checks(
-    p: Profile, python: str, interface: str, bind: Bind, workdir: Path,
+    name: str, p: Profile, python: str, interface: str, bind: Bind, workdir: Path,
     child_env: Mapping[str, str], step: Callable[[str], Command], *, django: bool,
 ) -> tuple[Command, ...]:
     """The app check (the server's own import of the app), then Django's checks when there
@@ -196,6 +197,8 @@ def _checks(
         check_argv += ["--worker-class", named]
     if bind.host:
         check_argv += ["--host", bind.host]
+    if p.refuse_insecure:
+        check_argv += ["--refuse-insecure", name]
     checks = [Command(tuple(check_argv), cwd=workdir, env=dict(child_env), label="app")]
     if django:
         # Django's checks as a start runs them (before its first step), and a reload too; the
@@ -226,14 +229,10 @@ def _watch(loaded: LoadedProfile, workdir: Path) -> WatchSet | None:
 
 def _refusals(loaded: LoadedProfile, project: Project | None) -> tuple[str, ...]:
     """One line per setting that would harm a public site, in file order, naming its file and
-    line and the key that lets it run anyway."""
-    why = {
-        "DEBUG": "Django's debug pages would show code and settings to anyone",
-        "SECRET_KEY": "startproject's key is not secret",
-    }
+    line and the key that lets it run anyway. (What the settings compute, the app check
+    judges once they import: `--refuse-insecure`.)"""
     return tuple(
-        f"{found.source}: {found.value} refused by {loaded.name} ({why[found.value.split()[0]]}): "
-        "set it from the environment, or `refuse_insecure: false` in the profile"
+        wire.insecure_line(found.source, found.value, found.value.split()[0], loaded.name)
         for found in (project.insecure if project else ())
     )
 
@@ -332,6 +331,8 @@ def _wrapper_env(
     }
     if p.warm_urls:
         env[wire.WARM_URLS_ENV] = "1"
+    if p.static.media and not p.reload:  # dev serves media anyway, as runserver would
+        env[wire.MEDIA_ENV] = "1"
     if interface != "wsgi":
         env[wire.SYNC_THREADS_ENV] = str(p.asgi.sync_threads if p.asgi.sync_pool else 0)
     if p.health.path:

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.plan.procfile import PROCFILE, RELEASE, WEB, read_procfile
+from launcher.wire import INSECURE_KEY_PREFIX  # startproject's key: public in every tutorial
 
 SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
 MAX_SOURCE = 1 << 20  # bytes: a manage.py or settings file larger than this is not read
 MAX_STAR_DEPTH = 8  # `from .base import *` chains followed when reading a setting
-# What startproject writes as SECRET_KEY: public in every tutorial and in the project's history.
-INSECURE_KEY_PREFIX = "django-insecure-"
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,7 @@ class Project:
     # The settings' own STATIC_ROOT as written (an expression's source), and where; None when
     # they set none or set it empty: then the profile's static.root is used.
     static_root: Found | None = None
+    media_root: Found | None = None  # the settings' MEDIA_ROOT as written, and where
     # ALLOWED_HOSTS as written, when it is a literal list of strings, and where; DEBUG as
     # written (None: computed). What `launch dev` checks its URL against (plan/hosts.py).
     allowed_hosts: tuple[tuple[str, ...], str] | None = None
@@ -155,6 +155,7 @@ def discover(
     return Project(
         root, settings, apps["wsgi"], apps["asgi"], steps, processes=processes,
         static_root=_written(root, settings.value, "STATIC_ROOT"),
+        media_root=_written(root, settings.value, "MEDIA_ROOT"),
         allowed_hosts=_literal_strings(root, settings.value, "ALLOWED_HOSTS"),
         debug=debug.value if debug and isinstance(debug.value, bool) else None,
         insecure=tuple(sorted(insecure, key=lambda f: _line_order(f.source))),

@@ -177,7 +177,8 @@ class Profile(Strict):
     reload: bool = False
     check_deploy: bool = False
     # Refuse to serve settings that would harm a public site (DEBUG = True, startproject's
-    # django-insecure- key), as the settings files write them. The shipped prod profiles say true.
+    # django-insecure- key), as the settings files write them and, once imported, as they
+    # compute them (the app check). The shipped prod profiles say true.
     refuse_insecure: bool = False
     # A list (replaced whole by a profile that extends this one), or named steps (merged by
     # name: a profile adds one, or switches one off with `NAME: false`, keeping the rest).

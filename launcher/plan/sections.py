@@ -146,6 +146,9 @@ class Static(Strict):
     serve: bool = True
     # STATIC_ROOT when the settings set none (relative to the project); default: staticfiles/
     root: Line | None = None
+    # Outside dev too: MEDIA_ROOT at MEDIA_URL, read-only (launcher.child.media), for a site
+    # with no proxy in front to serve its uploads. Off: `launch show` and `check` say so.
+    media: bool = False
 
 
 class Watch(Strict):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher import wire
+from launcher.errors import LaunchError
 from launcher.plan.model import Command
 from launcher.run.diagnose import explain
 from launcher.run.outcome import Outcome
@@ -61,6 +62,14 @@ def refusal(items: list[wire.SaidMessage], *, checks: bool = True) -> wire.Refus
     for item in items:
         if item["kind"] is wire.Said.ERROR and (checks or item["key"] != wire.CHECK_KEY):
             return item
+    return None
+
+
+def insecure(said: wire.SaidMessage | None) -> LaunchError | None:
+    """The imported settings' refusal under `refuse_insecure`: its lines as they are (each
+    names the setting, the settings file and the key), exit 2 as the plan's own refusals."""
+    if said is not None and said["kind"] is wire.Said.ERROR and said["key"] == wire.INSECURE_KEY:
+        return LaunchError(said["message"], code=2)
     return None
 
 

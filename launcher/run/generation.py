@@ -141,6 +141,8 @@ class Generations:
         token = os.urandom(16).hex() if plan.probe.smoke else ""
         if token:
             env[wire.SMOKE_TOKEN_ENV] = token
+        if probe_sock is not None:  # not named in the server's own `Listening at:` line
+            env[wire.PROBE_LISTENER_ENV] = f"{target.host}:{target.port}"
         server: Server
         if prepared:
             server = PreparingServer(plan, fds, env)

@@ -10,6 +10,7 @@ from typing import Any
 
 from launcher import wire
 from launcher.plan.model import LaunchPlan
+from launcher.run.checks import insecure
 from launcher.run.diagnose import explain
 from launcher.run.preparing import PreparingServer, prepare_command
 from launcher.run.steps import app_refused
@@ -36,7 +37,7 @@ class OneCheck:
         if said is not None and said["kind"] is wire.Said.SETTINGS:
             said = self.process.build_app(_never)
         if said is None or said["kind"] is not wire.Said.APP:
-            raise app_refused(self.plan, self.process, said)
+            raise insecure(said) or app_refused(self.plan, self.process, said)
         self.said = said
 
     def django(self, words: list[str]) -> tuple[bool, str]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, cast
 
 from launcher.plan.model import LaunchPlan
 from launcher.run import steps
+from launcher.run.checks import insecure
 from launcher.run.diagnose import explain
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import StepRun
@@ -81,7 +82,7 @@ def settings_imported(
     said = server.settings_said(lambda: signals.stopping)
     signals.raise_if_stopping()
     if said is None or said["kind"] is not Said.SETTINGS:
-        raise steps.app_refused(plan, server, said)
+        raise insecure(said) or steps.app_refused(plan, server, said)
 
 
 def run_steps(

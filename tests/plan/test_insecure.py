@@ -78,3 +78,23 @@ def test_a_settings_package_is_judged_through_its_star_imports(tmp_path: Path) -
     )
     [line] = plan(root).refusals
     assert line.startswith(f"mysite/settings/base.py:{LINE}: SECRET_KEY")
+
+
+@pytest.mark.parametrize(
+    ("profile", "text", "judged"),
+    [
+        ("prod-wsgi", None, ["--refuse-insecure", "prod-wsgi"]),
+        ("prod-asgi", None, ["--refuse-insecure", "prod-asgi"]),
+        ("dev", None, []),
+        ("prod-wsgi", "extends: prod-wsgi\nrefuse_insecure: false\n", []),
+    ],
+    ids=["prod-wsgi", "prod-asgi", "dev", "override"],
+)
+def test_the_app_check_judges_what_the_settings_compute_where_prod_refuses(
+    tmp_path: Path, profile: str, text: str | None, judged: list[str]
+) -> None:
+    """What the files compute (DEBUG from the environment) only the import tells: the app
+    check is told which profile refuses, for its one line (tests/run/test_runtime_insecure.py)."""
+    argv = list(plan(project(tmp_path), profile, text).checks[0].argv)
+    at = argv.index("--refuse-insecure") if "--refuse-insecure" in argv else len(argv)
+    assert argv[at:at + 2] == judged

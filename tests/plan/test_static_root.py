@@ -1,6 +1,6 @@
 """Where collected static files go, as the settings say: `launch show` names the settings' own
 STATIC_ROOT (and where it is written) instead of the launcher's default, which only fills in an
-empty one."""
+empty one; and whether MEDIA_ROOT is served outside dev (`static.media`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cli.show import static_lines
+from launcher.cli.show import media_line, static_lines
 from launcher.plan.project import discover
+from launcher.wire import MEDIA_ENV
 from tests.conftest import STARTPROJECT_SETTINGS, plan, project
 
 AFTER = len(STARTPROJECT_SETTINGS.splitlines()) + 1  # the line of a setting appended to them
@@ -65,3 +66,31 @@ def test_show_names_the_static_root_actually_used(tmp_path: Path) -> None:
         f"static:   {bare / 'staticfiles'}  (static.root: the settings set no STATIC_ROOT)"
     ]
     assert static_lines(plan(bare, "dev")) == []  # dev serves from the apps' directories
+
+
+SERVED = "served at MEDIA_URL (static.media)"
+NOT_SERVED = ("not served by prod-wsgi, uploads answer 404: `static: {media: true}` in the "
+              "profile serves it at MEDIA_URL, or point the proxy in front at it")
+
+
+@pytest.mark.parametrize(
+    ("extra", "profile", "text", "said"),
+    [
+        ("", "prod-wsgi", None, None),  # no MEDIA_ROOT: nothing to serve
+        ('MEDIA_ROOT = BASE_DIR / "media"\n', "prod-wsgi", None, NOT_SERVED),
+        ('MEDIA_ROOT = BASE_DIR / "media"\n', "prod-wsgi",
+         "extends: prod-wsgi\nstatic:\n  media: true\n", SERVED),
+        ('MEDIA_ROOT = BASE_DIR / "media"\n', "dev", None, None),  # dev serves it, as runserver
+    ],
+    ids=["no-media-root", "off", "on", "dev"],
+)
+def test_show_and_check_say_whether_media_root_is_served(
+    tmp_path: Path, extra: str, profile: str, text: str | None, said: str | None
+) -> None:
+    made = plan(project(tmp_path, STARTPROJECT_SETTINGS + extra), profile, text)
+    line = media_line(made)
+    if said is None:
+        assert line is None
+    else:
+        assert line == f"MEDIA_ROOT = BASE_DIR / 'media'  (from mysite/settings.py:{AFTER}): {said}"
+    assert (made.env.get(MEDIA_ENV) == "1") == (said == SERVED)

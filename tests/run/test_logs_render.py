@@ -32,7 +32,8 @@ def test_json_logs_configure_the_server(tmp_path: Path, server: str) -> None:
     assert wire.LOG_FORMAT_ENV not in text_plan.env
     if server == "gunicorn":
         assert argv[argv.index("--logger-class") + 1] == wire.GUNICORN_JSON_LOGGER
-        assert "--logger-class" not in text_plan.server_command((3,)).argv
+        text_argv = text_plan.server_command((3,)).argv  # the probe socket left unnamed
+        assert text_argv[text_argv.index("--logger-class") + 1] == wire.GUNICORN_LOGGER
         return
     config = Path(argv[argv.index("--log-config") + 1])
     assert plan.uvicorn_kwargs["log_config"] == str(config)  # the dev fork server's copy

@@ -87,8 +87,10 @@ def server_argv(
     ]
     if p.accesslog:
         out += ["--access-logfile", "-"]
-    if p.log_format == "json":  # error and access lines as JSON objects
-        out += ["--logger-class", wire.GUNICORN_JSON_LOGGER]
+    # JSON: error and access lines as JSON objects; both leave the supervisor's private probe
+    # socket out of `Listening at:`
+    json_logs = p.log_format == "json"
+    out += ["--logger-class", wire.GUNICORN_JSON_LOGGER if json_logs else wire.GUNICORN_LOGGER]
     # gunicorn 25.1+ opens one control socket per user by default; two servers collide on it.
     out.append("--no-control-socket")
     return ServerArgv(
