@@ -43,7 +43,7 @@ from launcher.run.restart import after_crash
 from launcher.run.waiter import Waiter
 
 EXIT_EVENT = "process exit"  # the selector key's data for an instance's pidfd
-SETTLE = 3.0  # seconds after a reload's restart within which a death is named in its answer
+SETTLE = 5.0  # seconds after a reload's restart within which a death is named in its answer
 RELAY_WAIT = 2.0  # seconds for a stopped instance's last lines
 MIB = 2**20
 # honcho's colours, in its order: cyan, yellow, green, magenta, red, blue, then intense ones.

@@ -176,8 +176,43 @@ def test_only_runs_one_process_type(env: Env, launch: list[Launch], tmp_path: Pa
     found = json.loads(status(env, root, "site", "--json"))
     assert found["server_pid"] is None
     assert [row["name"] for row in found["processes"]] == ["ticker.1"]
+
+    # A reload restarts it gracefully; one that dies right after is named in the answer.
+    tick = root / "loops" / "management" / "commands" / "tick.py"
+    tick.write_text(tick.read_text().replace("        n = 0\n", "        raise SystemExit(1)\n"))
+    reload = subprocess.run([PYTHON, "-m", "launcher", "reload", "site"], env=env.vars(),
+                            capture_output=True, text=True, timeout=90, cwd=root)
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    assert "died right after their restart: ticker.1" in reload.stdout + reload.stderr
+    assert '"message": "tick finished after' in item.output  # the old one, gracefully
     assert item.stop() == 0
-    assert '"message": "tick finished after' in item.output
+
+
+def test_lines_are_prefixed_padded_and_coloured_only_when_asked() -> None:
+    """honcho's shape: the name padded to the longest, a colour per process in a terminal;
+    JSON records carry `process`."""
+    import selectors
+
+    from launcher.plan.model import Command, ProcessPlan, RestartPolicy
+    from launcher.run.processes import Processes
+
+    def spec(name: str, instances: int) -> ProcessPlan:
+        return ProcessPlan(name, Command(("true",), Path()), instances,
+                           RestartPolicy(1.0, 5.0, 5, 60.0), None, "SIGTERM", 1.0, False, False,
+                           "the profile")
+
+    plans = (spec("worker", 2), spec("clock", 1))
+    with selectors.DefaultSelector() as selector:
+        def made(**kwargs: Any) -> Processes:
+            return Processes(plans, {}, selector, print, print, **kwargs)
+
+        plain, coloured, records = made(), made(colour=True), made(log_format="json")
+    assert [i.name for i in plain.instances] == ["worker.1", "worker.2", "clock.1"]
+    assert plain.line("clock.1", "tick", "36", 1) == "clock.1  | tick"
+    assert coloured.line("clock.1", "tick", "36", 1) == "\033[36mclock.1  |\033[0m tick"
+    record = json.loads(records.line("clock.1", "tick", "36", 7))
+    assert (record["process"], record["process_pid"], record["message"]) == ("clock.1", 7, "tick")
+    assert len({i.colour for i in coloured.instances}) == 3
 
 
 def test_a_dev_edit_restarts_the_command_but_not_the_watcher(
