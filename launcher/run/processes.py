@@ -221,11 +221,12 @@ class Processes:
         if decision.delay is None:
             inst.state, inst.due = GAVE_UP, None
             policy = inst.spec.restart
-            again = "a reload starts it again" if inst.spec.reload else "so does a restart"
+            again = "launch reload starts it again" if inst.spec.reload else (
+                "the next start of launch starts it again")
             self.log(f"{inst.name} gave up: {crashes} crashes within {policy.window:g}s "
-                     f"(limit {policy.max_crashes}); last: {reason}; it stays down while the "
-                     f"site serves on ({again})", "process gave up", level="error",
-                     process=inst.name, reason=reason, crashes=crashes)
+                     f"(limit {policy.max_crashes}); last: {reason}; it stays down ({again})",
+                     "process gave up", level="error", process=inst.name, reason=reason,
+                     crashes=crashes)
             return
         inst.state, inst.due = BACKOFF, now + decision.delay
         self._restarted(inst, "exited")
@@ -352,6 +353,8 @@ class Processes:
                 popen.wait(KILL_WAIT)
             self._forget(inst)
             inst.state, inst.kill_at = STOPPED, None
+        for inst in self.instances:
+            self._forget(inst)  # those that ended unseen (a stop cut a reload's wait short)
         for inst in live:  # its last lines ("finished") before the supervisor's own
             if inst.relay is not None:
                 inst.relay.join(RELAY_WAIT)

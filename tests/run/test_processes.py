@@ -56,6 +56,10 @@ processes:
   flaky:
     argv: [PYTHON, -c, "import sys; print('flaky failing'); sys.exit(1)"]
     restart: {backoff_initial: 0.1, backoff_max: 0.2, max_crashes: 2, window: 60}
+  hog:
+    argv: [PYTHON, -c, "import time; time.sleep(600)"]
+    max_memory: 1MiB
+    stop_timeout: 2
 """
 DEV = """\
 extends: dev
@@ -112,8 +116,9 @@ def wait_until(what: str, check: Any, timeout: float = 30.0) -> Any:
 def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_path: Path
                                          ) -> None:
     root = site(tmp_path)
-    port = free_port()
-    item = start(launch, env, "site", "--bind", f"127.0.0.1:{port}", cwd=root)
+    port, admin = free_port(), free_port()
+    item = start(launch, env, "site", "--bind", f"127.0.0.1:{port}", "--admin-bind",
+                 f"127.0.0.1:{admin}", cwd=root)
     item.wait_for("ticker.1 | tick 2 v1", timeout=120)
     assert "serving site on" in item.output  # the server first, then the processes
     assert item.output.index("serving site on") < item.output.index("ticker.1 started")
@@ -121,6 +126,9 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
     assert "assets" not in item.output  # dev only
     item.wait_for("flaky.1 gave up: 3 crashes within 60s", timeout=30)
     assert get(port, "/admin/login/")[0] == 200  # the site keeps serving
+    # Over its ceiling, at the server's memory check (every 2 s): restarted gracefully.
+    item.wait_for("hog.1 holds ", timeout=30)
+    assert "MiB: restarting it gracefully" in item.output
 
     text = status(env, root, "site")
     lines = text.splitlines()
@@ -140,6 +148,13 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
     after = wait_until("ticker.1 back", lambda: (r := rows(env, root, "site")["ticker.1"])[
         "state"] == "running" and r["pid"] != old["pid"] and r)
     assert after["restarts"] == 1
+    metrics = get(admin, "/metrics")[1].decode()
+    assert 'launcher_process_restarts_total{process="ticker.1",reason="exited"} 1.0' in metrics
+    assert 'launcher_process_up{process="flaky.1",state="gave up"} 0.0' in metrics
+    assert 'launcher_process_rss_bytes{process="ticker.1"}' in metrics
+    memory = [line for line in metrics.splitlines() if line.startswith(
+        'launcher_process_restarts_total{process="hog.1",reason="memory"}')]
+    assert memory and float(memory[0].split()[-1]) >= 1, metrics
 
     reload = subprocess.run([PYTHON, "-m", "launcher", "reload", "site"], env=env.vars(),
                             capture_output=True, text=True, timeout=90, cwd=root)
@@ -155,7 +170,8 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
     assert item.stop() == 0
     out = item.output
     assert out.count("tick finished after") == finished + 1  # the stop was graceful too
-    assert "processes stopped: ticker.1\n" in out  # flaky.1 was down already
+    assert "processes stopped: ticker.1" in out
+    assert "flaky.1" not in out[out.index("processes stopped"):]  # down already
 
 
 def test_only_runs_one_process_type(env: Env, launch: list[Launch], tmp_path: Path) -> None:
