@@ -7,7 +7,8 @@ to bottom: start, the loop, signals, control requests, the reload transaction (a
 tiers), generations and restarts, health, memory, status. The decisions it carries out are
 pure functions beside it: restart.py (retry or give up), reload.py (fixed keys, which way a
 reload goes, coalescing), monitor.py (which probe results apply), timers.py (watchdog, memory
-check), outcome.py (exit codes).
+check), outcome.py (exit codes). The site's other processes are one object it owns and calls
+(processes.py).
 """
 
 from __future__ import annotations
