@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from launcher.errors import LauncherError, LaunchError, ProfileError
 from launcher.plan.overrides import ONLY, OPTIONS
-from launcher.plan.procfile import WEB
 from launcher.plan.secrets import Masker
 from launcher.run import logs
 from launcher.run.outcome import Exit
@@ -68,7 +67,7 @@ options for a profile (every command that takes NAME):
   --admin-bind HOST:PORT|PORT    the admin listener: /livez /readyz /startupz /metrics
   --log-format {text,json}       override the profile's log_format
   --only PROCESS                 one process type: web (the server) or a name in processes:
-                                 (systemd-unit, k8s, show; running one is not supported yet)
+                                 (run it alone, or render it: systemd-unit, k8s, show)
 
 NAME is a profile file's name without .yaml, looked up in the project's configs/ (nearest
 first, up to the directory of manage.py), then each directory of $LAUNCH_CONFIG_DIR, then the
@@ -339,12 +338,6 @@ def _run(
     error_line.profile = args.config or args.profile
     if args.log_format == logs.JSON:
         error_line.log_format = logs.JSON  # a bad profile is told as JSON too
-    if args.only not in (None, WEB):  # web: the server alone, what a start runs today
-        raise LaunchError(
-            f"{ONLY} {args.only}: running one process type other than web is not supported yet",
-            "launch systemd-unit and launch k8s render it with --only",
-        )
-
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
     try:
         pending = planner.start()  # first: making the plan is the longest part of a start
@@ -361,12 +354,10 @@ def _run(
     if args.only is not None and args.only not in plan.process_types():
         raise ProfileError(None, None, ONLY, f"no process type {args.only!r} in profile "
                            f"{plan.name} (it has: {', '.join(plan.process_types())})")
-    if args.only is None and plan.processes:
-        names = ", ".join(process.name for process in plan.processes)
-        plan = dataclasses.replace(plan, warnings=(
-            *plan.warnings, f"processes {names} (launch show lists them) are not started by "
-            "this version: only the server runs; start them beside it for now",
-        ))
+    if args.only is not None:  # one process type: the server (web) alone, or one process
+        only = plan.process(args.only)
+        plan = dataclasses.replace(plan, processes=(only,) if only else ())
+        return run_plan(plan, env, planner, signals, serve=only is None)
     return run_plan(plan, env, planner, signals)
 
 
