@@ -42,6 +42,7 @@ from launcher.plan.loader import LoadedProfile, load_profile
 from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.model import LaunchPlan
 from tests.heavy_project import build_source
+from tests.services import redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_site"  # where `launch NAME` runs: the demo is found as any project would be
@@ -475,6 +476,14 @@ def assert_nothing_left(e: Env) -> None:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     assert not left, f"processes left behind: {[p.cmdline() for p in left]}"
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of the test's own on a free loopback port (tests/services.py): its URL; stopped
+    by its pid after the test, and gone."""
+    with redis_server(tmp_path / "redis", free_port()) as url:
+        yield url
 
 
 @pytest.fixture
