@@ -416,11 +416,12 @@ def stylesheets(html: bytes) -> list[str]:
     return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
 
 
-def status_json(env: Env, name: str) -> dict[str, Any]:
-    """`launch status NAME --json`, run from the test's own directory (never the checkout's)."""
+def status_json(env: Env, name: str, cwd: Path | None = None) -> dict[str, Any]:
+    """`launch status NAME --json`, run from `cwd` (a generated project), else the test's own
+    directory (never the checkout's)."""
     result = subprocess.run(
         [PYTHON, "-m", "launcher", "status", name, "--json"],
-        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=env.tmp,
+        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=cwd or env.tmp,
     )
     assert result.returncode == 0, result.stderr
     parsed: dict[str, Any] = json.loads(result.stdout)
