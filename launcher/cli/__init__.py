@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, NoReturn
 
 from launcher.errors import LauncherError, LaunchError, ProfileError
 from launcher.plan.overrides import ONLY, OPTIONS
-from launcher.plan.procfile import WEB
 from launcher.plan.secrets import Masker
 from launcher.run import logs
 from launcher.run.outcome import Exit
@@ -316,12 +315,6 @@ def _run(
     error_line.profile = args.config or args.profile
     if args.log_format == logs.JSON:
         error_line.log_format = logs.JSON  # a bad profile is told as JSON too
-    if args.only not in (None, WEB):  # web: the server alone, what a start runs today
-        raise LaunchError(
-            f"{ONLY} {args.only}: running one process type other than web is not supported yet",
-            "launch systemd-unit and launch k8s render it with --only",
-        )
-
     planner = Planner(_name(args), cwd=cwd, overrides=_overrides(args))
     try:
         pending = planner.start()  # first: making the plan is the longest part of a start
@@ -338,12 +331,10 @@ def _run(
     if args.only is not None and args.only not in plan.process_types():
         raise ProfileError(None, None, ONLY, f"no process type {args.only!r} in profile "
                            f"{plan.name} (it has: {', '.join(plan.process_types())})")
-    if args.only is None and plan.processes:
-        names = ", ".join(process.name for process in plan.processes)
-        plan = dataclasses.replace(plan, warnings=(
-            *plan.warnings, f"processes {names} (launch show lists them) are not started by "
-            "this version: only the server runs; start them beside it for now",
-        ))
+    if args.only is not None:  # one process type: the server (web) alone, or one process
+        only = plan.process(args.only)
+        plan = dataclasses.replace(plan, processes=(only,) if only else ())
+        return run_plan(plan, env, planner, signals, serve=only is None)
     return run_plan(plan, env, planner, signals)
 
 

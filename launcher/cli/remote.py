@@ -178,4 +178,20 @@ def _format_status(status: Mapping[str, Any]) -> str:
             f"{w['pid']:>8} {w['rss'] / 2**20:>8.1f} {w['uss'] / 2**20:>8.1f} "
             f"{w['cpu_seconds']:>7.2f} {w['age']:>8.0f}"
         )
+    lines += _format_processes(status.get("processes") or [])
     return "\n".join(lines)
+
+
+def _format_processes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per instance of the site's other processes (none: no lines)."""
+    if not rows:
+        return []
+    width = max(len("process"), *(len(r["name"]) for r in rows))
+    lines = [f"{'process':<{width}} {'pid':>8} {'state':<9} {'restarts':>8} {'rss MiB':>8} "
+             f"{'age s':>8}"]
+    for r in rows:
+        rss = f"{r['rss'] / 2**20:.1f}" if r.get("rss") is not None else "-"
+        age = f"{r['age']:.0f}" if r.get("age") is not None else "-"
+        lines.append(f"{r['name']:<{width}} {r.get('pid') or '-':>8} {r['state']:<9} "
+                     f"{r['restarts']:>8} {rss:>8} {age:>8}")
+    return lines

@@ -15,12 +15,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from launcher.run.metrics import RELOAD_RESULTS, RESTART_REASONS, Counts
+from launcher.run.processes import RESTART_REASONS as PROCESS_RESTARTS
 
 if TYPE_CHECKING:
     from launcher.plan.model import LaunchPlan
     from launcher.plan.secrets import Masker
     from launcher.run.generation import Generation, Generations
     from launcher.run.monitor import Health, HealthMonitor
+    from launcher.run.processes import Processes
 
 HEALTH_STATES = ("starting", "healthy", "unhealthy")
 
@@ -45,6 +47,8 @@ class Observed(Protocol):
     def masker(self) -> Masker: ...
     @property
     def started_at(self) -> float: ...
+    @property
+    def processes(self) -> Processes: ...
 
 
 def render(sup: Observed) -> tuple[str, bytes]:
@@ -102,6 +106,7 @@ class SupervisorCollector(Collector):
             yield gauge("launcher_probe_duration_seconds", "How long the last probe took.",
                         monitor.last_seconds)
         yield from self._workers()
+        yield from self._processes()
         yield from self._steps()
 
     def _workers(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -135,6 +140,27 @@ class SupervisorCollector(Collector):
         yield from (rss, uss, cpu, age)
         own = psutil.Process(os.getpid()).memory_info().rss
         yield gauge("launcher_supervisor_rss_bytes", "The supervisor's own RSS.", own)
+
+    def _processes(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """The site's other processes, one series per instance (`process="worker.1"`)."""
+        processes = self.sup.processes
+        if not processes.instances:
+            return
+        restarts = CounterMetricFamily("launcher_process_restarts",
+                                       "Restarts of each process instance, by reason.",
+                                       labels=["process", "reason"])
+        up = GaugeMetricFamily("launcher_process_up", "1 while the process instance runs.",
+                               labels=["process", "state"])
+        rss = GaugeMetricFamily("launcher_process_rss_bytes",
+                                "RSS of each process instance's group.", labels=["process"])
+        for row in processes.rows(measure=True):
+            name = row["name"]
+            for reason in PROCESS_RESTARTS:
+                restarts.add_metric([name, reason], processes.counts[(name, reason)])
+            up.add_metric([name, row["state"]], float(row["pid"] is not None))
+            if row["rss"] is not None:
+                rss.add_metric([name], row["rss"])
+        yield from (restarts, up, rss)
 
     def _steps(self) -> Iterator[GaugeMetricFamily]:
         steps = self.sup.counts.steps

@@ -25,6 +25,12 @@ PREFIX = "[launch] "
 JOURNAL_ENV = "JOURNAL_STREAM"  # set by systemd when stderr is the journal, which adds the time
 
 
+def colour(env: Mapping[str, str]) -> bool:
+    """Whether lines may be coloured: stderr is a terminal and NO_COLOR is not set
+    (https://no-color.org)."""
+    return sys.stderr.isatty() and not env.get("NO_COLOR")
+
+
 def write_line(line: str) -> None:
     """To stderr in one write: lines from several threads never interleave."""
     sys.stderr.write(line + "\n")

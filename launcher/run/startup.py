@@ -60,10 +60,12 @@ class Claim:
 
     @classmethod
     def take(cls, plan: LaunchPlan, env: Mapping[str, str],
-             inherited: list[socket.socket]) -> Claim:
+             inherited: list[socket.socket], *, bind: bool = True) -> Claim:
         root = control.project_root(plan)
         directory = control.ensure_instance_dir(env, root)
         control_server = control.ControlServer(directory, plan.name, root)
+        if not bind:  # `--only PROCESS`: nothing to serve
+            return cls(directory, control_server, [], True)
         if inherited:
             return cls(directory, control_server, inherited, True)
         try:
@@ -88,15 +90,20 @@ def run_plan(
     env: Mapping[str, str],
     source: Planner | None = None,
     signals: StartupSignals | None = None,
+    *,
+    serve: bool = True,
 ) -> int:
     """Claim the profile's control socket, bind, check the app and run steps, then supervise.
 
     `source` is where the plan came from: reloads read the profile again through it.
-    `signals` has noted the signals since launch began (while the planner ran).
+    `signals` has noted the signals since launch began (while the planner ran). `serve`
+    False: `--only PROCESS`, the plan's processes alone (run_processes).
     """
     signals = signals or StartupSignals()
     inherited = inherited_listeners(env, os.getpid())
     try:
+        if not serve:
+            return run_processes(plan, env, signals)
         return _run(plan, env, source, signals, inherited)
     finally:
         for sock in inherited:
@@ -143,6 +150,20 @@ def _run(
         claim.release(plan)
         if admin is not None:
             admin.close()
+
+
+def run_processes(plan: LaunchPlan, env: Mapping[str, str], signals: StartupSignals) -> int:
+    """`launch NAME --only PROCESS` (a pod or a unit per process type): no listener, no steps
+    (the web type runs them: two pods must not migrate at once), no admin listener; the
+    process supervised as beside a server, `launch status/reload/stop` answered."""
+    claim = Claim.take(plan, env, [], bind=False)
+    try:
+        supervisor = Supervisor(plan, env, [], claim.directory, claim.control_server,
+                                pending_signals=signals.received, serve=False)
+        signals.raise_if_stopping()
+        return supervisor.run()
+    finally:
+        claim.release(plan)
 
 
 def _start_admin(plan: LaunchPlan, supervisor: Supervisor) -> AdminServer | None:

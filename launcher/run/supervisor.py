@@ -37,6 +37,7 @@ from launcher.run.outcome import Exit, Outcome, ending
 from launcher.run.planner import Planner, SparePlanner
 from launcher.run.preparing import applies
 from launcher.run.process import reap_orphans
+from launcher.run.processes import Processes
 from launcher.run.reload import Batch, ReloadQueue, Request, Way, reread, route
 from launcher.run.restart import after_crash
 from launcher.run.signals import FORWARDED_SIGNALS, HANDLED_SIGNALS, STOP_SIGNALS
@@ -63,6 +64,8 @@ class Supervisor:
     source: Planner | None = None
     # Signals that came during start-up; the supervisor's handler appends to the same list.
     pending_signals: list[int] = field(default_factory=list)
+    # False: `--only PROCESS`, the plan's processes alone, with no server and no listener.
+    serve: bool = True
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.env)
@@ -94,7 +97,8 @@ class Supervisor:
         self._selector.register(self.control_server.sock, selectors.EVENT_READ, "control")
         self.timers = Timers(self.notifier.watchdog_interval)
         self.waiter = Waiter(self.stopping, self._pet_watchdog)
-        self.parents = DevParents(self.child_env, self.listeners[0].fileno(), self._wake, self.log)
+        listen_fd = self.listeners[0].fileno() if self.listeners else -1
+        self.parents = DevParents(self.child_env, listen_fd, self._wake, self.log)
         self.planners = SparePlanner(self.source if self.plan.watch else None)
         self.monitor = HealthMonitor(
             lambda: (self.plan.probe, self.current), self.stopping, self._post_probe
@@ -102,6 +106,10 @@ class Supervisor:
         self.generations = Generations(
             self.listeners, self.child_env, self.parents, self._selector,
             self.notifier.watchdog_interval,
+        )
+        self.processes = Processes(  # the site's other processes (run/processes.py)
+            self.plan.processes, self.child_env, self._selector, self.out, self.log,
+            self.plan.log_format, self.plan.name, logs.colour(self.env),
         )
 
     # ----- start --------------------------------------------------------------------------------
@@ -122,7 +130,7 @@ class Supervisor:
         # Watch before the parent imports anything: an edit made during start-up still counts.
         start_watcher(self.plan.watch, self._on_change, (control.run_dir(self.env), self.run_dir))
         self._watching = True
-        return self.parents.start_warming(self.plan) if self.plan.forks else None
+        return self.parents.start_warming(self.plan) if self.plan.forks and self.serve else None
 
     def abandon(self) -> None:
         """Start-up failed before `run()`: end what was started for it."""
@@ -134,6 +142,8 @@ class Supervisor:
                 self.generations.stop(first, 0.0)
             return self._failed_start(Outcome(False, "stop requested"))
         self.start_warming()  # when run() is called without it
+        if not self.serve:
+            return self._run_processes()
         if self.plan.forks:
             outcome = self.parents.warm(self.plan, self.waiter)
             if not outcome.ok:
@@ -147,8 +157,19 @@ class Supervisor:
         self.log(f"serving {self.plan.name} on {bind} (pid {pid})", "serving", server_pid=pid)
         for warning in self.plan.warnings:  # what will not work as expected (plan/hosts.py)
             self.log(f"warning: {warning}", "warning", level="warning")
+        self.processes.start()  # after the steps, beside the server
         self.planners.refill()
         self.monitor.start()
+        return self._loop()
+
+    def _run_processes(self) -> Exit:
+        """`--only PROCESS`: its instances alone, supervised as beside a server."""
+        self.health = Health("healthy", 0, "no server: --only " + ", ".join(
+            process.name for process in self.plan.processes), time.time())
+        self.processes.start()
+        self.notifier.send("READY=1", self._status_line())
+        self.log(f"running {', '.join(i.name for i in self.processes.instances)} "
+                 "(no server)", "serving")
         return self._loop()
 
     def _failed_start(self, outcome: Outcome) -> Exit:
@@ -172,9 +193,11 @@ class Supervisor:
                 self.current is not None and self.current.server.exit_fd is None
                 and self.parents.current is None
             )
-            memory = self.plan.memory_check_interval if self.plan.max_worker_memory else None
+            ceilings = self.plan.max_worker_memory or self.processes.has_ceiling
+            memory = self.plan.memory_check_interval if ceilings else None
             timeout = self.timers.next_wake(
-                time.monotonic(), polling=polling, healthy=self._healthy(), memory_interval=memory
+                time.monotonic(), polling=polling, healthy=self._healthy(), memory_interval=memory,
+                due=self.processes.next_due(),
             )
             for key, _ in self._selector.select(timeout=timeout):
                 if key.data == "wake":
@@ -196,10 +219,13 @@ class Supervisor:
             code = self.handle_current()
             if code is not None:
                 return code
+            if self.processes.tend(time.monotonic()) and not self.serve:
+                return Exit.GAVE_UP  # `--only PROCESS`: nothing else runs; let the pod restart
             self.handle_retiring()
             now = time.monotonic()
             if self.timers.memory_due(now, memory):
                 self.recycle_overgrown()
+                self.processes.recycle_overgrown()
             self._pet_watchdog()
             self.write_state()
 
@@ -213,6 +239,7 @@ class Supervisor:
         self._refuse_waiting()
         self.generations.stop_all(self.current, self.plan.graceful_timeout)
         self.current = None
+        self.processes.stop_all()  # once the server's listening ended, each within its time
         self.parents.stop_all()
         self.planners.stop()
         with contextlib.suppress(OSError):
@@ -248,7 +275,8 @@ class Supervisor:
             if signum == signal.SIGHUP:
                 self.reloads.add(Request("SIGHUP"))
             elif signum == signal.SIGCHLD:
-                reap_orphans(self.generations.pids(self.current) | self.parents.pids())
+                reap_orphans(self.generations.pids(self.current) | self.parents.pids()
+                             | self.processes.pids())
             elif signum in FORWARDED_SIGNALS and self.current is not None:
                 self.current.server.send(signum)
         return None
@@ -306,7 +334,7 @@ class Supervisor:
     def handle_reload(self, batch: Batch[socket.socket]) -> None:
         """One reload for every request merged into `batch`; each requester is told its
         outcome."""
-        outcome = self.reload(batch)
+        outcome = self.reload(batch) if self.serve else self.reload_processes(batch)
         reply = {"ok": outcome.ok, "message": self.masker.text(outcome.message)}
         for conn in batch.waiting:
             control.reply(conn, reply)
@@ -353,8 +381,8 @@ class Supervisor:
             self.promote(gen, outcome.message)
             if old is not None:
                 self.retire(old)
-            outcome = Outcome(True, f"reloaded: generation {gen.number} serving "
-                                    f"(pid {gen.server.pid})")
+            outcome = self._processes_reloaded(plan, paths, Outcome(
+                True, f"reloaded: generation {gen.number} serving (pid {gen.server.pid})"))
         else:
             if renewed:
                 self.parents.restore()  # a failure gives back the tiers it renewed
@@ -367,6 +395,27 @@ class Supervisor:
                 self.last_failure = outcome.message
         self._reloaded(outcome, why, time.monotonic() - started)
         return outcome
+
+    def reload_processes(self, batch: Batch[Any]) -> Outcome:
+        """`--only PROCESS`: no generation to start; the process restarts as after a reload."""
+        started = time.monotonic()
+        self.log(f"{batch.why}: reloading", "reloading", reason=batch.why)
+        outcome = self._processes_reloaded(self.plan, list(batch.paths), Outcome(
+            True, "reloaded: " + ", ".join(p.name for p in self.plan.processes)))
+        self._reloaded(outcome, batch.why, time.monotonic() - started)
+        return outcome
+
+    def _processes_reloaded(self, plan: LaunchPlan, paths: list[str], outcome: Outcome
+                            ) -> Outcome:
+        """The processes a reload restarts, once its generation serves (processes.py); one
+        that dies right after its restart is named in the reload's answer."""
+        died = self.processes.reload(plan.processes, paths, self.waiter)
+        if not died:
+            return outcome
+        names = ", ".join(died)
+        self.log(f"died right after the reload restarted them: {names}", "process died",
+                 level="error", processes=died)
+        return Outcome(outcome.ok, f"{outcome.message}; died right after their restart: {names}")
 
     def _start_new(
         self, way: Way, plan: LaunchPlan, early: tuple[Generation | None, Outcome] | None,
@@ -588,6 +637,7 @@ class Supervisor:
             "started_at": self.started_at,
             "max_worker_memory": plan.max_worker_memory,
         }
+        status["processes"] = self.processes.rows(measure=with_workers)
         if with_workers:
             status["workers"] = control.describe_workers(gen.server.workers()) if gen else []
         return self.masker.data(status)

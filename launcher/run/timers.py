@@ -1,6 +1,7 @@
-"""When the supervisor's loop must wake with no event to wake it: systemd's watchdog ping and
-the memory check. The loop otherwise sleeps until something happens. Pure bookkeeping of
-times; the supervisor sends the ping and checks the memory when these say so."""
+"""When the supervisor's loop must wake with no event to wake it: systemd's watchdog ping,
+the memory check, and a process's restart or SIGKILL falling due (run/processes.py). The
+loop otherwise sleeps until something happens. Pure bookkeeping of times; the supervisor
+sends the ping and checks the memory when these say so."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ class Timers:
         self.last_memory = 0.0
 
     def next_wake(
-        self, now: float, *, polling: bool, healthy: bool, memory_interval: float | None
+        self, now: float, *, polling: bool, healthy: bool, memory_interval: float | None,
+        due: float | None = None,
     ) -> float:
         """Seconds the loop may sleep: until the next timer, or a short tick while polling.
-        `memory_interval` None: no memory ceiling to check."""
+        `memory_interval` None: no memory ceiling to check; `due`: the monotonic time a
+        process's restart or escalation falls due."""
         if polling:
             return POLL_TICK
         waits = [IDLE_WAKE]
+        if due is not None:
+            waits.append(due - now)
         if memory_interval:
             waits.append(self.last_memory + memory_interval - now)
         if self.watchdog_interval and healthy:

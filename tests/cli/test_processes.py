@@ -1,8 +1,7 @@
 """The site's other processes through the real CLI: `launch show` (text, --json, --origins)
 says what runs and why, `launch k8s` output with processes passes `kubernetes-validate
---strict`, `systemd-unit --only` renders one type, and `--only` is refused in one line where
-it cannot be honoured (an unknown type; running one type other than web, until the run
-layer can); `--only web` serves as a start does."""
+--strict`, `systemd-unit --only` renders one type, `--only` names an unknown type in one
+line, and `--only web` serves the site alone."""
 
 from __future__ import annotations
 
@@ -159,9 +158,7 @@ def test_an_unset_procfile_variable_is_left_for_the_unit(env: Env, tmp_path: Pat
          "reports, assets, worker, clock, db_worker; web is the server)"),
         (("k8s", "site", "--image", "r.example.com/m:1", "--only", "nope"),
          "launch: error: key '--only': no process type 'nope'"),
-        (("site", "--only", "worker"),
-         "launch: error: --only worker: running one process type other than web is not "
-         "supported yet"),
+        (("site", "--only", "nope"), "launch: error: key '--only': no process type 'nope'"),
     ],
 )
 def test_only_refused_in_one_line(
@@ -182,11 +179,9 @@ def test_a_bad_procfile_is_one_line(env: Env, tmp_path: Path) -> None:
     assert result.stderr.startswith(f"launch: error: {root / 'Procfile'}:2: key 'worker': '&&'")
 
 
-def test_only_web_serves_the_site_and_a_full_start_says_what_it_does_not_run(
-    env: Env, tmp_path: Path
-) -> None:
-    """`--only web` (a rendered web pod's command) runs the server as a start does; a start
-    with processes planned says in one line that this version does not start them."""
+def test_only_web_serves_the_site_without_the_processes(env: Env, tmp_path: Path) -> None:
+    """`--only web` (a rendered web pod's command) runs the server alone; a start without
+    `--only` runs the processes beside it (tests/run/test_processes.py runs them)."""
     from tests.conftest import Launch, free_port, get, start
     from tests.projects import deployable, generate
 
@@ -202,7 +197,7 @@ def test_only_web_serves_the_site_and_a_full_start_says_what_it_does_not_run(
             item = start(started, env, "site", "--bind", f"127.0.0.1:{port}", *only, cwd=root)
             item.wait_for("serving site", timeout=120)
             assert get(port, "/admin/login/")[0] == 200
-            said = "processes reports (launch show lists them) are not started by this version"
+            said = "reports.1 started"
             assert (said in item.output) is (not only), item.output
             assert item.stop() == 0
     finally:

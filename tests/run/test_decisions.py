@@ -17,6 +17,7 @@ from launcher.run import admin
 from launcher.run.generation import Generation
 from launcher.run.monitor import Health, ProbeResult, apply_probe
 from launcher.run.outcome import Exit, ending
+from launcher.run.processes import restarts_on_reload
 from launcher.run.reload import ReloadQueue, Request, Route, Way, fixed, moved, route
 from launcher.run.restart import after_crash
 from launcher.run.timers import IDLE_WAKE, POLL_TICK, Timers
@@ -266,6 +267,24 @@ def test_how_long_the_loop_may_sleep(
 
 
 @pytest.mark.parametrize(
+    ("polling", "due", "expected"),
+    [
+        (False, 103.0, 3.0),  # a process's restart (or SIGKILL) falls due first
+        (False, 100.0 + IDLE_WAKE + 1, IDLE_WAKE),  # later than the idle wake
+        (False, 98.0, 0.0),  # overdue: at once
+        (True, 103.0, POLL_TICK),  # polling anyway
+        (False, None, IDLE_WAKE),  # nothing due
+    ],
+)
+def test_the_loop_wakes_when_a_process_restart_falls_due(
+    polling: bool, due: float | None, expected: float
+) -> None:
+    got = Timers(None).next_wake(100.0, polling=polling, healthy=True, memory_interval=None,
+                                 due=due)
+    assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
     ("watchdog", "last", "now", "healthy", "due"),
     [
         (None, 0.0, 100.0, True, False),  # not under systemd's watchdog
@@ -294,6 +313,28 @@ def test_the_memory_check_is_due_every_interval(
     timers = Timers(None)
     timers.last_memory = last
     assert timers.memory_due(now, interval) is due
+
+
+# ----- which processes a reload restarts ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reload", "changed", "paths", "restarts"),
+    [
+        (True, False, (), True),  # `launch reload`: the processes that import the project
+        (False, False, (), False),  # an asset watcher: not by a reload
+        (True, False, ("/p/app/tasks.py",), True),  # dev: a Python edit
+        (False, False, ("/p/app/tasks.py",), False),  # the watcher: never by a Python edit
+        (True, False, ("/p/templates/x.html",), False),  # dev: a template is not imported
+        (True, False, ("/p/a.html", "/p/b.py"), True),  # one Python file among them
+        (False, True, (), True),  # its plan changed (the profile edited): always
+        (False, True, ("/p/configs/site.yaml",), True),
+    ],
+)
+def test_which_processes_a_reload_restarts(
+    reload: bool, changed: bool, paths: tuple[str, ...], restarts: bool
+) -> None:
+    assert restarts_on_reload(reload, changed, paths) is restarts
 
 
 # ----- readiness (/startupz, /livez, /readyz) --------------------------------------------------
