@@ -60,7 +60,7 @@ options for a profile (every command that takes NAME):
   --admin-bind HOST:PORT|PORT    the admin listener: /livez /readyz /startupz /metrics
   --log-format {text,json}       override the profile's log_format
   --only PROCESS                 one process type: web (the server) or a name in processes:
-                                 (systemd-unit, k8s, show; running one is not supported yet)
+                                 (run it alone, or render it: systemd-unit, k8s, show)
 
 NAME is a profile file's name without .yaml, looked up in the project's configs/ (nearest
 first, up to the directory of manage.py), then each directory of $LAUNCH_CONFIG_DIR, then the

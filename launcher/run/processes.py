@@ -43,6 +43,9 @@ from launcher.run.restart import after_crash
 from launcher.run.waiter import Waiter
 
 EXIT_EVENT = "process exit"  # the selector key's data for an instance's pidfd
+# seconds a reload's answer waits for graceful stops at most: the loop finishes the rest (a
+# Celery task may run for minutes; meanwhile `launch status` must answer).
+REPLY_WAIT = 30.0
 SETTLE = 5.0  # seconds after a reload's restart within which a death is named in its answer
 RELAY_WAIT = 2.0  # seconds for a stopped instance's last lines
 MIB = 2**20
@@ -288,12 +291,13 @@ class Processes:
                 self._stop_gracefully(inst, "memory", now)
 
     def reload(self, plans: Iterable[ProcessPlan], paths: Sequence[str],
-               waiter: Waiter) -> list[str]:
+               waiter: Waiter) -> tuple[list[str], list[str]]:
         """After a reload promoted its generation: restart gracefully those
         `restarts_on_reload` picks, from the new plan's spec of the same name, and wait until
-        each runs again and has lived SETTLE seconds (bounded by its stop_timeout). Returns
-        those that died meanwhile. Processes the new plan adds or drops change at the next
-        start."""
+        each runs again and has lived SETTLE seconds (its stop bounded by its stop_timeout,
+        the wait by REPLY_WAIT). Returns those that died meanwhile, and those still stopping
+        (the loop restarts them once they end). Processes the new plan adds or drops change at
+        the next start."""
         new = {spec.name: spec for spec in plans}
         now = time.monotonic()
         chosen = []
@@ -309,9 +313,10 @@ class Processes:
                 self._restarted(inst, "reload")
                 self._spawn(inst, now)
         if not chosen:
-            return []
+            return [], []
         self._died = []
-        deadline = now + max(i.spec.stop_timeout for i in chosen) + KILL_WAIT + SETTLE
+        stops = min(max(i.spec.stop_timeout for i in chosen) + KILL_WAIT, REPLY_WAIT)
+        deadline = now + stops + SETTLE
         while time.monotonic() < deadline:
             now = time.monotonic()
             self.tend(now)
@@ -322,7 +327,7 @@ class Processes:
         for inst in chosen:
             inst.reloaded = False
         died, self._died = self._died, []
-        return sorted(set(died))
+        return sorted(set(died)), [i.name for i in chosen if i.state == STOPPING]
 
     # ----- stop ---------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ to bottom: start, the loop, signals, control requests, the reload transaction (a
 tiers), generations and restarts, health, memory, status. The decisions it carries out are
 pure functions beside it: restart.py (retry or give up), reload.py (fixed keys, which way a
 reload goes, coalescing), monitor.py (which probe results apply), timers.py (watchdog, memory
-check), outcome.py (exit codes).
+check), outcome.py (exit codes). The site's other processes are one object it owns and calls
+(processes.py).
 """
 
 from __future__ import annotations
@@ -408,14 +409,18 @@ class Supervisor:
     def _processes_reloaded(self, plan: LaunchPlan, paths: list[str], outcome: Outcome
                             ) -> Outcome:
         """The processes a reload restarts, once its generation serves (processes.py); one
-        that dies right after its restart is named in the reload's answer."""
-        died = self.processes.reload(plan.processes, paths, self.waiter)
-        if not died:
-            return outcome
-        names = ", ".join(died)
-        self.log(f"died right after the reload restarted them: {names}", "process died",
-                 level="error", processes=died)
-        return Outcome(outcome.ok, f"{outcome.message}; died right after their restart: {names}")
+        that dies right after its restart, or still finishes its work, is named in the
+        reload's answer."""
+        died, stopping = self.processes.reload(plan.processes, paths, self.waiter)
+        message = outcome.message
+        if died:
+            names = ", ".join(died)
+            self.log(f"died right after the reload restarted them: {names}", "process died",
+                     level="error", processes=died)
+            message += f"; died right after their restart: {names}"
+        if stopping:
+            message += f"; restarting once they end: {', '.join(stopping)}"
+        return Outcome(outcome.ok, message)
 
     def _start_new(
         self, way: Way, plan: LaunchPlan, early: tuple[Generation | None, Outcome] | None,

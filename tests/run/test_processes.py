@@ -250,3 +250,25 @@ def test_a_dev_edit_restarts_the_command_but_not_the_watcher(
     assert after["assets.1"]["pid"] == before["assets.1"]["pid"]
     assert after["assets.1"]["restarts"] == 0
     assert item.stop() == 0
+
+
+def test_a_sigkilled_supervisor_takes_its_processes_with_it(
+    env: Env, launch: list[Launch], tmp_path: Path
+) -> None:
+    """PDEATHSIG (setpriv), as for the server: nothing outlives a supervisor killed hard."""
+    import psutil
+
+    root = site(tmp_path)
+    item = start(launch, env, "site", "--only", "ticker", cwd=root)
+    item.wait_for("ticker.1 | tick 1 v1", timeout=120)
+    pid = rows(env, root, "site")["ticker.1"]["pid"]
+    item.signal(signal.SIGKILL)
+    assert item.wait(30) == -signal.SIGKILL
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until("ticker.1 gone", gone, timeout=10)
