@@ -42,6 +42,7 @@ from launcher.plan.loader import LoadedProfile, load_profile
 from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.model import LaunchPlan
 from tests.heavy_project import build_source
+from tests.services import redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_site"  # where `launch NAME` runs: the demo is found as any project would be
@@ -415,11 +416,12 @@ def stylesheets(html: bytes) -> list[str]:
     return re.findall(r'<link[^>]+href="([^"]+\.css)"', html.decode())
 
 
-def status_json(env: Env, name: str) -> dict[str, Any]:
-    """`launch status NAME --json`, run from the test's own directory (never the checkout's)."""
+def status_json(env: Env, name: str, cwd: Path | None = None) -> dict[str, Any]:
+    """`launch status NAME --json`, run from `cwd` (a generated project), else the test's own
+    directory (never the checkout's)."""
     result = subprocess.run(
         [PYTHON, "-m", "launcher", "status", name, "--json"],
-        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=env.tmp,
+        env=env.vars(), capture_output=True, text=True, timeout=30, cwd=cwd or env.tmp,
     )
     assert result.returncode == 0, result.stderr
     parsed: dict[str, Any] = json.loads(result.stdout)
@@ -475,6 +477,14 @@ def assert_nothing_left(e: Env) -> None:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     assert not left, f"processes left behind: {[p.cmdline() for p in left]}"
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of the test's own on a free loopback port (tests/services.py): its URL; stopped
+    by its pid after the test, and gone."""
+    with redis_server(tmp_path / "redis", free_port()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,6 +9,17 @@
   environment.
 - `heavy`: a CMS site grown as real ones grow, slow to import (many installed apps, an API,
   apps of its own whose models carry code, a page tests edit): see tests/heavy_project.py.
+- `celery`: a `startproject` site with Celery wired as Celery's Django guide says
+  (`mysite/celery.py`, the `CELERY_` settings, autodiscovered tasks, the broker from
+  `CELERY_BROKER_URL`), an app `shop` whose view enqueues its task, and a dev profile in
+  `configs/` running `celery -A mysite worker` beside the server.
+- `tasks`: a `startproject` site on Django's tasks framework with a database backend
+  (`django.tasks` where Django has it, else the django-tasks backport, and django-tasks-db's
+  DatabaseBackend): the same `shop`, and no process written anywhere (launch finds db_worker).
+
+The `shop` task writes `<name>.started` when it begins and `<name>.done` when it ends (after
+`seconds`, a query parameter of the view) into `$SHOP_MARKERS`, each holding the version its code
+says (`VERSION` in shop/tasks.py, which tests edit) and the pid that ran it.
 """
 
 from __future__ import annotations
@@ -22,6 +33,9 @@ from tests.heavy_project import generate_heavy
 
 KINDS = ("startproject", "cms")  # the light ones, run under every profile
 HEAVY = "heavy"
+CELERY = "celery"
+TASKS = "tasks"
+MARKERS_ENV = "SHOP_MARKERS"  # where the shop's task leaves its markers
 HOME_TEXT = "Welcome to mysite"
 # The cms kind's production settings read these, as its deploy would set them.
 SECRETS = {
@@ -44,6 +58,8 @@ def generate(kind: str, parent: Path) -> Path:
     )
     if kind == "cms":
         _to_settings_package(root)
+    elif kind in (CELERY, TASKS):
+        _with_shop(root, kind)
     return root
 
 
@@ -132,3 +148,139 @@ def _to_settings_package(root: Path) -> None:
             "    path('', TemplateView.as_view(template_name='home.html')),",
         )
     )
+
+
+# The shop app of the `celery` and `tasks` kinds: its task, in each framework's words.
+_TASK_BODY = f"""\
+VERSION = "v1"
+
+
+def _marker(name, stage):
+    path = Path(os.environ["{MARKERS_ENV}"]) / f"{{name}}.{{stage}}"
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{{VERSION}} {{os.getpid()}}\\n")
+    os.replace(partial, path)  # whole or absent, for the test reading it
+
+
+def run_mark(name, seconds):
+    _marker(name, "started")
+    time.sleep(seconds)
+    _marker(name, "done")
+    return VERSION
+"""
+_TASKS = {
+    CELERY: (
+        "from celery import shared_task",
+        "@shared_task",
+        "mark.delay(name, seconds).id",
+    ),
+    # the decorator's import is chosen where the project is made, as its author would write it
+    TASKS: (
+        "{tasks_import}",
+        "@task()",
+        "mark.enqueue(name, seconds).id",
+    ),
+}
+
+
+def _with_shop(root: Path, kind: str) -> None:
+    """Add the shop app (a task, a view enqueueing it) and the framework around it."""
+    decorator_import, decorator, enqueue = _TASKS[kind]
+    settings = root / "mysite" / "settings.py"
+    text = settings.read_text() + "\n"
+    if kind == CELERY:
+        text += textwrap.dedent("""\
+            import os  # noqa: E402
+
+            INSTALLED_APPS += ["shop"]
+
+            # Celery: every CELERY_ setting is read by mysite/celery.py
+            CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+            CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+            """)
+        (root / "mysite" / "celery.py").write_text(textwrap.dedent("""\
+            import os
+
+            from celery import Celery
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+            app = Celery("mysite")
+            app.config_from_object("django.conf:settings", namespace="CELERY")
+            app.autodiscover_tasks()
+            """))
+        (root / "mysite" / "__init__.py").write_text(textwrap.dedent("""\
+            # Celery's app is loaded when Django starts, so that @shared_task uses it.
+            from .celery import app as celery_app
+
+            __all__ = ("celery_app",)
+            """))
+        (root / "configs").mkdir()
+        (root / "configs" / "dev.yaml").write_text(textwrap.dedent("""\
+            extends: dev
+            processes:
+              worker:
+                # Celery imports the project: an edit restarts it
+                argv: [celery, -A, mysite, worker, --loglevel=INFO, --concurrency=1]
+                reload: true
+                stop_timeout: 20
+                restart:
+                  backoff_initial: 1
+            """))
+    else:
+        backport = not _has_django_tasks()
+        decorator_import = decorator_import.format(tasks_import=(
+            "from django_tasks import task" if backport else "from django.tasks import task"))
+        apps = '["django_tasks", "django_tasks_db", "shop"]' if backport else (
+            '["django_tasks_db", "shop"]')
+        text += textwrap.dedent(f"""\
+            INSTALLED_APPS += {apps}
+
+            TASKS = {{
+                "default": {{
+                    "BACKEND": "django_tasks_db.DatabaseBackend",
+                }},
+            }}
+            """)
+    settings.write_text(text)
+    shop = root / "shop"
+    shop.mkdir()
+    (shop / "__init__.py").write_text("")
+    (shop / "tasks.py").write_text(
+        "import os\nimport time\nfrom pathlib import Path\n\n"
+        f"{decorator_import}\n\n{_TASK_BODY}\n\n"
+        f"{decorator}\ndef mark(name, seconds=0.0):\n    return run_mark(name, seconds)\n"
+    )
+    (shop / "views.py").write_text(textwrap.dedent(f"""\
+        from django.http import HttpResponse
+
+        from shop.tasks import mark
+
+
+        def home(request):
+            return HttpResponse("shop")
+
+
+        def enqueue(request, name):
+            seconds = float(request.GET.get("seconds", "0"))
+            return HttpResponse(str({enqueue}))
+        """))
+    urls = root / "mysite" / "urls.py"
+    urls.write_text(urls.read_text() + textwrap.dedent("""\
+
+        from shop import views as shop_views  # noqa: E402
+
+        urlpatterns += [
+            path("", shop_views.home),
+            path("enqueue/<str:name>/", shop_views.enqueue),
+        ]
+        """))
+
+
+def _has_django_tasks() -> bool:
+    """Whether the Django that runs launch ships `django.tasks` (6.0 and newer)."""
+    found = subprocess.run(
+        [PYTHON, "-c", "import importlib.util as u; print(bool(u.find_spec('django.tasks')))"],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    return found.stdout.strip() == "True"
