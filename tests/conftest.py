@@ -12,6 +12,7 @@ as a user's project has it; else on the interpreter running the tests (the edita
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import http.client
 import json
@@ -28,7 +29,8 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,58 @@ def words(plan: LaunchPlan) -> list[str]:
     """Each step as manage.py's words, or its argv."""
     return [" ".join(step.argv[3:]) if step.argv[1:3] == ("-m", "launcher.child.manage")
             else " ".join(step.argv) for step in plan.steps]
+
+
+# ----- the renderers' tables: a profile's text in, a unit or manifests out (no processes) -----
+
+
+POD = "bind: 0.0.0.0:8000\nadmin: {bind: '0.0.0.0:9100'}\n"  # a profile as a pod serves it
+COMMAND = ("launch", "site")  # the image's command for `launch k8s`
+IMAGE = "registry.example.com/mysite:1.4"
+LAUNCH = ("/opt/site/.venv/bin/launch", "run", "prod")  # the unit's command
+
+
+def plan_of(
+    tmp_path: Path, text: str, *, overrides: dict[str, str] | None = None, cpus: int = 2,
+    env: Mapping[str, str] | None = None,
+) -> LaunchPlan:
+    """A plan for the profile text, as `launch systemd-unit` or `launch k8s` run in the demo
+    site builds it (`${VAR}`s left for the target; the overridden keys noted as PlanSource
+    notes them)."""
+    path = tmp_path / "site.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    loaded = load_profile(str(path), cwd=DEMO, env={}, overrides=overrides, defer_env=True)
+    built = build_plan(loaded, python="python", cpus=cpus, env=env or {}, cwd=DEMO)
+    return dataclasses.replace(built, overridden=frozenset(loaded.overrides))
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment's one container."""
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def unit_fields(unit: str) -> list[tuple[str, str, str]]:
+    """(section, key, value) for every directive, in order; comments and blanks skipped."""
+    section, found = "", []
+    for line in unit.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        found.append((section, key, value))
+    return found
+
+
+def service(unit: str) -> dict[str, list[str]]:
+    """The [Service] section: key -> values (Environment= repeats)."""
+    values: dict[str, list[str]] = {}
+    for section, key, value in unit_fields(unit):
+        if section == "Service":
+            values.setdefault(key, []).append(value)
+    return values
 
 
 
@@ -581,6 +635,104 @@ class Load:
                 else:
                     self.failures.append(result)
 
+
+
+# ----- launcher runs of the demo site and of generated projects --------------------------------
+
+
+STARTUP = 60.0  # seconds a start of the demo or a generated project may take on a busy machine
+SITE = (  # the demo site as a profile outside it names it
+    f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"
+    "app: demo_site.wsgi:application\n"
+)
+# Appended to a project's settings: one line per interpreter that imports the project.
+IMPORT_LOG = '''
+import os as _os, sys as _sys
+if _os.environ.get("IMPORT_LOG"):
+    with open(_os.environ["IMPORT_LOG"], "a") as _log:
+        _log.write(f"{_os.getpid()} {' '.join(_sys.argv)}\\n")
+'''
+
+
+def cli(env: Env, *args: str, prefix: tuple[str, ...] = (), **extra: str) -> tuple[int, str]:
+    """`python -m launcher ARGS` (after `prefix`) run to its end in the demo site: (exit code,
+    stdout + stderr)."""
+    result = subprocess.run([*prefix, sys.executable, "-m", "launcher", *args], cwd=DEMO,
+                            env=env.vars(**extra), capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stdout + result.stderr
+
+
+def message(port: int) -> str:
+    """The demo site's sync view's message."""
+    return str(json.loads(get(port, "/api/sync/")[1])["message"])
+
+
+def wait_message(port: int, text: str, timeout: float = 15) -> list[str]:
+    """Poll until the sync view answers `text`; return every failure seen on the way."""
+    failures: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if message(port) == text:
+                return failures
+        except (OSError, http.client.HTTPException) as exc:
+            failures.append(repr(exc))
+        time.sleep(0.01)
+    raise AssertionError(f"{text!r} not served within {timeout}s")
+
+
+MARK = re.compile(r'^MARK = ".*"$', re.M)  # a name a copy's model module defines
+
+
+def set_mark(models: Path, text: str) -> None:
+    """Rewrite the model module's `MARK = "..."` line."""
+    models.write_text(MARK.sub(f'MARK = "{text}"', models.read_text()))
+
+
+# `launch dev`'s saved import list (README: the run directory), as its lines tell of it.
+USED = re.compile(r"the base imports ahead the (\d+) third-party modules saved by an earlier "
+                  r"run \((.+?)\)")
+FROM_SAVED = re.compile(r"warm tiers: warm in [\d.]+s; the base holds (\d+) third-party "
+                        r"modules imported ahead of django.setup\(\), (\d+) of them from the "
+                        r"list saved by an earlier run")
+
+
+def saved_file(env: Env, site: Path) -> Path:
+    """dev's list for the project at `site`: in its subdirectory of the run dir,
+    `<basename>-<crc32 of its root>`."""
+    root = site.resolve()
+    return env.tmp / "run" / f"{root.name[:16]}-{zlib.crc32(os.fsencode(str(root))):08x}" / \
+        "dev.devimports"
+
+
+def wait_saved(
+    env: Env, site: Path, replacing: int | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """The saved list, once a base has written it (in place of the file of inode `replacing`:
+    a base writes a new file and renames it over the old one)."""
+    path = saved_file(env, site)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_ino != replacing:
+            saved: dict[str, Any] = json.loads(path.read_text())
+            return saved
+        time.sleep(0.1)
+    raise AssertionError(f"{path} not written within {timeout}s")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under xdist, the tests of one class run on one worker (a class is how tests say they
+    share a costly fixture: the heavy project's dev server); every other test is spread on its
+    own, as `--dist load` spreads them. (`--dist loadgroup` would say it with a mark, but its
+    marks do not reach the scheduler under this pytest.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ClassesTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("::")
+            return "::".join(parts[:2]) if len(parts) > 2 else nodeid
+
+    return ClassesTogether(config, log)
 
 
 HEAVY_TESTS = ROOT / "tests" / "e2e" / "test_heavy_project.py"

@@ -2,10 +2,12 @@
 exactly the code on disk after every kind of edit, never a mix of old and new.
 
 One project is generated and its database migrated once for the run; each test copies it. The
-edit tests share a `launch dev` of a copy (one per xdist worker; a start costs the project's
-import, ~1.5 s). They do not depend on each other's order: each starts from the same files (a
-module a test deleted is put back) and checks that what is served is what is on disk, so one
-that failed does not hide in the next.
+edit tests share a `launch dev` of a copy (one xdist worker runs them all; a start costs the
+project's import, ~1.5 s, far more on a busy machine). They do not depend on each other's
+order: each starts from the same files (a module a test deleted is put back) and from a settled
+server, one that has answered only what is on disk for a while (the server a reload retired
+stops answering a moment after the new one begins), so one that failed does not hide in the
+next.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    FROM_SAVED,
+    USED,
     Env,
     Launch,
     assert_nothing_left,
@@ -33,6 +37,7 @@ from tests.conftest import (
     status_json,
     stylesheets,
     wait_ok,
+    wait_saved,
 )
 from tests.heavy_project import (
     PROBE_FILES,
@@ -44,7 +49,6 @@ from tests.heavy_project import (
     set_token,
 )
 from tests.projects import SECRETS
-from tests.run.test_devsaved import FROM_SAVED, USED, wait_saved
 
 Probe = dict[str, str]
 # The first test also pays for the module's fixtures: generating and migrating the project
@@ -65,17 +69,8 @@ def copy_project(source: Path, parent: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("profile", ["dev", "prod-wsgi"])
-def test_the_heavy_project_is_served_as_it_is(
-    env: Env, launch: list[Launch], heavy_source: Path, profile: str
-) -> None:
-    project = copy_project(heavy_source, env.tmp)
-    before = {p: p.read_bytes() for p in project.rglob("*.py")}
-    port = free_port()
-    item = start(launch, env, profile, "--bind", f"127.0.0.1:{port}", cwd=project,
-                 WEB_CONCURRENCY="2", **SECRETS)
-    wait_ok(item, port, timeout=90)
-
+def assert_served_as_it_is(env: Env, port: int, project: Path, profile: str) -> None:
+    """The CMS's pages, its API and both admins answer, with their stylesheets."""
     status, home, _ = get(port, "/")  # the CMS's own page, from the database migrate filled
     assert status == 200 and WELCOME_TEXT.encode() in home, home[:500]
     for href in stylesheets(home):
@@ -94,9 +89,26 @@ def test_the_heavy_project_is_served_as_it_is(
     assert get(port, "/django-admin/login/")[0] == 200
     if profile != "dev":
         assert status_json(env, profile)["health"] == "healthy"
+
+
+def sources(project: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in project.rglob("*.py")}
+
+
+def test_the_heavy_project_is_served_as_it_is(
+    env: Env, launch: list[Launch], heavy_source: Path
+) -> None:
+    """prod-wsgi; dev serves it as it is in the second-start test below."""
+    project = copy_project(heavy_source, env.tmp)
+    before = sources(project)
+    port = free_port()
+    item = start(launch, env, "prod-wsgi", "--bind", f"127.0.0.1:{port}", cwd=project,
+                 WEB_CONCURRENCY="2", **SECRETS)
+    wait_ok(item, port, timeout=90)
+    assert_served_as_it_is(env, port, project, "prod-wsgi")
     assert item.stop() == 0
     assert "Traceback" not in item.output
-    assert {p: p.read_bytes() for p in project.rglob("*.py")} == before
+    assert sources(project) == before
 
 
 # ----- dev: served code equals the code on disk ------------------------------------------------
@@ -155,17 +167,24 @@ def token(field: str) -> str:
     return f"{field}-{uuid.uuid4().hex[:8]}"
 
 
+# How long only `want` must be answered before a state counts as settled. While a reload
+# hands over, the new server accepts on the shared socket before the old one, retired, stops:
+# for a moment either may answer, so one answer of `want` does not mean the old one is gone.
+SETTLED = 0.5
+
+
 def wait_served(dev: Dev, want: Probe, allowed: list[Probe], timeout: float = 60.0) -> None:
-    """Poll until `want` is served, then a while more; every answer on the way must be one of
-    `allowed` or `want` (a state the disk was in: never a mix), and none may fail."""
+    """Poll until only `want` has been served for SETTLED seconds in a row; every answer on the
+    way must be one of `allowed` or `want` (a state the disk was in: never a mix), and none may
+    fail."""
     seen: list[Probe] = []
     failures: list[str] = []
     deadline = time.monotonic() + timeout
     settle_until: float | None = None
     while settle_until is None or time.monotonic() < settle_until:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{want} not served within {timeout}s; seen {seen[-3:]}\n"
-                                 f"{dev.item.output[-3000:]}")
+            raise AssertionError(f"{want} not served alone for {SETTLED}s within {timeout}s; "
+                                 f"seen {seen[-3:]}\n{dev.item.output[-3000:]}")
         try:
             status, body, _ = get(dev.port, PROBE_PATH)
             if status != 200:
@@ -174,8 +193,10 @@ def wait_served(dev: Dev, want: Probe, allowed: list[Probe], timeout: float = 60
                 probe = parse_probe(body)
                 if not seen or seen[-1] != probe:
                     seen.append(probe)
-                if probe == want and settle_until is None:
-                    settle_until = time.monotonic() + 0.5
+                if probe != want:  # the old server still answers: not settled yet
+                    settle_until = None
+                elif settle_until is None:
+                    settle_until = time.monotonic() + SETTLED
         except (OSError, http.client.HTTPException) as exc:
             failures.append(repr(exc))
         time.sleep(0.01)
@@ -196,73 +217,78 @@ def edit(dev: Dev, *changes: Callable[[], None], timeout: float = 60.0) -> None:
     wait_served(dev, states[-1], states[:-1], timeout)
 
 
-# The issue's cases: a view registered in the URLconf (view), a module imported by another with
-# `from x import y` (text, by the views; units, by the model module, so inside django.setup()),
-# a model module (model), a template tag library (tag).
-@pytest.mark.parametrize("field", ["view", "text", "model", "units", "tag"])
-def test_an_edit_is_served_as_on_disk(heavy: Dev, field: str) -> None:
-    for _ in range(2):
-        edit(heavy, lambda: set_token(heavy.path(field), token(field)))
-    assert heavy.failed_reloads() == 0, heavy.item.output[-3000:]
+class TestOnTheSharedDevServer:
+    """The edit tests, on the module's one dev server: a class's tests run on one xdist worker
+    (tests/conftest.py), so the run pays for one start of it rather than one per worker."""
+
+    # The issue's cases: a view registered in the URLconf (view), a module imported by another
+    # with `from x import y` (text, by the views; units, by the model module, so inside
+    # django.setup()), a model module (model), a template tag library (tag).
+    @pytest.mark.parametrize("field", ["view", "text", "model", "units", "tag"])
+    def test_an_edit_is_served_as_on_disk(self, heavy: Dev, field: str) -> None:
+        for _ in range(2):
+            edit(heavy, lambda: set_token(heavy.path(field), token(field)))
+        assert heavy.failed_reloads() == 0, heavy.item.output[-3000:]
+
+    def test_files_written_together_never_serve_a_mix(self, heavy: Dev) -> None:
+        """A checkout: a model, the module it imports names from, a view and its helper."""
+        version = uuid.uuid4().hex[:8]
+        edit(heavy, *[
+            (lambda f=field: set_token(heavy.path(f), f"{f}-{version}"))
+            for field in ("units", "model", "text", "view")
+        ])
+
+    def test_a_deleted_module_is_gone(self, heavy: Dev) -> None:
+        """legacy.py, imported by the model module under try/except ImportError."""
+        legacy = heavy.path("legacy")
+        edit(heavy, legacy.unlink)
+        assert heavy.served()["legacy"] == "absent"
+
+    def test_a_module_created_where_an_import_had_failed_is_imported(self, heavy: Dev) -> None:
+        """legacy.py appears again: the model module's `try: from catalog.legacy import ...`."""
+        legacy = heavy.path("legacy")
+        edit(heavy, legacy.unlink)
+        edit(heavy, lambda: legacy.write_text(f'TOKEN = "{token("legacy")}"\n'), timeout=15)
+
+    @pytest.mark.parametrize("field", ["view", "model"])
+    def test_a_syntax_error_keeps_the_old_code_then_its_fix_is_served(
+        self, heavy: Dev, field: str
+    ) -> None:
+        path = heavy.path(field)
+        good = path.read_text()
+        before, failed = heavy.served(), heavy.failed_reloads()
+        path.write_text(good + "\ndef broken(:\n")
+        try:
+            deadline = time.monotonic() + 60
+            while heavy.failed_reloads() == failed:
+                assert time.monotonic() < deadline, heavy.item.output[-3000:]
+                assert heavy.served() == before  # the old code goes on serving meanwhile
+                time.sleep(0.05)
+            assert re.search(r"reload failed.*SyntaxError", heavy.item.output), heavy.item.output
+            assert heavy.served() == before
+        finally:
+            path.write_text(good)
+        edit(heavy, lambda: set_token(path, token(field)))
+        assert heavy.failed_reloads() == failed + 1
 
 
-def test_files_written_together_never_serve_a_mix(heavy: Dev) -> None:
-    """A checkout: a model, the module it imports names from, a view and its helper, in a row."""
-    version = uuid.uuid4().hex[:8]
-    edit(heavy, *[
-        (lambda f=field: set_token(heavy.path(f), f"{f}-{version}"))
-        for field in ("units", "model", "text", "view")
-    ])
-
-
-def test_a_deleted_module_is_gone(heavy: Dev) -> None:
-    """legacy.py, imported by the model module under try/except ImportError."""
-    legacy = heavy.path("legacy")
-    edit(heavy, legacy.unlink)
-    assert heavy.served()["legacy"] == "absent"
-
-
-def test_a_module_created_where_an_import_had_failed_is_imported(heavy: Dev) -> None:
-    """legacy.py appears again: the model module's `try: from catalog.legacy import ...`."""
-    legacy = heavy.path("legacy")
-    edit(heavy, legacy.unlink)
-    edit(heavy, lambda: legacy.write_text(f'TOKEN = "{token("legacy")}"\n'), timeout=15)
-
-
-@pytest.mark.parametrize("field", ["view", "model"])
-def test_a_syntax_error_keeps_the_old_code_then_its_fix_is_served(
-    heavy: Dev, field: str
-) -> None:
-    path = heavy.path(field)
-    good = path.read_text()
-    before, failed = heavy.served(), heavy.failed_reloads()
-    path.write_text(good + "\ndef broken(:\n")
-    try:
-        deadline = time.monotonic() + 60
-        while heavy.failed_reloads() == failed:
-            assert time.monotonic() < deadline, heavy.item.output[-3000:]
-            assert heavy.served() == before  # the old code goes on serving meanwhile
-            time.sleep(0.05)
-        assert re.search(r"reload failed.*SyntaxError", heavy.item.output), heavy.item.output
-        assert heavy.served() == before
-    finally:
-        path.write_text(good)
-    edit(heavy, lambda: set_token(path, token(field)))
-    assert heavy.failed_reloads() == failed + 1
-
-
-def test_a_second_start_imports_the_saved_list_and_serves_a_model_edit_made_at_once(
+def test_dev_serves_it_as_it_is_and_a_second_start_imports_the_saved_list(
     env: Env, launch: list[Launch], heavy_source: Path
 ) -> None:
-    """The list the first start learned (the CMS's modules, some of which fail before
-    `django.setup()`) is imported by the second from the start; what is served is on disk."""
+    """The first start serves the project as it is and learns its import list (the CMS's
+    modules, some of which fail before `django.setup()`); the second imports that list from
+    the start, and a model edit made at once is served as on disk."""
     project = copy_project(heavy_source, env.tmp)
+    before = sources(project)
     port = free_port()
     first = start(launch, env, "dev", "--bind", f"127.0.0.1:{port}", cwd=project)
-    first.wait_for("[launch] serving", timeout=90)
+    wait_ok(first, port, timeout=90)
+    assert_served_as_it_is(env, port, project, "dev")
     saved = wait_saved(env, project, timeout=120)
     assert any(m.startswith("wagtail") for m in saved["modules"]), saved["modules"][-20:]
     assert first.stop() == 0
+    assert "Traceback" not in first.output
+    assert sources(project) == before
 
     item = start(launch, env, "dev", "--bind", f"127.0.0.1:{port}", cwd=project)
     item.wait_for("[launch] serving", timeout=90)

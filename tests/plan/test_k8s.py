@@ -4,8 +4,6 @@ runs `kubernetes-validate --strict` on the CLI's output."""
 
 from __future__ import annotations
 
-import dataclasses
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +16,7 @@ from launcher.plan.k8s import render_k8s
 from launcher.plan.loader import load_profile
 from launcher.plan.model import LaunchPlan
 from launcher.plan.unit import stop_timeout
-
-DEMO = Path(__file__).resolve().parents[2] / "demo_site"
-POD = "bind: 0.0.0.0:8000\nadmin: {bind: '0.0.0.0:9100'}\n"
-COMMAND = ("launch", "site")
-IMAGE = "registry.example.com/mysite:1.4"
-
-
-def plan_of(
-    tmp_path: Path, text: str, overrides: dict[str, str] | None = None, cpus: int = 2
-) -> LaunchPlan:
-    path = tmp_path / "site.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    loaded = load_profile(str(path), cwd=DEMO, env={}, overrides=overrides, defer_env=True)
-    plan = build_plan(loaded, python="python", cpus=cpus, env={}, cwd=DEMO)
-    return dataclasses.replace(plan, overridden=frozenset(loaded.overrides))  # as PlanSource
+from tests.conftest import COMMAND, DEMO, IMAGE, POD, container, plan_of
 
 
 def render(plan: LaunchPlan, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -41,11 +25,6 @@ def render(plan: LaunchPlan, **kwargs: Any) -> tuple[dict[str, Any], dict[str, A
     text = render_k8s(plan, **options)
     deployment, service = yaml.safe_load_all(text)
     return deployment, service, text
-
-
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    (only,) = deployment["spec"]["template"]["spec"]["containers"]
-    return only
 
 
 def test_objects_names_selectors_ports_and_command(tmp_path: Path) -> None:

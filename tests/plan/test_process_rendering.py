@@ -14,9 +14,7 @@ from launcher.errors import ProfileError
 from launcher.plan.k8s import render_k8s
 from launcher.plan.model import LaunchPlan
 from launcher.plan.unit import render_unit
-from tests.plan.test_k8s import COMMAND, IMAGE, POD, container, plan_of
-from tests.plan.test_unit import LAUNCH, service
-from tests.plan.test_unit import plan_of as unit_plan_of
+from tests.conftest import COMMAND, IMAGE, LAUNCH, POD, container, plan_of, service
 
 PROCESSES = """\
 processes:
@@ -132,7 +130,7 @@ def test_process_names_that_cannot_be_deployments(
 
 
 def test_the_unit_for_all_waits_for_the_longest_stop(tmp_path: Path) -> None:
-    plan = unit_plan_of(tmp_path, "graceful_timeout: 20\n" + PROCESSES)
+    plan = plan_of(tmp_path, "graceful_timeout: 20\n" + PROCESSES)
     got = service(render_unit_text(plan, None))
     assert got["TimeoutStopSec"] == [str(20 + 15 + 600)]
     assert got["Type"] == ["notify"]
@@ -141,7 +139,7 @@ def test_the_unit_for_all_waits_for_the_longest_stop(tmp_path: Path) -> None:
 
 
 def test_a_unit_for_one_process_type(tmp_path: Path) -> None:
-    plan = unit_plan_of(tmp_path, PROCESSES)
+    plan = plan_of(tmp_path, PROCESSES)
     text = render_unit_text(plan, "worker")
     got = service(text)
     assert got["Type"] == ["exec"]  # no readiness to report, no probe to watch

@@ -6,8 +6,6 @@ with what the profile says. `tests/run/test_systemd.py` runs `systemd-analyze ve
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -15,43 +13,8 @@ import pytest
 from launcher.errors import ProfileError
 from launcher.plan.build import build_plan
 from launcher.plan.loader import load_profile
-from launcher.plan.model import LaunchPlan
 from launcher.plan.unit import render_unit, start_timeout, stop_timeout, watchdog_timeout
-
-DEMO = Path(__file__).resolve().parents[2] / "demo_site"
-LAUNCH = ("/opt/site/.venv/bin/launch", "run", "prod")
-
-
-def plan_of(tmp_path: Path, yaml_text: str, env: Mapping[str, str] | None = None) -> LaunchPlan:
-    """A plan for the profile text, as `launch systemd-unit` run in the demo site builds it."""
-    path = tmp_path / "site.yaml"
-    path.write_text(textwrap.dedent(yaml_text), encoding="utf-8")
-    loaded = load_profile(str(path), cwd=DEMO, env={}, defer_env=True)
-    return build_plan(loaded, python="python", cpus=2, env=env or {}, cwd=DEMO)
-
-
-def fields(unit: str) -> list[tuple[str, str, str]]:
-    """(section, key, value) for every directive, in order; comments and blanks skipped."""
-    section, found = "", []
-    for line in unit.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            continue
-        key, _, value = line.partition("=")
-        found.append((section, key, value))
-    return found
-
-
-def service(unit: str) -> dict[str, list[str]]:
-    """The [Service] section: key -> values (Environment= repeats)."""
-    values: dict[str, list[str]] = {}
-    for section, key, value in fields(unit):
-        if section == "Service":
-            values.setdefault(key, []).append(value)
-    return values
-
+from tests.conftest import DEMO, LAUNCH, plan_of, service, unit_fields
 
 # ----- timeouts --------------------------------------------------------------------------------
 
@@ -108,7 +71,7 @@ def test_unit_sections_and_the_timeouts_it_derives(tmp_path: Path) -> None:
         """,
     )
     unit = render_unit(plan, launch=LAUNCH)
-    assert list(dict.fromkeys(section for section, _, _ in fields(unit))) == [
+    assert list(dict.fromkeys(section for section, _, _ in unit_fields(unit))) == [
         "Unit",
         "Service",
         "Install",
@@ -123,7 +86,7 @@ def test_unit_sections_and_the_timeouts_it_derives(tmp_path: Path) -> None:
     assert got["WatchdogSec"] == [str(watchdog_timeout(plan))] == ["27"]
     # what finds the profile on the target is the caller's (plan/carry.py, tests/plan/test_carry.py)
     assert not any(e.startswith("LAUNCH_CONFIG_DIR=") for e in got["Environment"])
-    assert ("Install", "WantedBy", "multi-user.target") in fields(unit)
+    assert ("Install", "WantedBy", "multi-user.target") in unit_fields(unit)
 
 
 @pytest.mark.parametrize(
@@ -233,14 +196,13 @@ def test_hardening_leaves_the_site_directory_writable(
 def test_description_is_one_line_with_percent_escaped(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, "description: |\n  50% of the site,\n  on two lines\n")
     unit = render_unit(plan, launch=LAUNCH)
-    assert ("Unit", "Description", "launcher: site (50%% of the site, on two lines)") in fields(
-        unit
-    )
+    want = ("Unit", "Description", "launcher: site (50%% of the site, on two lines)")
+    assert want in unit_fields(unit)
 
 
 def test_description_defaults_to_the_backend(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, "server: uvicorn\n")
-    assert ("Unit", "Description", f"launcher: site ({plan.backend})") in fields(
+    assert ("Unit", "Description", f"launcher: site ({plan.backend})") in unit_fields(
         render_unit(plan, launch=LAUNCH)
     )
 

@@ -4,30 +4,28 @@ renew both; a failed reload's tiers are still owed by the next one."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import Env, Launch, copy_demo, free_port, start
-from tests.run.test_forkserver import message, wait_message
-
-MARK = re.compile(r'^MARK = ".*"$', re.M)
+from tests.conftest import Env, Launch, copy_demo, free_port, message, set_mark, start, wait_message
 
 
-def tiers(item: Launch) -> tuple[int, list[int]]:
-    """(the base's pid, the pids of the setup tiers it forked), as running now."""
+def tiers(item: Launch, timeout: float = 10.0) -> tuple[int, list[int]]:
+    """(the base's pid, the pids of the setup tiers it forked), once one base runs (a base
+    that a reload replaced ends a moment after the new one serves)."""
     assert item.proc is not None
-    bases = [p for p in psutil.Process(item.proc.pid).children()
-             if "launcher.child.devserver" in " ".join(p.cmdline())]
+    deadline = time.monotonic() + timeout
+    while True:
+        bases = [p for p in psutil.Process(item.proc.pid).children()
+                 if "launcher.child.devserver" in " ".join(p.cmdline())]
+        if len(bases) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(bases) == 1, bases
     return bases[0].pid, [p.pid for p in bases[0].children()]
-
-
-def set_mark(models: Path, text: str) -> None:
-    models.write_text(MARK.sub(f'MARK = "{text}"', models.read_text()))
 
 
 @pytest.fixture
@@ -49,31 +47,42 @@ def dev(env: Env, launch: list[Launch]) -> tuple[Launch, int, Path]:
     return item, port, site
 
 
-def test_a_model_edit_renews_the_setup_tier_and_keeps_the_base(
+def test_model_edits_renew_the_setup_tier_and_settings_the_base(
     dev: tuple[Launch, int, Path],
 ) -> None:
+    """Model edits keep the base; creating a module the model module failed to import counts
+    as one; a settings edit takes a fresh base, which forks setup tiers in turn."""
     item, port, site = dev
     base, setup = tiers(item)
+    models = site / "polls" / "models.py"
     for n in (1, 2):
-        set_mark(site / "polls" / "models.py", f"model-{n}")
+        set_mark(models, f"model-{n}")
         assert wait_message(port, f"model-{n}") == []
     assert item.output.count("a fresh setup from the warm imports") == 2, item.output
     assert "starting a fresh one" not in item.output
     now, setups = tiers(item)
     assert now == base and setups and setups[-1] not in setup
+
+    # The model module tries to import a module that is not there; creating it counts.
+    models.write_text(models.read_text().replace('MARK = "model-2"', (
+        "try:\n    from polls.extra import MARK\nexcept ImportError:\n"
+        '    MARK = "no extra"\n'
+    )))
+    assert wait_message(port, "no extra") == []
+    (site / "polls" / "extra.py").write_text('MARK = "from extra"\n')
+    assert wait_message(port, "from extra") == []
+    assert item.output.count("a fresh setup from the warm imports") == 4, item.output
+    assert tiers(item)[0] == base
     assert "reload failed" not in item.output
-    assert item.stop() == 0
 
-
-def test_a_settings_edit_renews_the_base(dev: tuple[Launch, int, Path]) -> None:
-    item, port, site = dev
-    base, _ = tiers(item)
     settings = site / "demo_site" / "settings.py"
+    generation = 2 + item.output.count(" serving (pid ")  # the start was 1, each reload +1
     settings.write_text(settings.read_text() + "\nLAUNCHER_TEST_SETTING = 'x'\n")
+    item.wait_for("changed: settings.py", timeout=30)
     item.wait_for("touches what the warm parent imported: starting a fresh one", timeout=30)
-    item.wait_for("generation 2 serving", timeout=30)
+    item.wait_for(f"generation {generation} serving", timeout=30)
     assert tiers(item)[0] != base
-    set_mark(site / "polls" / "models.py", "after settings")  # the new base forks setups too
+    (site / "polls" / "extra.py").write_text('MARK = "after settings"\n')  # setups from it too
     assert wait_message(port, "after settings") == []
     assert item.stop() == 0
 
@@ -95,21 +104,4 @@ def test_a_model_edit_made_beside_a_broken_view_is_served_once_the_view_is_fixed
         time.sleep(0.1)
     views.write_text(good + "\n# fixed\n")
     assert wait_message(port, "with the broken view") == []
-    assert item.stop() == 0
-
-
-def test_a_module_created_for_a_failed_import_renews_the_setup_tier(
-    dev: tuple[Launch, int, Path],
-) -> None:
-    """The model module tries to import a module that is not there; creating it counts."""
-    item, port, site = dev
-    models = site / "polls" / "models.py"
-    models.write_text(models.read_text().replace('MARK = "model-0"', (
-        "try:\n    from polls.extra import MARK\nexcept ImportError:\n"
-        '    MARK = "no extra"\n'
-    )))
-    assert wait_message(port, "no extra") == []
-    (site / "polls" / "extra.py").write_text('MARK = "from extra"\n')
-    assert wait_message(port, "from extra") == []
-    assert item.output.count("a fresh setup from the warm imports") == 2, item.output
     assert item.stop() == 0

@@ -17,18 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, ROOT, Env, Launch, error_line, free_port, start
-
-SITE = (
-    f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"
-    "app: demo_site.wsgi:application\n"
-)
-
-
-def cli(env: Env, *args: str, prefix: tuple[str, ...] = (), **extra: str) -> tuple[int, str]:
-    result = subprocess.run([*prefix, sys.executable, "-m", "launcher", *args], cwd=DEMO,
-                            env=env.vars(**extra), capture_output=True, text=True, timeout=60)
-    return result.returncode, result.stdout + result.stderr
+from tests.conftest import DEMO, ROOT, SITE, Env, Launch, cli, error_line, free_port, start
 
 
 def site(env: Env, port: int) -> Path:

@@ -17,9 +17,18 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import PYTHON, Env, Launch, error_line, free_port, get, start
+from tests.conftest import (
+    IMPORT_LOG,
+    PYTHON,
+    STARTUP,
+    Env,
+    Launch,
+    error_line,
+    free_port,
+    get,
+    start,
+)
 from tests.projects import generate
-from tests.run.test_warmstart import IMPORT_LOG, STARTUP
 
 # `mark NAME`: appends "NAME PID" to $MARK_LOG; `mark fail` fails as a command does; `mark nap`
 # says so, then sleeps.
@@ -208,7 +217,8 @@ def test_a_broken_settings_module_stops_before_any_step(env: Env) -> None:
 
 def test_uvicorn_in_one_process_imports_once(env: Env, launch: list[Launch]) -> None:
     """The server's own import answers the app check and runs the steps, the database ones
-    too (uvicorn loads the app inside its event loop), then serves the app built after them."""
+    too (uvicorn loads the app inside its event loop), then serves the app built after them;
+    a start with nothing to do skips the steps; a reload checks inside the new process."""
     project = Project(env, "uvicorn", "mark first", f"[{PYTHON}, -c, '{ARGV_MARK}']",
                       "migrate --noinput", "collectstatic --noinput", "mark second")
     item, server = project.serve(launch)
@@ -231,7 +241,30 @@ def test_uvicorn_in_one_process_imports_once(env: Env, launch: list[Launch]) -> 
     assert "before_start.2 migrate --noinput: no migrations to apply (" in item.output
     assert "before_start.3 collectstatic --noinput: static files unchanged (" in item.output
     assert project.importers()[-1] == server
+
+    # A reload: the app check and Django's check run inside the new process, its one import.
+    imported = len(project.importers())
+    said = reload(project)
+    assert said.returncode == 0, said.stdout + said.stderr
+    second = int((said.stdout + said.stderr).split("serving (pid ")[1].split(")")[0])
+    assert project.importers(at_least=imported + 1)[imported:] == [second]
+    assert get(project.port, "/admin/login/")[0] == 200
+
+    urls = project.root / "mysite" / "urls.py"  # a broken deploy: refused, the old one serves
+    urls.write_text(urls.read_text() + "raise RuntimeError('urls are broken')\n")
+    said = reload(project)
+    assert said.returncode == 1, said.stdout + said.stderr
+    assert "RuntimeError: urls are broken" in said.stdout + said.stderr
+    assert get(project.port, "/admin/login/")[0] == 200
     assert item.stop() == 0
+
+
+def reload(project: Project) -> subprocess.CompletedProcess[str]:
+    """`launch reload site` in the project, to its answer."""
+    return subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
+        env=project.env.vars(), capture_output=True, text=True, timeout=120,
+    )
 
 
 def test_uvicorn_in_one_process_serves_nothing_before_the_steps_pass(
@@ -245,33 +278,6 @@ def test_uvicorn_in_one_process_serves_nothing_before_the_steps_pass(
     item.wait_for("[launch] serving", timeout=STARTUP)
     assert item.output.index("napping") < item.output.index("Uvicorn running")
     assert [name for name, _ in project.marked()] == ["first", "nap", "second"]
-    assert get(project.port, "/admin/login/")[0] == 200
-    assert item.stop() == 0
-
-
-def test_uvicorn_in_one_process_reloads_checked_inside_the_new_process(
-    env: Env, launch: list[Launch]
-) -> None:
-    project = Project(env, "uvicorn", "mark first")
-    item, first = project.serve(launch)
-    result = subprocess.run(
-        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
-        env=env.vars(), capture_output=True, text=True, timeout=120,
-    )
-    said = result.stdout + result.stderr
-    assert result.returncode == 0, said
-    second = int(said.split("serving (pid ")[1].split(")")[0])
-    assert project.importers() == [first, second]  # the app check and Django's check inside
-    assert get(project.port, "/admin/login/")[0] == 200
-
-    urls = project.root / "mysite" / "urls.py"  # a broken deploy: refused, the old one serves
-    urls.write_text(urls.read_text() + "raise RuntimeError('urls are broken')\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
-        env=env.vars(), capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "RuntimeError: urls are broken" in result.stdout + result.stderr
     assert get(project.port, "/admin/login/")[0] == 200
     assert item.stop() == 0
 

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import PYTHON, Env, error_line, free_port
-from tests.run.test_startup import SITE, cli
+from tests.conftest import PYTHON, SITE, Env, cli, error_line, free_port
 
 SLEEPER = f"[{PYTHON}, -c, 'import time; time.sleep(60)']"
 # Ignores SIGTERM, and leaves a child of its own: only the group's SIGKILL ends both.

@@ -44,74 +44,56 @@ def status_json(env: Env, name: str, cwd: Path = DEMO) -> dict:
 
 
 def test_three_reloads_under_load_fail_no_request(env: Env, launch: list[Launch]) -> None:
-    item, port = launch_prod(launch, env)
-    with Load(port) as load:
-        for n in range(3):
-            time.sleep(0.5)
-            item.signal(signal.SIGHUP)
-            item.wait_for(f"reloaded: generation {n + 2} serving", timeout=60)
-        time.sleep(0.5)
-    assert load.failures == []
-    assert load.ok > 50
-    assert item.stop() == 0
-
-
-def test_reloads_answer_keep_alive_clients_instead_of_dropping_them(
-    env: Env, launch: list[Launch]
-) -> None:
-    """A retiring uvicorn worker answers each connection's next request with Connection: close
+    """Fresh connections and keep-alive ones through three reloads: none fails. A retiring
+    uvicorn worker answers each keep-alive connection's next request with Connection: close
     rather than closing it under the client (which raw uvicorn does to idle connections)."""
     item, port = launch_prod(launch, env)
-    with Load(port, path="/api/async/", keep_alive=True) as load:
+    with Load(port, clients=4) as fresh, \
+            Load(port, path="/api/async/", clients=4, keep_alive=True) as kept:
         for n in range(3):
             time.sleep(0.7)
             item.signal(signal.SIGHUP)
             item.wait_for(f"reloaded: generation {n + 2} serving", timeout=60)
         time.sleep(0.7)
-    assert load.failures == []
-    assert load.ok > 50
-    # each reload moved the clients over by telling them to close: the drain was exercised
-    assert load.closed_by_server >= 3
+    assert fresh.failures == [] and kept.failures == []
+    assert fresh.ok > 50 and kept.ok > 50
+    # each reload moved the keep-alive clients over by telling them to close: the drain ran
+    assert kept.closed_by_server >= 3
     assert item.stop() == 0
 
 
-def test_killed_worker_is_replaced(env: Env, launch: list[Launch]) -> None:
-    item, port = launch_prod(launch, env, "prod-wsgi")
-    deadline = time.monotonic() + 30  # with preload, gunicorn forks its workers one by one
-    while len(status_json(env, "prod-wsgi")["workers"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    before = status_json(env, "prod-wsgi")
-    victim = before["workers"][0]["pid"]
-    with Load(port) as load:
-        time.sleep(0.3)
-        psutil.Process(victim).kill()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            pids = [w["pid"] for w in status_json(env, "prod-wsgi")["workers"]]
-            if victim not in pids and len(pids) == len(before["workers"]):
-                break
-            time.sleep(0.2)
-        time.sleep(0.3)
-    assert victim not in pids and len(pids) == len(before["workers"])
-    # Connections the killed worker held (gthread: up to 4 threads + queued) are lost with it.
-    assert len(load.failures) <= load.clients, load.failures
-    assert load.ok > 20
-    with Load(port) as after:  # the replacement serves, and nothing fails any more
-        time.sleep(1.0)
-    assert after.failures == [] and after.ok > 10
-    assert item.stop() == 0
-
-
-def test_killed_master_is_restarted_without_refused_connections(
+def test_killed_worker_is_replaced_and_killed_master_restarted(
     env: Env, launch: list[Launch]
 ) -> None:
     item, port = launch_prod(launch, env, "prod-wsgi")
+    before = wait_workers(env, "prod-wsgi", 2)  # with preload, gunicorn forks them one by one
     master = status_json(env, "prod-wsgi")["server_pid"]
     # The state file is rewritten when what it says changes, not on a timer while idle.
     (state,) = Path(env.vars()["LAUNCH_RUN_DIR"]).glob("demo_site-*/prod-wsgi.json")
     written = state.stat()
     time.sleep(1.5)
     assert (state.stat().st_ino, state.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+    victim = before[0]["pid"]
+    with Load(port) as load:
+        time.sleep(0.3)
+        psutil.Process(victim).kill()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pids = [w["pid"] for w in status_json(env, "prod-wsgi")["workers"]]
+            if victim not in pids and len(pids) == len(before):
+                break
+            time.sleep(0.2)
+        time.sleep(0.3)
+    assert victim not in pids and len(pids) == len(before)
+    # Connections the killed worker held (gthread: up to 4 threads + queued) are lost with it.
+    assert len(load.failures) <= load.clients, load.failures
+    assert load.ok > 20
+    with Load(port) as after:  # the replacement serves, and nothing fails any more
+        time.sleep(1.0)
+    assert after.failures == [] and after.ok > 10
+    assert status_json(env, "prod-wsgi")["restarts"] == 0  # gunicorn's own business
+
     with Load(port, clients=4) as load:
         time.sleep(0.3)
         psutil.Process(master).kill()
@@ -127,12 +109,12 @@ def test_killed_master_is_restarted_without_refused_connections(
     assert item.stop() == 0
 
 
-def test_sigkill_of_supervisor_takes_the_server_down(env: Env, launch: list[Launch]) -> None:
+def test_sigkill_of_supervisor_takes_the_server_down_and_leaves_a_stale_socket(
+    env: Env, launch: list[Launch]
+) -> None:
     item, _port = launch_prod(launch, env, "prod-asgi")
     assert item.proc is not None
-    deadline = time.monotonic() + 30  # with preload, gunicorn forks its workers one by one
-    while len(status_json(env, "prod-asgi")["workers"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    assert len(wait_workers(env, "prod-asgi", 2)) == 2
     tree = psutil.Process(item.proc.pid).children(recursive=True)
     server = [p for p in tree if "gunicorn" in " ".join(p.cmdline())]
     assert len(server) >= 3  # master + 2 workers
@@ -140,6 +122,22 @@ def test_sigkill_of_supervisor_takes_the_server_down(env: Env, launch: list[Laun
     item.wait(10)
     _gone, alive = psutil.wait_procs(server, timeout=5)
     assert alive == [], [p.pid for p in alive]
+
+    out = subprocess.run([sys.executable, "-m", "launcher", "status", "prod-asgi"],
+                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=DEMO)
+    assert out.returncode == 2
+    assert "stale control socket" in out.stderr
+    run_dir = Path(env.vars()["LAUNCH_RUN_DIR"])
+    assert oct(run_dir.stat().st_mode & 0o777) == "0o700"
+    # A new launcher can take the profile over.
+    item2, port2 = launch_prod(launch, env, "prod-asgi")
+    wait_http(port2)
+    (sock,) = run_dir.glob("demo_site-*/prod-asgi.sock")
+    state = sock.with_suffix(".json")
+    assert oct(sock.parent.stat().st_mode & 0o777) == "0o700"
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    assert item2.stop() == 0
 
 
 CRASHING_APP = '''
@@ -215,37 +213,6 @@ def test_server_that_cannot_start_does_not_spin(env: Env, launch: list[Launch]) 
     assert "restarting in" not in item.output
 
 
-def test_broken_deploy_is_refused_and_a_fix_goes_live(env: Env, launch: list[Launch]) -> None:
-    project = copy_demo(env.tmp)
-    views = project / "demo_site" / "demo_site" / "views.py"
-    item = start(launch, env, str(project / "configs" / "prod-wsgi.yaml"),
-                 "--bind", f"127.0.0.1:{(port := free_port())}", WEB_CONCURRENCY="2",
-                 cwd=project / "demo_site")
-    item.wait_for("[launch] serving", timeout=60)
-    original = views.read_text()
-    with Load(port) as load:
-        views.write_text(original + "\nraise RuntimeError('broken deploy')\n")
-        reload = subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
-                                env=env.vars(), capture_output=True, text=True, timeout=120,
-                                cwd=project / "demo_site")
-        time.sleep(0.5)
-    assert reload.returncode == 1
-    assert "reload failed, still serving the previous code" in reload.stderr
-    assert "broken deploy" in reload.stderr
-    assert load.failures == []
-    assert load.bodies == {b"hello from sync"}
-    last_failure = status_json(env, "prod-wsgi", project / "demo_site")["last_failure"]
-    assert "broken deploy" in (last_failure or "")
-
-    views.write_text(original.replace('"hello from sync"', '"hello from the fix"'))
-    fixed = subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
-                           env=env.vars(), capture_output=True, text=True, timeout=120,
-                           cwd=project / "demo_site")
-    assert fixed.returncode == 0, fixed.stderr
-    assert json.loads(get(port, "/api/sync/")[1])["message"] == "hello from the fix"
-    assert item.stop() == 0
-
-
 def wait_workers(
     env: Env, name: str, count: int, timeout: float = 30, cwd: Path = DEMO
 ) -> list[dict]:
@@ -258,31 +225,58 @@ def wait_workers(
         time.sleep(0.1)
 
 
-def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
+def test_a_broken_deploy_is_refused_a_fix_goes_live_and_the_profile_is_read_again(
+    env: Env, launch: list[Launch]
+) -> None:
     project = copy_demo(env.tmp)
+    site = project / "demo_site"
+    views = site / "demo_site" / "views.py"
     profile = project / "configs" / "prod-wsgi.yaml"
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{(port := free_port())}",
-                 WEB_CONCURRENCY="2", cwd=project / "demo_site")
+                 WEB_CONCURRENCY="2", cwd=site)
     item.wait_for("[launch] serving", timeout=60)
-    assert len(wait_workers(env, "prod-wsgi", 2, cwd=project / "demo_site")) == 2
-    original = profile.read_text()
+
+    def reload() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
+                              env=env.vars(), capture_output=True, text=True, timeout=120,
+                              cwd=site)
+
+    original = views.read_text()
+    with Load(port) as load:
+        views.write_text(original + "\nraise RuntimeError('broken deploy')\n")
+        refused = reload()
+        time.sleep(0.5)
+    assert refused.returncode == 1
+    assert "reload failed, still serving the previous code" in refused.stderr
+    assert "broken deploy" in refused.stderr
+    assert load.failures == []
+    assert load.bodies == {b"hello from sync"}
+    last_failure = status_json(env, "prod-wsgi", site)["last_failure"]
+    assert "broken deploy" in (last_failure or "")
+
+    views.write_text(original.replace('"hello from sync"', '"hello from the fix"'))
+    fixed = reload()
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(get(port, "/api/sync/")[1])["message"] == "hello from the fix"
+
+    # The profile is read again: 3 workers.
+    assert len(wait_workers(env, "prod-wsgi", 2, cwd=site)) == 2
+    said = len(item.output)  # (the broken deploy's traceback is above)
+    three = profile.read_text().replace("workers: ${WEB_CONCURRENCY:-auto}", "workers: 3")
 
     def reload_with(text: str) -> subprocess.CompletedProcess[str]:
         profile.write_text(text)
-        return subprocess.run([sys.executable, "-m", "launcher", "reload", "prod-wsgi"],
-                              env=env.vars(), capture_output=True, text=True, timeout=120,
-                              cwd=project / "demo_site")
+        return reload()
 
-    three = original.replace("workers: ${WEB_CONCURRENCY:-auto}", "workers: 3")
     done = reload_with(three)
     assert done.returncode == 0, done.stderr
-    assert len(wait_workers(env, "prod-wsgi", 3, cwd=project / "demo_site")) == 3
+    assert len(wait_workers(env, "prod-wsgi", 3, cwd=site)) == 3
     # A profile that does not validate is refused with its file, line and key; 3 workers serve.
     broken = reload_with(three.replace("workers: 3", "workers: many"))
     assert broken.returncode == 1
     line = 1 + three.splitlines().index("workers: 3")
     assert f"prod-wsgi.yaml:{line}" in broken.stderr and "workers" in broken.stderr, broken.stderr
-    assert "Traceback" not in broken.stderr + item.output
+    assert "Traceback" not in broken.stderr + item.output[said:]
     # So is a wrapper that cannot be found, before anything new starts.
     wrapped = reload_with(three + "wrap: [no-such-wrapper, run-program]\n")
     assert wrapped.returncode == 1
@@ -293,7 +287,7 @@ def test_reload_reads_the_profile_again(env: Env, launch: list[Launch]) -> None:
     assert moved.returncode == 1
     assert "server gunicorn -> uvicorn cannot change in a reload" in moved.stderr, moved.stderr
     assert get(port, "/healthz")[0] == 200
-    assert len(status_json(env, "prod-wsgi", project / "demo_site")["workers"]) == 3
+    assert len(status_json(env, "prod-wsgi", site)["workers"]) == 3
     assert item.stop() == 0
 
 
@@ -328,25 +322,3 @@ def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[
     assert len(workers) == 2 and all(w["uss"] < 150 * 2**20 for w in workers)
     assert load.failures == []
     assert item.stop() == 0
-
-
-def test_stale_control_socket_is_detected(env: Env, launch: list[Launch]) -> None:
-    item, _ = launch_prod(launch, env, "prod-wsgi")
-    assert item.proc is not None
-    item.proc.kill()
-    item.wait(10)
-    out = subprocess.run([sys.executable, "-m", "launcher", "status", "prod-wsgi"],
-                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=DEMO)
-    assert out.returncode == 2
-    assert "stale control socket" in out.stderr
-    run_dir = Path(env.vars()["LAUNCH_RUN_DIR"])
-    assert oct(run_dir.stat().st_mode & 0o777) == "0o700"
-    # A new launcher can take the profile over.
-    item2, port2 = launch_prod(launch, env, "prod-wsgi")
-    wait_http(port2)
-    (sock,) = run_dir.glob("demo_site-*/prod-wsgi.sock")
-    state = sock.with_suffix(".json")
-    assert oct(sock.parent.stat().st_mode & 0o777) == "0o700"
-    assert oct(sock.stat().st_mode & 0o777) == "0o600"
-    assert oct(state.stat().st_mode & 0o777) == "0o600"
-    assert item2.stop() == 0

@@ -15,16 +15,18 @@ import time
 
 import pytest
 
-from tests.conftest import Env, Launch, copy_demo, error_line, free_port, get, start
+from tests.conftest import (
+    IMPORT_LOG,
+    STARTUP,
+    Env,
+    Launch,
+    copy_demo,
+    error_line,
+    free_port,
+    get,
+    start,
+)
 
-STARTUP = 60.0
-# Appended to the copy's settings: one line per interpreter that imports the project.
-IMPORT_LOG = '''
-import os as _os, sys as _sys
-if _os.environ.get("IMPORT_LOG"):
-    with open(_os.environ["IMPORT_LOG"], "a") as _log:
-        _log.write(f"{_os.getpid()} {' '.join(_sys.argv)}\\n")
-'''
 # A management command that takes its time (NAP_SECONDS), saying so first.
 NAP = '''
 import os, time
@@ -100,19 +102,6 @@ class Site:
         return result.returncode, result.stdout + result.stderr
 
 
-def test_a_start_imports_the_project_once(env: Env, launch: list[Launch]) -> None:
-    site = Site(env, *STEPS)
-    item, pid = site.serve(launch)
-    # The app check, Django's checks, migrate and collectstatic: all in the server's master.
-    assert site.importers() == [pid], item.output
-    assert "Applying polls.0001_initial... OK" in item.output
-    css = site.cwd / "polls" / "static" / "polls" / "style.css"
-    status, body, _ = get(site.port, "/static/polls/style.css")
-    assert (status, body) == (200, css.read_bytes())  # collected by this start, then served
-    assert get(site.port, "/polls/1/")[0] == 200  # migrated, seeded
-    assert item.stop() == 0
-
-
 def test_without_preload_the_master_never_imports_the_project(
     env: Env, launch: list[Launch]
 ) -> None:
@@ -130,18 +119,39 @@ def test_without_preload_the_master_never_imports_the_project(
     assert item.stop() == 0
 
 
-def test_steps_with_nothing_to_do_are_skipped(env: Env, launch: list[Launch]) -> None:
+def test_a_start_imports_once_and_skips_steps_with_nothing_to_do(
+    env: Env, launch: list[Launch]
+) -> None:
     site = Site(env, *STEPS)
-    item, _ = site.serve(launch)
+    item, pid = site.serve(launch)
+    # The app check, Django's checks, migrate and collectstatic: all in the server's master.
+    assert site.importers() == [pid], item.output
+    assert "Applying polls.0001_initial... OK" in item.output
     assert "nothing to do" not in item.output and "unchanged" not in item.output
+    css = site.cwd / "polls" / "static" / "polls" / "style.css"
+    status, body, _ = get(site.port, "/static/polls/style.css")
+    assert (status, body) == (200, css.read_bytes())  # collected by this start, then served
+    assert get(site.port, "/polls/1/")[0] == 200  # migrated, seeded
     assert item.stop() == 0
 
     (record,) = (env.tmp / "run").glob("demo_site-*/site.collectstatic")  # the project's dir
     assert stat.S_IMODE(record.stat().st_mode) == 0o600  # owner-only, as the run dir's files
-    item, _ = site.serve(launch)
+    item, first = site.serve(launch)
     assert "[launch] before_start.0 migrate --noinput: no migrations to apply (" in item.output
     assert "[launch] before_start.1 collectstatic --noinput -v 0: static files unchanged (" \
         in item.output
+    # A validated reload: the app check and Django's checks run in the new master itself.
+    assert site.importers()[-1] == first
+    imported = len(site.importers())
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "reload", "site"], cwd=site.cwd,
+        env=env.vars(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.search(r"generation 2 serving \(pid (\d+)\)", result.stdout + result.stderr)
+    assert found, result.stdout + result.stderr
+    assert site.importers()[imported:] == [int(found[1])]
+    assert get(site.port, "/polls/1/")[0] == 200
     assert item.stop() == 0
 
     # A changed static file and a new migration: both steps run again, and the site shows it.
@@ -227,24 +237,6 @@ def test_a_broken_model_module_is_the_app_checks_line(env: Env) -> None:
     line = error_line(*site.run(), expect_code=2)
     assert "RuntimeError: models are broken" in line
     assert f"{models}, line {len(lines) + 1}" in line
-
-
-def test_a_validated_reload_imports_once_in_the_new_generation(
-    env: Env, launch: list[Launch]
-) -> None:
-    site = Site(env, "migrate --noinput")
-    item, first = site.serve(launch)
-    result = subprocess.run(
-        [sys.executable, "-m", "launcher", "reload", "site"], cwd=site.cwd,
-        env=env.vars(), capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    found = re.search(r"generation 2 serving \(pid (\d+)\)", result.stdout + result.stderr)
-    assert found, result.stdout + result.stderr
-    # The app check and Django's `check --deploy`-or-not ran in the new master itself.
-    assert site.importers() == [first, int(found[1])]
-    assert get(site.port, "/polls/1/")[0] == 200
-    assert item.stop() == 0
 
 
 def test_settings_that_do_not_import_stop_before_any_step(env: Env) -> None:
