@@ -19,13 +19,20 @@ def tiers(item: Launch, timeout: float = 10.0) -> tuple[int, list[int]]:
     assert item.proc is not None
     deadline = time.monotonic() + timeout
     while True:
-        bases = [p for p in psutil.Process(item.proc.pid).children()
-                 if "launcher.child.devserver" in " ".join(p.cmdline())]
+        bases = [p for p in psutil.Process(item.proc.pid).children() if _is_base(p)]
         if len(bases) == 1 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert len(bases) == 1, bases
     return bases[0].pid, [p.pid for p in bases[0].children()]
+
+
+def _is_base(proc: psutil.Process) -> bool:
+    """A live dev base (one that has just ended may be a zombie for a moment)."""
+    try:
+        return "launcher.child.devserver" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
 
 
 @pytest.fixture
