@@ -53,10 +53,11 @@ def load(path: Path, want: dict[str, Any]) -> tuple[list[str] | None, str | None
         return None, None
     except OSError as exc:
         return None, f"it cannot be read ({exc.strerror or exc})"
+    info = os.fstat(fd)  # before fdopen, which refuses a directory with an exception
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        return None, "it is not a file of this user's"
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
-            return None, "it is not a file of this user's"
         if stat.S_IMODE(info.st_mode) & 0o022:
             return None, "others may write it"
         try:

@@ -109,14 +109,7 @@ def _link(path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "why"),
     [
-        pytest.param(
-            _directory, "it is not a file of this user's",
-            # os.fdopen(fd, "rb") raises IsADirectoryError before the fstat check; a start
-            # refuses a directory there first (tests/run/test_run_dir_files.py), so only a
-            # directory made after the start's check reaches the base.
-            marks=pytest.mark.xfail(raises=IsADirectoryError, strict=True,
-                                    reason="load() lets IsADirectoryError out"),
-        ),
+        (_directory, "it is not a file of this user's"),
         (_fifo, "it is not a file of this user's"),
         (_link, "it cannot be read (Too many levels of symbolic links)"),
     ],
