@@ -30,7 +30,7 @@ from launcher.plan.model import LaunchPlan
 from launcher.run import steps
 from launcher.run.checks import insecure
 from launcher.run.diagnose import explain
-from launcher.run.generation import Generation, Generations, describe_exit
+from launcher.run.generation import Generation, describe_exit
 from launcher.run.metrics import StepRun
 from launcher.run.outcome import Outcome
 from launcher.run.preparing import PreparingServer, check_words, manage_words, prepare_command
@@ -158,47 +158,40 @@ def end_preparing(server: PreparingServer, signals: StartupSignals) -> None:
     server.close()
 
 
-def start_validated(
-    generations: Generations, plan: LaunchPlan, waiter: Waiter,
-    log: Callable[[str], None] = lambda _line: None,
-) -> tuple[Generation | None, Outcome]:
-    """A reload's new generation: its steps run (a reload is a deploy), checked inside
-    itself, then ready; on failure it is ended and the old generation serves on."""
-    words = check_words(plan)
-    gen = generations.start_prepared(plan)
-    server = cast(PreparingServer, gen.server)
-    outcome = reload_steps(plan, server, generations.env, waiter, log)
+def prepared_for_reload(
+    plan: LaunchPlan, server: PreparingServer, env: Mapping[str, str], waiter: Waiter,
+    log: Callable[[str], None],
+) -> Outcome:
+    """A reload's new generation, started prepared (`Generations.start_prepared`), inside
+    itself: its steps run (a reload is a deploy), then the app check and Django's check. The
+    caller ends it on a refusal, or waits for it to be ready."""
+    outcome = reload_steps(plan, server, env, waiter, log)
     if outcome.ok:
-        outcome = _validate(plan, server, words, waiter)
-    if not outcome.ok:
-        generations.stop(gen, 0.0)
-        return None, outcome
-    return generations.start_ready(plan, waiter, gen)
+        outcome = _validate(plan, server, check_words(plan), waiter)
+    return outcome
 
 
-def start_after_steps(
-    generations: Generations, plan: LaunchPlan, waiter: Waiter,
-    log: Callable[[str], None] = lambda _line: None,
-) -> tuple[Generation | None, Outcome]:
+def steps_apart(
+    plan: LaunchPlan, env: Mapping[str, str], waiter: Waiter, log: Callable[[str], None],
+) -> Outcome:
     """A reload where the server imports the project only in its workers (gunicorn without
     preload, uvicorn with workers): one process that serves nothing runs the steps first, as a
-    start does, then the new generation starts and is probed; a step that fails refuses it."""
-    if plan.steps:
-        server = PreparingServer(plan, (), generations.env, prepare_command(plan))
-        try:
-            said = server.settings_said(waiter)
-            if said is None or said["kind"] is not Said.SETTINGS:
-                outcome = Outcome(False, steps.app_refused(plan, server, said).render())
-            else:
-                outcome = reload_steps(plan, server, generations.env, waiter, log)
-            if outcome.ok:
-                server.finish()
-        finally:
-            server.stop(0.0)
-            server.close()
-        if not outcome.ok:
-            return None, outcome
-    return generations.start_ready(plan, waiter)
+    start does; a step that fails refuses the reload before a generation starts."""
+    if not plan.steps:
+        return Outcome(True, "no steps")
+    server = PreparingServer(plan, (), env, prepare_command(plan))
+    try:
+        said = server.settings_said(waiter)
+        if said is None or said["kind"] is not Said.SETTINGS:
+            outcome = Outcome(False, steps.app_refused(plan, server, said).render())
+        else:
+            outcome = reload_steps(plan, server, env, waiter, log)
+        if outcome.ok:
+            server.finish()
+    finally:
+        server.stop(0.0)
+        server.close()
+    return outcome
 
 
 def reload_steps(

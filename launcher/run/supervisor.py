@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -33,10 +33,10 @@ from launcher.run.devparents import BASE, FORK, SETUP, DevParents
 from launcher.run.generation import Generation, Generations, describe_exit
 from launcher.run.metrics import Counts
 from launcher.run.monitor import Health, HealthMonitor, ProbeResult, apply_probe
-from launcher.run.oneimport import start_after_steps, start_validated
+from launcher.run.oneimport import prepared_for_reload, steps_apart
 from launcher.run.outcome import Exit, Outcome, ending
 from launcher.run.planner import Planner, SparePlanner
-from launcher.run.preparing import applies
+from launcher.run.preparing import PreparingServer, applies
 from launcher.run.process import reap_orphans
 from launcher.run.processes import Processes
 from launcher.run.reload import Batch, ReloadQueue, Request, Way, reread, route
@@ -431,10 +431,19 @@ class Supervisor:
             return early
         if way is Way.DEV:
             return self._start_dev(plan, level, paths)
-        if way is Way.VALIDATED:
-            return start_validated(self.generations, plan, self.waiter, self.log)
-        if way is Way.READY:
-            return start_after_steps(self.generations, plan, self.waiter, self.log)
+        if way is Way.VALIDATED:  # steps and checks inside the new generation, then ready
+            gen = self.generations.start_prepared(plan)
+            outcome = prepared_for_reload(plan, cast(PreparingServer, gen.server),
+                                          self.generations.env, self.waiter, self.log)
+            if not outcome.ok:
+                self.generations.stop(gen, 0.0)
+                return None, outcome
+            return self.generations.start_ready(plan, self.waiter, gen)
+        if way is Way.READY:  # steps in a process of their own, then the new generation
+            outcome = steps_apart(plan, self.generations.env, self.waiter, self.log)
+            if not outcome.ok:
+                return None, outcome
+            return self.generations.start_ready(plan, self.waiter)
         return None, Outcome(False, "refused")
 
     def _reloaded(self, outcome: Outcome, why: str, elapsed: float) -> None:
