@@ -209,30 +209,53 @@ def _process_deployment(
     """A Deployment without a Service or ports: the process serves nothing the cluster asks."""
     component = kube_name.removeprefix(f"{name}-")
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component}
+    container = _container(plan, component, image, command, _pod_env(plan, lookup_env),
+                           process_resources(process), name)
+    return _deployment(kube_name, labels, container, process_grace_period(process))
+
+
+def _container(
+    plan: LaunchPlan, component: str, image: str, command: Sequence[str],
+    env: list[dict[str, str]], resources: dict[str, dict[str, str]], name: str,
+    **serving: Any,
+) -> dict[str, Any]:
+    """Every pod's one container: `serving` (ports, probes, lifecycle) for the web one; the
+    Secret of the profile's unset `${VAR}`s for each."""
     container: dict[str, Any] = {
         "name": component,
         "image": image,
         "command": list(command),
-        "env": _pod_env(plan, lookup_env),
-        "resources": process_resources(process),
+        "env": env,
+        **serving,
+        "resources": resources,
         "securityContext": {"allowPrivilegeEscalation": False},
     }
     if plan.deferred_env:
         container["envFrom"] = [{"secretRef": {"name": f"{name}-env"}}]
+    return container
+
+
+def _deployment(
+    name: str, labels: dict[str, str], container: dict[str, Any], grace: int,
+    *, strategy: dict[str, Any] | None = None, annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Deployment of one container (no replicas: 1 by default, and a
+    HorizontalPodAutoscaler's to set)."""
+    spec: dict[str, Any] = {"selector": {"matchLabels": labels}}
+    if strategy is not None:
+        spec["strategy"] = strategy
+    metadata: dict[str, Any] = {"labels": labels}
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    spec["template"] = {
+        "metadata": metadata,
+        "spec": {"terminationGracePeriodSeconds": grace, "containers": [container]},
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": kube_name, "labels": labels},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "terminationGracePeriodSeconds": process_grace_period(process),
-                    "containers": [container],
-                },
-            },
-        },
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
     }
 
 
@@ -262,49 +285,24 @@ def _web(
     # The pod runs the worker count the requests are sized for (`workers: ${WEB_CONCURRENCY:-
     # auto}` would count the node's CPUs there, not this machine's).
     env.insert(1 + len(lookup_env), {"name": "WEB_CONCURRENCY", "value": str(plan.workers)})
-    container: dict[str, Any] = {
-        "name": WEB,
-        "image": image,
-        "command": list(command),
-        "env": env,
-        "ports": [
+    container = _container(
+        plan, WEB, image, command, env, resources(plan), name,
+        ports=[
             {"name": SITE_PORT, "containerPort": plan.bind.port, "protocol": "TCP"},
             {"name": ADMIN_PORT, "containerPort": plan.admin_bind.port, "protocol": "TCP"},
         ],
         **probes(plan),
-        "lifecycle": {"preStop": {"sleep": {"seconds": pre_stop_delay(plan)}}},
-        "resources": resources(plan),
-        "securityContext": {"allowPrivilegeEscalation": False},
-    }
-    if plan.deferred_env:
-        container["envFrom"] = [{"secretRef": {"name": f"{name}-env"}}]
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            # No replicas: 1 by default, and a HorizontalPodAutoscaler's to set.
-            "selector": {"matchLabels": labels},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(plan.admin_bind.port),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
-                "spec": {
-                    "terminationGracePeriodSeconds": grace_period(plan),
-                    "containers": [container],
-                },
-            },
+        lifecycle={"preStop": {"sleep": {"seconds": pre_stop_delay(plan)}}},
+    )
+    deployment = _deployment(
+        name, labels, container, grace_period(plan),
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        annotations={
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(plan.admin_bind.port),
+            "prometheus.io/path": "/metrics",
         },
-    }
+    )
     service = {
         "apiVersion": "v1",
         "kind": "Service",
