@@ -44,7 +44,7 @@ from launcher.plan.loader import LoadedProfile, load_profile
 from launcher.plan.lookup import SHIPPED_CONFIGS
 from launcher.plan.model import LaunchPlan
 from tests.heavy_project import build_source
-from tests.services import redis_server
+from tests.services import redis_server, required_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_site"  # where `launch NAME` runs: the demo is found as any project would be
@@ -115,17 +115,8 @@ def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str,
 
 
 def systemd_analyze() -> str:
-    """The systemd-analyze to verify units with; the test skips without one (fails in CI)."""
-    tool = shutil.which("systemd-analyze")
-    if tool is None:
-        reason = (
-            "systemd-analyze is not installed and scripts/bootstrap could not install it "
-            "(it needs root and apt-get): apt-get install systemd"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return tool
+    """The systemd-analyze to verify units with."""
+    return required_tool("systemd-analyze", "apt-get install systemd")
 
 
 def directives(text: str) -> dict[str, list[str]]:

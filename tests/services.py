@@ -23,13 +23,14 @@ REDIS_START_TIMEOUT = 10.0
 REDIS_STOP_TIMEOUT = 10.0
 
 
-def redis_server_program() -> str:
-    """The redis-server to run; the test skips without one (fails in CI)."""
-    program = shutil.which("redis-server")
+def required_tool(name: str, install: str) -> str:
+    """The path of a program scripts/bootstrap installs: a test without it skips (fails in CI,
+    where bootstrap must have installed it). `install` says how, for the skip's reason."""
+    program = shutil.which(name)
     if program is None:
         reason = (
-            "redis-server is not installed and scripts/bootstrap could not install it "
-            "(it needs root or sudo, and apt-get): apt-get install redis-server"
+            f"{name} is not installed and scripts/bootstrap could not install it "
+            f"(it needs root or sudo, and apt-get): {install}"
         )
         if os.environ.get("CI"):
             pytest.fail(reason)
@@ -54,7 +55,8 @@ def redis_server(directory: Path, port: int) -> Iterator[str]:
     output goes to `directory/redis.log`, shown when it does not come up."""
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "redis.log"
-    argv = [redis_server_program(), "--save", "", "--appendonly", "no", "--port", str(port),
+    program = required_tool("redis-server", "apt-get install redis-server")
+    argv = [program, "--save", "", "--appendonly", "no", "--port", str(port),
             "--bind", "127.0.0.1", "--dir", str(directory)]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
