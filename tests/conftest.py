@@ -362,10 +362,12 @@ class Launch:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+    def wait_for(self, text: str, timeout: float = 30.0, *, after: str = "") -> None:
+        """Until `text` is in the output (past the last `after`, which must be there)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.output:
+            output = self.output
+            if text in output[output.rindex(after) if after else 0:]:
                 return
             assert self.proc is not None
             if self.proc.poll() is not None:

@@ -11,7 +11,8 @@ why; nothing fails. tests/child/test_workers.py runs the check against the insta
 The parts: `Server.servers` (the listeners, closed first), `server_state.connections`, each
 HTTP connection's `cycle` (the request it serves) with `response_complete`, `response_started`,
 `default_headers` and `keep_alive`, the HTTP protocol's `data_received`; uvicorn-worker's
-`UvicornWorker._serve` (called by its `run`) and `_install_sigquit_handler`.
+`UvicornWorker._serve` (called by its `run`) and `_install_sigquit_handler`; the name `Server`
+in `uvicorn.main.run` and in `Process.server` of `uvicorn.supervisors.multiprocess`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 from uvicorn.config import Config
@@ -39,7 +41,7 @@ FALLBACK = "a reload or stop closes idle keep-alive connections as uvicorn itsel
 _told: list[str] = []  # the warning this process (or the master it was forked from) gave
 
 
-def lacks(owner: type, method: str, *names: str) -> list[str]:
+def lacks(owner: type | ModuleType, method: str, *names: str) -> list[str]:
     """`Owner.method uses NAME` for each of `names` the method's own code never mentions (an
     attribute it sets or reads, a method it calls): a cheap look at compiled code, no source
     files needed. A method that is not there lacks them all."""
@@ -146,6 +148,27 @@ def versions() -> str:
         with contextlib.suppress(PackageNotFoundError):
             found.append(f"{package} {version(package)}")
     return " / ".join(found) or "uvicorn"
+
+
+def serve_uvicorn_cli_with_the_drain() -> None:
+    """Have uvicorn's own command line build the draining server: `run` (one process) and
+    the `--workers` supervisor's `Process.server` look the name `Server` up in their modules'
+    globals when called. Where either does not, uvicorn's own shutdown and one warning."""
+    import uvicorn.main  # noqa: F401  (the package's `main` attribute is the click command)
+    import uvicorn.supervisors.multiprocess as multiprocess
+
+    cli = sys.modules["uvicorn.main"]
+    missing = lacks(cli, "run", "Server")
+    process = getattr(getattr(multiprocess, "Process", None), "server", None)
+    if not isinstance(process, property) or process.fget is None \
+            or "Server" not in process.fget.__code__.co_names:
+        missing.append("uvicorn.supervisors.multiprocess.Process.server uses Server")
+    if missing:
+        warn_once(f"{versions()} lack what launcher's drain uses ({', '.join(missing)}): "
+                  f"{FALLBACK}")
+        return
+    cli.Server = DrainingServer  # type: ignore[attr-defined]
+    multiprocess.Server = DrainingServer  # type: ignore[misc]
 
 
 def warn_once(reason: str, say: Callable[[str], object] | None = None) -> None:

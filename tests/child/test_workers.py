@@ -170,17 +170,22 @@ def test_a_server_whose_parts_moved_serves_and_stops_as_uvicorn_does_with_one_wa
 
 @pytest.mark.installed
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
 def test_reloads_drain_keep_alive_clients_of_a_generated_project(
-    env: Env, launch: list[Launch]
+    env: Env, launch: list[Launch], server: str
 ) -> None:
-    """prod-asgi (gunicorn + launcher's uvicorn worker) on a `startproject` site: each reload
-    moves keep-alive clients to the new generation with `Connection: close`, none fails, and
-    the drain is the launcher's (no fallback warning) on the installed uvicorn."""
+    """prod-asgi on a `startproject` site, under gunicorn with launcher's uvicorn worker and
+    under uvicorn alone: each reload moves keep-alive clients to the new generation with
+    `Connection: close`, none fails (uvicorn's own shutdown resets a connection it accepted
+    just before the SIGTERM), and the drain is the launcher's (no fallback warning) on the
+    installed uvicorn."""
     project = deployable(generate("startproject", env.tmp))
     # A reload runs `check --deploy --fail-level ERROR` (start runs the plain check): Django
     # 6.1's startproject settings name the console email backend, its mail.E001 at deploy.
     (project / "configs").mkdir()
-    (project / "configs" / "prod-asgi.yaml").write_text("extends: prod-asgi\ncheck_deploy: false\n")
+    (project / "configs" / "prod-asgi.yaml").write_text(
+        f"extends: prod-asgi\ncheck_deploy: false\nserver: {server}\n"
+    )
     port = free_port()
     item = start(launch, env, "prod-asgi", "--bind", f"127.0.0.1:{port}", cwd=project,
                  WEB_CONCURRENCY="2")

@@ -56,7 +56,7 @@ def gunicorn_args(argv: tuple[str, ...]):
 
 
 def uvicorn_params(argv: tuple[str, ...]) -> dict[str, object]:
-    assert argv[:3] == ("python", "-m", "uvicorn")
+    assert argv[:3] == ("python", "-m", "launcher.child.uvicorn_main")
     return UVICORN_CLI.make_context("uvicorn", list(argv[3:])).params
 
 
@@ -272,7 +272,8 @@ def test_uvicorn_dev_argv(tmp_path: Path) -> None:
     plan = shipped("dev", tmp_path)
     root = Path(__file__).resolve().parents[2]
     argv = plan.server_command().argv
-    assert argv[:4] == ("python", "-m", "uvicorn", "launcher.child.app:asgi")
+    assert argv[:4] == ("python", "-m", "launcher.child.uvicorn_main",
+                        "launcher.child.app:asgi")
     params = uvicorn_params(argv)
     assert (params["host"], params["port"]) == ("127.0.0.1", 8000)
     assert params["lifespan"] == "off"

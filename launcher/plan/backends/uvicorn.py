@@ -1,7 +1,8 @@
-"""uvicorn standalone: profile -> uvicorn.Config keyword arguments -> `python -m uvicorn` argv.
+"""uvicorn standalone: profile -> uvicorn.Config keyword arguments -> uvicorn's command line.
 
 The kwargs are the one mapping: the dev fork server passes them to `uvicorn.Config`, and the
-argv is the same dict spelled as flags, so `launch show` prints what the launcher runs.
+argv is the same dict spelled as flags, so `launch show` prints what the launcher runs:
+`python -m launcher.child.uvicorn_main`, uvicorn's own command line serving with the drain.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def server_argv(
             out += [flag, str(value)]
     roots = tuple(str(r) for r in watch.roots if r.is_dir()) if watch else ()
     return ServerArgv(
-        head=(python, "-m", "uvicorn", app),
+        head=(python, "-m", "launcher.child.uvicorn_main", app),
         tail=tuple(out),
         style="uvicorn",
         autoreload=("--reload", *(f"--reload-dir={root}" for root in roots)) if p.reload else (),
