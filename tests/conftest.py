@@ -329,6 +329,10 @@ class Env:
             path = [d for d in env.get("PATH", "").split(os.pathsep) if d and d != dev_bin]
             env.update(VIRTUAL_ENV=str(Path(bin_dir).parent),
                        PATH=os.pathsep.join([bin_dir, *path]))
+        # As a user's environment may: two workers prove what more would, and each worker
+        # costs CPU to start and stop (`workers: auto` gives 2 x CPUs + 1). A test of the
+        # default count passes WEB_CONCURRENCY="" (the profile's `${WEB_CONCURRENCY:-auto}`).
+        env.setdefault("WEB_CONCURRENCY", "2")
         env.update(
             LAUNCHER_TEST_TAG=self.tag,
             LAUNCH_RUN_DIR=str(self.tmp / "run"),
