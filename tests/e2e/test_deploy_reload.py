@@ -21,6 +21,9 @@ import pytest
 from tests.conftest import PYTHON, Env, Launch, Load, free_port, get, start, wait_ok
 from tests.projects import deployable
 
+# Run by scripts/installed against the built wheel in each corner, not on the editable install.
+pytestmark = pytest.mark.installed
+
 OLD_CSS = "body { color: #111111; }\n"
 NEW_CSS = "body { color: #222222; background: #eeeeee; margin: 0 auto; }\n"  # longer: a stale
 # Content-Length would cut it

@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import PYTHON, Env, Launch, free_port, get, start, wait_http
 from tests.projects import deployable
 
+# Run by scripts/installed against the built wheel in each corner, not on the editable install.
+pytestmark = pytest.mark.installed
+
 CSS = "body { color: #123456; }\n"
 
 

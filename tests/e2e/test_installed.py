@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import INSTALLED, PYTHON, ROOT, Env, Launch, free_port, get, start, wait_ok
 from tests.projects import KINDS, SECRETS, deployable, generate
 
+# Run by scripts/installed against the built wheel in each corner, not on the editable install.
+pytestmark = pytest.mark.installed
+
 SHIPPED = ("dev", "prod-wsgi", "prod-asgi")
 OLD_DJANGO_PYTHON = os.environ.get("LAUNCH_OLD_DJANGO_PYTHON")  # a venv with Django < 5.2
 

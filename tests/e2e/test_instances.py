@@ -19,7 +19,8 @@ import pytest
 from tests.conftest import PYTHON, Env, Launch, free_port, get, start
 from tests.projects import deployable, generate
 
-pytestmark = pytest.mark.timeout(240)
+# Run by scripts/installed against the built wheel in each corner, not on the editable install.
+pytestmark = [pytest.mark.installed, pytest.mark.timeout(240)]
 
 PROFILES = ("dev", "prod-wsgi")
 

@@ -36,7 +36,9 @@ from tests.conftest import (
 )
 from tests.projects import CELERY, MARKERS_ENV, TASKS, generate
 
-pytestmark = pytest.mark.timeout(240)  # a site, its worker and Redis, on a busy machine
+# Run by scripts/installed against the built wheel in each corner, not on the editable install.
+# (240 s: a site, its worker and Redis, on a busy machine)
+pytestmark = [pytest.mark.installed, pytest.mark.timeout(240)]
 
 PROFILE = "dev"
 SITE_UP = 90.0  # seconds for the site to answer (its migrate step first)

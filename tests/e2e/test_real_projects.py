@@ -24,6 +24,9 @@ from tests.conftest import (
 )
 from tests.projects import HOME_TEXT, KINDS, SECRETS, deployable, generate
 
+# Run by scripts/installed against the built wheel in each corner, not on the editable install.
+pytestmark = pytest.mark.installed
+
 FIX = "set it from the environment, or `refuse_insecure: false` in the profile"
 
 
