@@ -299,6 +299,15 @@ def built_once(root: Path, name: str, build: Callable[[Path], None]) -> Path:
     return target
 
 
+def cmdline(proc: psutil.Process) -> list[str]:
+    """Its command line; [] for one that has ended (a child that exited is a zombie, whose
+    command line psutil will not read, until its parent reaps it)."""
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
+
+
 def tagged(tag: str) -> list[psutil.Process]:
     """Live processes whose environment carries this test's tag."""
     found = []

@@ -27,6 +27,7 @@ from tests.conftest import (
     ROOT,
     Env,
     Launch,
+    cmdline,
     copy_demo,
     end_process,
     free_port,
@@ -69,7 +70,7 @@ def server_process(item: Launch) -> psutil.Process:
     assert item.proc is not None
     children = [
         child for child in psutil.Process(item.proc.pid).children()
-        if "gunicorn" in child.cmdline()
+        if "gunicorn" in cmdline(child)
     ]
     assert len(children) == 1, [c.cmdline() for c in psutil.Process(item.proc.pid).children()]
     return children[0]

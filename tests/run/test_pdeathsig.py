@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from launcher.run.process import dies_with_supervisor
-from tests.conftest import Env, Launch, free_port, start
+from tests.conftest import Env, Launch, cmdline, free_port, start
 
 ENDS_WITHIN = 10.0  # seconds: SIGTERM is the server's graceful stop, workers included
 
@@ -28,7 +28,7 @@ def children_when(
         tree = psutil.Process(pid).children(recursive=True)
         if ready(tree):
             return tree
-        assert time.monotonic() < deadline, [p.cmdline() for p in tree]
+        assert time.monotonic() < deadline, [" ".join(cmdline(p)) for p in tree]
         time.sleep(0.1)
 
 
@@ -45,14 +45,14 @@ def test_sigkill_of_a_prod_wsgi_supervisor_ends_its_server(
     assert item.proc is not None
 
     def gunicorn(tree: list[psutil.Process]) -> list[psutil.Process]:
-        return [p for p in tree if "gunicorn" in " ".join(p.cmdline())]
+        return [p for p in tree if "gunicorn" in " ".join(cmdline(p))]
 
     server = gunicorn(children_when(item.proc.pid, lambda t: len(gunicorn(t)) >= 3))
-    assert not any("setpriv" in " ".join(p.cmdline()) for p in server)  # it exec'd the server
+    assert not any("setpriv" in " ".join(cmdline(p)) for p in server)  # it exec'd the server
     item.proc.kill()
     item.wait(10)
     _gone, alive = psutil.wait_procs(server, timeout=ENDS_WITHIN)
-    assert alive == [], [p.cmdline() for p in alive]
+    assert alive == [], [" ".join(cmdline(p)) for p in alive]
 
 
 def test_sigkill_during_a_before_start_step_ends_the_step(
@@ -68,13 +68,13 @@ def test_sigkill_during_a_before_start_step_ends_the_step(
     assert item.proc is not None
 
     def step(tree: list[psutil.Process]) -> list[psutil.Process]:
-        return [p for p in tree if "time.sleep(120)" in " ".join(p.cmdline())]
+        return [p for p in tree if "time.sleep(120)" in " ".join(cmdline(p))]
 
     running = step(children_when(item.proc.pid, lambda t: bool(step(t))))
     item.proc.kill()
     item.wait(10)
     _gone, alive = psutil.wait_procs(running, timeout=ENDS_WITHIN)
-    assert alive == [], [p.cmdline() for p in alive]
+    assert alive == [], [" ".join(cmdline(p)) for p in alive]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from tests.conftest import (
     Env,
     Launch,
     Load,
+    cmdline,
     copy_demo,
     free_port,
     get,
@@ -116,7 +117,7 @@ def test_sigkill_of_supervisor_takes_the_server_down_and_leaves_a_stale_socket(
     assert item.proc is not None
     assert len(wait_workers(env, "prod-asgi", 2)) == 2
     tree = psutil.Process(item.proc.pid).children(recursive=True)
-    server = [p for p in tree if "gunicorn" in " ".join(p.cmdline())]
+    server = [p for p in tree if "gunicorn" in " ".join(cmdline(p))]
     assert len(server) >= 3  # master + 2 workers
     item.proc.kill()
     item.wait(10)
