@@ -44,8 +44,9 @@ _told: list[str] = []  # the warning this process (or the master it was forked f
 def lacks(owner: type | ModuleType, method: str, *names: str) -> list[str]:
     """`Owner.method uses NAME` for each of `names` the method's own code never mentions (an
     attribute it sets or reads, a method it calls): a cheap look at compiled code, no source
-    files needed. A method that is not there lacks them all."""
-    code = getattr(getattr(owner, method, None), "__code__", None)
+    files needed. A method that is not there lacks them all; a property is read by its getter."""
+    found = getattr(owner, method, None)
+    code = getattr(found.fget if isinstance(found, property) else found, "__code__", None)
     mentioned = set(code.co_names) if code is not None else set()
     return [f"{owner.__name__}.{method} uses {n}" for n in names if n not in mentioned]
 
@@ -134,8 +135,11 @@ def unfit(protocol: type | str, *, worker: type | None = None) -> str | None:
         missing += missing_in_protocol(protocol)
     if worker is not None:
         missing += missing_in_worker(worker)
-    if not missing:
-        return None
+    return _lacking(missing) if missing else None
+
+
+def _lacking(missing: list[str]) -> str:
+    """The one warning line: the installed versions, what they lack, what happens instead."""
     return f"{versions()} lack what launcher's drain uses ({', '.join(missing)}): {FALLBACK}"
 
 
@@ -158,14 +162,13 @@ def serve_uvicorn_cli_with_the_drain() -> None:
     import uvicorn.supervisors.multiprocess as multiprocess
 
     cli = sys.modules["uvicorn.main"]
-    missing = lacks(cli, "run", "Server")
-    process = getattr(getattr(multiprocess, "Process", None), "server", None)
-    if not isinstance(process, property) or process.fget is None \
-            or "Server" not in process.fget.__code__.co_names:
-        missing.append("uvicorn.supervisors.multiprocess.Process.server uses Server")
+    process = getattr(multiprocess, "Process", None)
+    missing = lacks(cli, "run", "Server") + (
+        lacks(process, "server", "Server") if isinstance(process, type)
+        else ["uvicorn.supervisors.multiprocess.Process"]
+    )
     if missing:
-        warn_once(f"{versions()} lack what launcher's drain uses ({', '.join(missing)}): "
-                  f"{FALLBACK}")
+        warn_once(_lacking(missing))
         return
     cli.Server = DrainingServer  # type: ignore[attr-defined]
     multiprocess.Server = DrainingServer  # type: ignore[misc]

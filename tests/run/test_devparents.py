@@ -10,7 +10,17 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import Env, Launch, copy_demo, free_port, message, set_mark, start, wait_message
+from tests.conftest import (
+    Env,
+    Launch,
+    cmdline,
+    copy_demo,
+    free_port,
+    message,
+    set_mark,
+    start,
+    wait_message,
+)
 
 
 def tiers(item: Launch, timeout: float = 10.0) -> tuple[int, list[int]]:
@@ -29,10 +39,7 @@ def tiers(item: Launch, timeout: float = 10.0) -> tuple[int, list[int]]:
 
 def _is_base(proc: psutil.Process) -> bool:
     """A live dev base (one that has just ended may be a zombie for a moment)."""
-    try:
-        return "launcher.child.devserver" in " ".join(proc.cmdline())
-    except psutil.Error:
-        return False
+    return "launcher.child.devserver" in " ".join(cmdline(proc))
 
 
 @pytest.fixture
