@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -284,19 +285,62 @@ def shared_tmp(factory: pytest.TempPathFactory) -> Path:
     return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
 
 
-def built_once(root: Path, name: str, build: Callable[[Path], None]) -> Path:
+def built_once(root: Path, name: str, build: Callable[[Path], None],
+               kept_for: tuple[Path, ...] = ()) -> Path:
     """`root/built-NAME`, filled by `build(directory)` once per run however many workers ask:
     the first to take the lock builds, the others wait for it and reuse it (read-only: copy it
-    before changing anything). A build that failed is tried again by the next caller."""
+    before changing anything). A build that failed is tried again by the next caller.
+
+    With `kept_for` (the files the build is made from), what it made is also kept on this
+    machine between runs (`kept_build`)."""
     target = root / f"built-{name}"
     with (root / f"built-{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # bounded by the waiting test's timeout
         if not (target / ".built").exists():
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir()
-            build(target)
+            if kept_for:
+                kept_build(name, build, kept_for, target)
+            else:
+                build(target)
             (target / ".built").touch()
     return target
+
+
+KEPT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "launcher-tests"
+
+
+def kept_build(name: str, build: Callable[[Path], None], sources: tuple[Path, ...],
+               target: Path) -> None:
+    """`build(target)`, or a copy of what it made before on this machine from the same inputs:
+    the `sources`' bytes, this interpreter and every installed distribution's version (a new
+    Django or CMS release builds afresh). Kept under ~/.cache/launcher-tests, one key per
+    name; a machine without it (a fresh one) builds as if there were no cache."""
+    from importlib import metadata
+
+    digest = hashlib.sha256(sys.version.encode())
+    for source in sources:
+        digest.update(source.read_bytes())
+    installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    digest.update("\n".join(installed).encode())
+    kept = KEPT / f"{name}-{digest.hexdigest()[:16]}"
+    if (kept / ".kept").exists():
+        shutil.copytree(kept, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".kept"))
+        return
+    build(target)
+    KEPT.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=KEPT, prefix=f".{name}-"))
+    try:
+        shutil.copytree(target, staging, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (staging / ".kept").touch()
+        for older in KEPT.glob(f"{name}-*"):  # another key's: no longer what the tests use
+            shutil.rmtree(older, ignore_errors=True)
+        os.rename(staging, kept)
+    except OSError:  # another run kept it first
+        pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def cmdline(proc: psutil.Process) -> list[str]:
@@ -588,7 +632,11 @@ def _message(body: bytes) -> bytes:
 @dataclass
 class Load:
     """Concurrent clients counting every failure: a fresh connection per request, or with
-    `keep_alive` one connection per client, reopened only when the server says it closes."""
+    `keep_alive` one connection per client, reopened only when the server says it closes.
+
+    Each client waits `pause` seconds between requests: a few clients still put a request in
+    every moment of a reload's hand-over (hundreds a second), without taking both of a 2-core
+    machine's CPUs from the server being tested and the tests beside it."""
 
     port: int
     path: str = "/api/sync/"
@@ -599,6 +647,7 @@ class Load:
     failures: list[str] = field(default_factory=list)
     bodies: set[bytes] = field(default_factory=set)
     slowest: float = 0.0
+    pause: float = 0.02
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -640,6 +689,7 @@ class Load:
                     self.bodies.add(_message(body))
                 else:
                     self.failures.append(result)
+            self._stop.wait(self.pause)
 
 
 
@@ -742,29 +792,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 HEAVY_TESTS = ROOT / "tests" / "e2e" / "test_heavy_project.py"
+HEAVY_SOURCES = (ROOT / "tests" / "heavy_project.py",)  # what the heavy project is made from
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """In each xdist worker of a run that has the heavy project's tests, its source (generated
-    and migrated, ~30 s) is begun in the background at once: the first worker builds it while
-    going on with other tests, and the fixture finds it built, or waits for the rest."""
-    config = session.config
-    if not os.environ.get("PYTEST_XDIST_WORKER") or not _selects(config, HEAVY_TESTS):
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In each xdist worker that runs the heavy project's tests, its source (generated and
+    migrated, ~30 s) is begun in the background as soon as the tests are known: the first
+    worker builds it while going on with other tests, and the fixture finds it built, or waits
+    for the rest. A run whose selection leaves them out (the installed tier's `-m installed`)
+    builds nothing."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    root = Path(config.option.basetemp).parent
+    if not any(item.path == HEAVY_TESTS for item in session.items):
+        return
+    root = Path(session.config.option.basetemp).parent
     threading.Thread(target=_build_heavy, args=(root,), daemon=True).start()
 
 
 def _build_heavy(root: Path) -> None:
     with contextlib.suppress(Exception):  # a failed build is tried again (and told) by the test
-        built_once(root, "heavy", build_source)
-
-
-def _selects(config: pytest.Config, path: Path) -> bool:
-    """Whether the run's arguments reach `path` (a file or a directory above it, not ignored)."""
-    def under(arg: str) -> bool:
-        target = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
-        return target == path or target in path.parents
-
-    ignored = config.getoption("ignore") or []
-    return any(map(under, config.args)) and not any(map(under, ignored))
+        built_once(root, "heavy", build_source, kept_for=HEAVY_SOURCES)
