@@ -338,8 +338,9 @@ def test_raw_gunicorn_tornado_fails_django_on_the_loop_thread(env: Env) -> None:
     log = env.tmp / "gunicorn.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
+            # (its worker waits out the graceful timeout at a stop: 2 s, not gunicorn's 30)
             [PYTHON, "-m", "gunicorn", "demo_site.wsgi:application", "-k", "tornado",
-             "--bind", f"127.0.0.1:{port}", "--no-control-socket"],
+             "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--graceful-timeout", "2"],
             cwd=DEMO, env=env.vars(DJANGO_SETTINGS_MODULE="demo_site.settings"),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
