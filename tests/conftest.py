@@ -308,14 +308,16 @@ def built_once(root: Path, name: str, build: Callable[[Path], None],
 
 
 KEPT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "launcher-tests"
+KEPT_FOR = 3 * 86400.0  # seconds a kept build of another key stays unused before it goes
 
 
 def kept_build(name: str, build: Callable[[Path], None], sources: tuple[Path, ...],
                target: Path) -> None:
     """`build(target)`, or a copy of what it made before on this machine from the same inputs:
     the `sources`' bytes, this interpreter and every installed distribution's version (a new
-    Django or CMS release builds afresh). Kept under ~/.cache/launcher-tests, one key per
-    name; a machine without it (a fresh one) builds as if there were no cache."""
+    Django or CMS release builds afresh). Kept under ~/.cache/launcher-tests, each key until
+    it goes unused for KEPT_FOR (checkouts whose virtualenvs differ each keep their own); a
+    machine without it (a fresh one) builds as if there were no cache."""
     from importlib import metadata
 
     digest = hashlib.sha256(sys.version.encode())
@@ -326,6 +328,7 @@ def kept_build(name: str, build: Callable[[Path], None], sources: tuple[Path, ..
     kept = KEPT / f"{name}-{digest.hexdigest()[:16]}"
     if (kept / ".kept").exists():
         shutil.copytree(kept, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".kept"))
+        os.utime(kept)  # in use: kept while a checkout's virtualenv still makes this key
         return
     build(target)
     KEPT.mkdir(parents=True, exist_ok=True)
@@ -334,8 +337,10 @@ def kept_build(name: str, build: Callable[[Path], None], sources: tuple[Path, ..
         shutil.copytree(target, staging, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
         (staging / ".kept").touch()
-        for older in KEPT.glob(f"{name}-*"):  # another key's: no longer what the tests use
-            shutil.rmtree(older, ignore_errors=True)
+        unused = time.time() - KEPT_FOR
+        for other in KEPT.glob(f"{name}-*"):  # another key's, not used for a while
+            if other.stat().st_mtime < unused:
+                shutil.rmtree(other, ignore_errors=True)
         os.rename(staging, kept)
     except OSError:  # another run kept it first
         pass

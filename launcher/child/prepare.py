@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import os
 import signal
@@ -288,6 +289,10 @@ def _prepared() -> Any:
     say(status, wire.Serving(kind=wire.Said.SERVING, pid=os.getpid()))
     status.close()
     orders.orders.close()
+    # What start-up loaded lives as long as the process: out of the collector's sight, the
+    # workers forked from here never scan it (a scan writes to every object it visits, and
+    # copies its page), at each collection and at their exit, as dev's tiers do before a fork.
+    gc.freeze()
     return built
 
 
