@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import os
 import pkgutil
@@ -238,4 +239,7 @@ def run_check(argv: list[str], before_app: Callable[[], None] | None = None) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    finally:
+        gc.freeze()  # the exit's last collection need not scan what the project loaded (~80 ms)

@@ -297,4 +297,7 @@ def _prepared() -> Any:
 
 
 if __name__ == "__main__":
-    prepared_app()  # serves nothing: exits when the orders end
+    try:
+        prepared_app()  # serves nothing: exits when the orders end
+    finally:
+        gc.freeze()  # the exit's last collection need not scan what the project loaded (~80 ms)
