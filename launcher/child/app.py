@@ -10,6 +10,7 @@ own uvicorn worker just works) and an adapter when the project's app is WSGI.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 import os
@@ -299,4 +300,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     if name not in _built:
         _built[name] = builders[name]()
+        # What the app loaded lives as long as the process: the collector need not scan it,
+        # at each collection nor at the exit (a retiring worker's exit scanned all of it).
+        gc.freeze()
     return _built[name]
