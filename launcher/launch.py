@@ -2,13 +2,15 @@
 imports (about 55 ms) run, so a SIGTERM at any moment after the interpreter starts is a graceful
 exit, never the default death (-15) of a process that had not yet installed its handlers.
 
-Only `signal` is imported before the handler is in place. `launch NAME` hands what was noted to
-its start-up (`StartupSignals`); the other commands get the default handlers back, and a signal
-noted meanwhile is delivered again, so `launch show` still ends on a SIGTERM as any command does.
+Only `signal` (and the built-in `gc`) is imported before the handler is in place. `launch NAME`
+hands what was noted to its start-up (`StartupSignals`); the other commands get the default
+handlers back, and a signal noted meanwhile is delivered again, so `launch show` still ends on a
+SIGTERM as any command does.
 """
 
 from __future__ import annotations
 
+import gc
 import signal
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -28,4 +30,7 @@ def main() -> int:
     previous: dict[int, Handler] = {sig: signal.signal(sig, note) for sig in EARLY_SIGNALS}
     from launcher.cli import main as cli_main
 
-    return cli_main(early=(noted, previous))
+    try:
+        return cli_main(early=(noted, previous))
+    finally:
+        gc.freeze()  # the exit's last collection need not scan what the command loaded
