@@ -328,22 +328,28 @@ def kept_build(name: str, build: Callable[[Path], None], sources: tuple[Path, ..
     kept = KEPT / f"{name}-{digest.hexdigest()[:16]}"
     if (kept / ".kept").exists():
         shutil.copytree(kept, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".kept"))
-        os.utime(kept)  # in use: kept while a checkout's virtualenv still makes this key
+        with contextlib.suppress(OSError):
+            os.utime(kept)  # in use: kept while a checkout's virtualenv still makes this key
         return
     build(target)
+    with contextlib.suppress(OSError):  # where nothing can be kept, each run builds
+        _keep(target, kept, name)
+
+
+def _keep(built: Path, kept: Path, name: str) -> None:
+    """A copy of `built` at `kept`, whole or not at all (another run may keep it first); other
+    keys' copies not used for KEPT_FOR go."""
     KEPT.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=KEPT, prefix=f".{name}-"))
     try:
-        shutil.copytree(target, staging, dirs_exist_ok=True,
+        shutil.copytree(built, staging, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
         (staging / ".kept").touch()
         unused = time.time() - KEPT_FOR
-        for other in KEPT.glob(f"{name}-*"):  # another key's, not used for a while
+        for other in KEPT.glob(f"{name}-*"):
             if other.stat().st_mtime < unused:
                 shutil.rmtree(other, ignore_errors=True)
         os.rename(staging, kept)
-    except OSError:  # another run kept it first
-        pass
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
