@@ -806,6 +806,13 @@ HEAVY_TESTS = ROOT / "tests" / "e2e" / "test_heavy_project.py"
 HEAVY_SOURCES = (ROOT / "tests" / "heavy_project.py",)  # what the heavy project is made from
 
 
+def heavy_built(root: Path) -> Path:
+    """The heavy project and its migrated database under the run's shared temp `root`: built
+    once a run (kept on the machine between runs), for the background start below and the
+    heavy tests' fixture alike."""
+    return built_once(root, "heavy", build_source, kept_for=HEAVY_SOURCES) / "heavy"
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """In each xdist worker that runs the heavy project's tests, its source (generated and
     migrated, ~30 s) is begun in the background as soon as the tests are known: the first
@@ -822,4 +829,4 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _build_heavy(root: Path) -> None:
     with contextlib.suppress(Exception):  # a failed build is tried again (and told) by the test
-        built_once(root, "heavy", build_source, kept_for=HEAVY_SOURCES)
+        heavy_built(root)

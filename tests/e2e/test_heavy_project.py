@@ -25,14 +25,13 @@ import pytest
 
 from tests.conftest import (
     FROM_SAVED,
-    HEAVY_SOURCES,
     USED,
     Env,
     Launch,
     assert_nothing_left,
-    built_once,
     free_port,
     get,
+    heavy_built,
     shared_tmp,
     start,
     status_json,
@@ -44,7 +43,6 @@ from tests.heavy_project import (
     PROBE_FILES,
     PROBE_PATH,
     WELCOME_TEXT,
-    build_source,
     disk_probe,
     parse_probe,
     set_token,
@@ -60,9 +58,9 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def heavy_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project and its migrated database (the CMS's migrations take ~20 s): built once a
-    run, begun in the background as an xdist worker starts (tests/conftest.py)."""
-    return built_once(shared_tmp(tmp_path_factory), "heavy", build_source,
-                      kept_for=HEAVY_SOURCES) / "heavy"
+    run, begun in the background once an xdist worker has collected these tests
+    (tests/conftest.py)."""
+    return heavy_built(shared_tmp(tmp_path_factory))
 
 
 def copy_project(source: Path, parent: Path) -> Path:
