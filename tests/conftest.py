@@ -39,6 +39,7 @@ from typing import Any
 import psutil
 import pytest
 
+from launcher.cli import main as launch_main
 from launcher.errors import ProfileError
 from launcher.plan.build import build_plan
 from launcher.plan.loader import LoadedProfile, load_profile
@@ -104,6 +105,18 @@ def error_line(code: int, output: str, *, expect_code: int = 2) -> str:
     errors = [ln for ln in output.splitlines() if ln.startswith("launch: error: ")]
     assert len(errors) == 1, output
     return errors[0]
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The one `launch: error:` line of an in-process run that must exit 2."""
+    code = launch_main(list(args))
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert "Traceback" not in out + err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("launch: error: "), err
+    return lines[0]
 
 
 def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str, str]:

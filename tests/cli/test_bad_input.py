@@ -1,8 +1,13 @@
-"""Bad input, end to end: `python -m launcher ...` refuses with exit 2 and one clear line.
+"""Bad input, end to end: `launch ...` refuses with exit 2 and one clear line.
 
-Every case runs the real CLI in a subprocess and checks: the exit code, that the single
-`launch: error:` line names where the problem is (file:line and key, or the port, module or
-path), that no traceback escapes, and (through the `env` fixture) that no process is left.
+Each case checks the exit code, that the single `launch: error:` line names where the problem
+is (file:line and key, or the port, module or path), and that no traceback escapes. What is
+refused while the profile is found and read runs the CLI in-process (`refused`, with `show`,
+`check` or `systemd-unit`, which plan in this process): nothing would start before the refusal,
+and a `python -m launcher` would only add ~0.5 CPU-s of interpreter and planner per case. The
+real CLI runs (`cli`, where the `env` fixture also checks that no process is left) where
+processes are the point: `launch PATH` handing its planner process's refusal back as `show`
+words it, and the cases that import the app or the settings, run steps or bind the port.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Env, error_line, free_port
+from tests.conftest import ROOT, Env, error_line, free_port, refused
 
 DEMO = ROOT / "demo_site"
 HEADER = f"chdir: {DEMO}\nsettings: demo_site.settings\n"  # lines 1-2 of every custom profile
@@ -42,24 +47,64 @@ def no_control_socket_left(env: Env) -> None:
     assert not list((env.tmp / "run").rglob("*.sock"))
 
 
+@pytest.fixture(autouse=True)
+def no_site_configs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup sees the project's configs/ and the shipped profiles alone, as the messages
+    expect: a LAUNCH_CONFIG_DIR of the caller's would add its directories (in-process, where
+    the CLI reads os.environ, and in the processes `cli` starts with a copy of it)."""
+    monkeypatch.delenv("LAUNCH_CONFIG_DIR", raising=False)
+
+
+# ----- the run command: its planner process refuses as `show` does --------------------------
+
+
+def test_the_run_command_refuses_as_show_does(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`launch NAME` reads the profile in a planner process and hands its refusal back: the
+    very line `show` gives in-process (what the other refusals here are checked with), alone,
+    exit 2, and nothing started."""
+    path = profile(env.tmp / "profiles", "bad.yaml", HEADER + APP + "worker: 3\n")
+    for name, cwd, fragment in (
+        (str(path), env.tmp, f"{path}:4: key 'worker': unknown setting (did you mean 'workers'?)"),
+        ("prod-wsgj", DEMO, "unknown profile 'prod-wsgj' (did you mean 'prod-wsgi'?)"),
+    ):
+        code, output = cli(env, name, cwd=cwd)
+        line = error_line(code, output)
+        assert output == line + "\n"
+        assert fragment in line
+        monkeypatch.chdir(cwd)
+        assert refused(capsys, "show", name) == line
+    no_control_socket_left(env)
+
+
 # ----- profile lookup -----------------------------------------------------------------------
 
 
-def test_unknown_profile_lists_where_it_looked(env: Env) -> None:
-    line = error_line(*cli(env, "nosuchprofile", cwd=env.tmp))
+def test_unknown_profile_lists_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, "show", "nosuchprofile")
     assert "unknown profile 'nosuchprofile'" in line
-    assert f"looked in {env.tmp / 'configs'}, {ROOT / 'launcher' / 'profiles'}" in line
+    assert f"looked in {tmp_path / 'configs'}, {ROOT / 'launcher' / 'profiles'}" in line
     assert "(profiles: dev, prod-asgi, prod-wsgi)" in line
 
 
-@pytest.mark.parametrize("command", [(), ("show",), ("check",)])
-def test_near_miss_profile_name_suggests(env: Env, command: tuple[str, ...]) -> None:
-    line = error_line(*cli(env, *command, "prod-wsgj", cwd=DEMO))
+@pytest.mark.parametrize("command", ["show", "check"])  # the run command: the test above
+def test_near_miss_profile_name_suggests(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    monkeypatch.chdir(DEMO)
+    line = refused(capsys, command, "prod-wsgj")
     assert "unknown profile 'prod-wsgj' (did you mean 'prod-wsgi'?)" in line
 
 
-def test_missing_profile_file(env: Env) -> None:
-    line = error_line(*cli(env, "./nowhere/mine.yaml", cwd=env.tmp))
+def test_missing_profile_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, "show", "./nowhere/mine.yaml")
     assert "profile file ./nowhere/mine.yaml does not exist" in line
 
 
@@ -89,40 +134,57 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_setting_names_file_line_and_key(env: Env, case: str) -> None:
+def test_bad_setting_names_file_line_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    case: str,
+) -> None:
     body, line_no, key, fragments = CASES[case]
-    path = profile(env.tmp / "profiles", "bad.yaml", HEADER + body)
-    line = error_line(*cli(env, str(path), cwd=env.tmp))
+    path = profile(tmp_path / "profiles", "bad.yaml", HEADER + body)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAUNCHER_TEST_UNSET_PORT", raising=False)
+    line = refused(capsys, "show", str(path))
     assert line.startswith(f"launch: error: {path}:{line_no}: key '{key}': "), line
     for fragment in fragments:
         assert fragment in line
-    no_control_socket_left(env)
 
 
-def test_bad_systemd_version_names_the_option(env: Env) -> None:
-    line = error_line(*cli(env, "systemd-unit", "prod-wsgi", "--systemd-version", "new", cwd=DEMO))
+def test_bad_systemd_version_names_the_option(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(DEMO)
+    line = refused(capsys, "systemd-unit", "prod-wsgi", "--systemd-version", "new")
     assert line == (
         "launch: error: key '--systemd-version': 'new' is not a systemd version such as 253"
     )
 
 
 @pytest.mark.parametrize("command", ["show", "check", "systemd-unit"])
-def test_every_command_refuses_the_same_way(env: Env, command: str) -> None:
-    path = profile(env.tmp / "profiles", "bad.yaml", HEADER + APP + "worker: 3\n")
-    line = error_line(*cli(env, command, str(path), cwd=env.tmp))
+def test_every_command_refuses_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    path = profile(tmp_path / "profiles", "bad.yaml", HEADER + APP + "worker: 3\n")
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, command, str(path))
     assert line == (
         f"launch: error: {path}:4: key 'worker': unknown setting (did you mean 'workers'?)"
     )
 
 
-def test_invalid_yaml_names_the_line(env: Env) -> None:
-    path = profile(env.tmp / "p", "bad.yaml", HEADER + APP + "workers: 2\n  threads: 4\n")
-    line = error_line(*cli(env, str(path), cwd=env.tmp))
+def test_invalid_yaml_names_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = profile(tmp_path / "p", "bad.yaml", HEADER + APP + "workers: 2\n  threads: 4\n")
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, "show", str(path))
     assert line.startswith(f"launch: error: {path}:5: invalid YAML: ")
 
 
-def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
-    line = error_line(*cli(env, "prod-wsgi", "--bind", "foo", cwd=DEMO))
+def test_bad_bind_on_the_command_line_names_the_flag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(DEMO)
+    line = refused(capsys, "show", "prod-wsgi", "--bind", "foo")
     assert "key '--bind'" in line
     assert "'foo' is not HOST:PORT or unix:/PATH" in line
 
@@ -139,17 +201,21 @@ def test_bad_bind_on_the_command_line_names_the_flag(env: Env) -> None:
     ],
 )
 def test_bad_admin_bind_or_log_format_names_the_option(
-    env: Env, option: str, value: str, fragment: str
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], option: str,
+    value: str, fragment: str,
 ) -> None:
-    line = error_line(*cli(env, "prod-wsgi", option, value, cwd=DEMO))
+    monkeypatch.chdir(DEMO)
+    line = refused(capsys, "show", "prod-wsgi", option, value)
     assert fragment in line
-    no_control_socket_left(env)
 
 
-def test_extends_loop(env: Env) -> None:
-    a = profile(env.tmp / "p", "a.yaml", HEADER + APP + "extends: b\n")
-    b = profile(env.tmp / "p", "b.yaml", "extends: a\n")
-    line = error_line(*cli(env, str(a), cwd=env.tmp))
+def test_extends_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = profile(tmp_path / "p", "a.yaml", HEADER + APP + "extends: b\n")
+    b = profile(tmp_path / "p", "b.yaml", "extends: a\n")
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, "show", str(a))
     assert f"{b}:1: key 'extends'" in line  # where the loop closes
     assert "a.yaml -> b.yaml -> a.yaml" in line
 
@@ -222,18 +288,20 @@ def test_check_command_reports_each_check(env: Env) -> None:
 # ----- reserved names -----------------------------------------------------------------------
 
 
-def test_reserved_name_as_a_profile(env: Env) -> None:
-    path = profile(env.tmp / "configs", "check.yaml", HEADER + APP)
+def test_reserved_name_as_a_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = profile(tmp_path / "configs", "check.yaml", HEADER + APP)
     message = "'check' is a launch command, so it cannot name a profile"
-    for args in (("./configs/check.yaml",), ("show", "./configs/check.yaml")):
-        line = error_line(*cli(env, *args, cwd=env.tmp))
+    monkeypatch.chdir(tmp_path)
+    for command in ("show", "check"):
+        line = refused(capsys, command, "./configs/check.yaml")
         assert line.startswith(f"launch: error: {path}: ")
         assert message in line
-    for args in (("show", "check"), ("check", "check"), ("run", "check")):
-        line = error_line(*cli(env, *args, cwd=env.tmp))
+        line = refused(capsys, command, "check")
         assert message in line
     # a bare `launch check` is the check command, which then asks for a profile
-    line = error_line(*cli(env, "check", cwd=env.tmp))
+    line = refused(capsys, "check")
     assert "which profile?" in line
 
 

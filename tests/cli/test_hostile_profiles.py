@@ -18,22 +18,10 @@ import pytest
 
 from launcher.cli import main
 from launcher.plan.reader import MAX_DEPTH, MAX_VALUES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, refused
 
 DEMO = ROOT / "demo_site"
 HEADER = f"chdir: {DEMO}\nsettings: demo_site.settings\napp: demo_site.wsgi:application\n"
-
-
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """The one `launch: error:` line of an in-process run that must exit 2."""
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    assert code == 2, out + err
-    assert "Traceback" not in out + err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("launch: error: "), err
-    return lines[0]
 
 
 def write(path: Path, text: str | bytes) -> Path:
