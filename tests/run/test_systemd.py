@@ -439,7 +439,9 @@ def test_watchdog_is_fed_through_a_reload(
     env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
 ):
     """A reload's preflight and new generation take seconds while the old one serves: the
-    pings go on, so a short WatchdogSec does not kill the service in the middle of a reload."""
+    pings go on, so a short WatchdogSec does not kill the service in the middle of a reload.
+    And only the supervisor notifies, through both generations: gunicorn, which sends READY=1
+    itself when it sees NOTIFY_SOCKET, and the steps never do."""
     port = free_port()
     profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
     item = start(launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address,
@@ -466,6 +468,8 @@ def test_watchdog_is_fed_through_a_reload(
     assert max(gaps) < WATCHDOG, f"the watchdog went quiet during the reload: {gaps}"
 
     stop_and_expect_stopping_last(item, notify_socket)
+    strangers = [(m.pid, m.lines) for m in notify_socket.others(pid)]
+    assert strangers == [], "child processes inherited NOTIFY_SOCKET and sent these"
 
 
 def test_stop_during_a_reload_preflight_is_prompt(
@@ -490,24 +494,6 @@ def test_stop_during_a_reload_preflight_is_prompt(
     item.signal(signal.SIGTERM)
     assert item.wait(15) == 0, item.output
     assert time.monotonic() - stop_at < 10, item.output
-
-
-def test_children_do_not_talk_to_the_notify_socket(
-    env: Env, launch: list[Launch], notify_socket: NotifySocket, tmp_path: Path
-):
-    """Only the main process may notify: gunicorn must not see NOTIFY_SOCKET (it sends READY=1)."""
-    port = free_port()
-    profile = site_profile(tmp_path, port=port, failure_threshold=3, startup_timeout=30)
-    item = start(
-        launch, env, str(profile), NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="400000"
-    )
-    assert item.proc is not None
-    notify_socket.wait_for(item.proc.pid, is_ready, timeout=30, launch=item)
-    time.sleep(0.5)
-    strangers = [(m.pid, m.lines) for m in notify_socket.others(item.proc.pid)]
-    item.signal(signal.SIGTERM)
-    assert item.wait(30) == 0, item.output
-    assert strangers == [], "child processes inherited NOTIFY_SOCKET and sent these"
 
 
 # ----- the unit file ----------------------------------------------------------------------------
