@@ -119,6 +119,18 @@ def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return lines[0]
 
 
+def ran(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The stdout of an in-process run that must exit 0, stderr empty (no interpreter to start)."""
+    try:
+        code = launch_main(list(args))
+    except SystemExit as exit_:  # argparse's own exit: --help, --version
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert err == "", err
+    return out
+
+
 def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str, str]:
     """`python -m launcher ARGS` run to its end from `cwd`: (exit code, stdout, stderr)."""
     result = subprocess.run(

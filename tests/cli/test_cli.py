@@ -1,8 +1,12 @@
 """The command line explains itself: `--help`, `--version`, `launch list`, and usage errors as one
-line with exit 2. Each case runs the real CLI in a subprocess; the pure parts are tables."""
+line with exit 2. What the CLI says is read from it run in-process (`ran`, `refused`), in the
+directory and environment the real command would have; `--version`, which names the interpreter
+of the process, runs the real `python -m launcher`. The pure parts are tables."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -11,35 +15,36 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cli import COMMANDS, versions
+from launcher.cli import COMMANDS, main, versions
 from launcher.cli.check import advice
 from launcher.plan.lookup import SHIPPED_CONFIGS
-from tests.conftest import ROOT, Env
+from tests.conftest import ROOT, Env, ran, refused
 from tests.lookup_sites import layout
 
 DEMO = ROOT / "demo_site"
 IMAGE = ("--image", "registry.example.com/demo-site:1.4")
 
 
-def cli(env: Env, *args: str, cwd: Path = DEMO, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "launcher", *args],
-        cwd=cwd, env=env.vars(**extra), capture_output=True, text=True, timeout=60,
-    )
+@pytest.fixture
+def in_demo(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """For in-process runs: the demo site as the cwd; help as wide as through a pipe."""
+    monkeypatch.chdir(DEMO)
+    monkeypatch.setenv("COLUMNS", "80")
+    return monkeypatch
 
 
-def one_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stdout == "" and "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("launch: error: "), result.stderr
-    return lines[0]
+def one_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The one error line of an in-process run that must exit 2, and nothing on stdout."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        line = refused(capsys, *args)
+    assert out.getvalue() == "", out.getvalue()
+    return line
 
 
-def test_help_shows_the_usage_and_every_command(env: Env) -> None:
-    result = cli(env, "--help")
-    assert result.returncode == 0, result.stderr
-    text = result.stdout
+def test_help_shows_the_usage_and_every_command(
+    in_demo: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = ran(capsys, "--help")
     assert text.startswith("usage: launch NAME [options]\n       launch COMMAND [NAME] [options]")
     assert "Run a Django site under gunicorn or uvicorn" in text
     assert "render errors, set the exit code" not in text  # not the module's docstring
@@ -62,20 +67,29 @@ def test_help_shows_the_usage_and_every_command(env: Env) -> None:
         (("show", "--help"), "usage: launch show "),
     ],
 )
-def test_help_in_every_spelling(env: Env, args: tuple[str, ...], start: str) -> None:
-    result = cli(env, *args)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(start), result.stdout
+def test_help_in_every_spelling(
+    in_demo: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...],
+    start: str,
+) -> None:
+    text = ran(capsys, *args)
+    assert text.startswith(start), text
 
 
-def test_no_arguments_prints_the_help_and_exits_2(env: Env) -> None:
-    result = cli(env)
-    assert result.returncode == 2
-    assert result.stdout.startswith("usage: launch NAME [options]")
+def test_no_arguments_prints_the_help_and_exits_2(
+    in_demo: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: launch NAME [options]"), out + err
+    assert err == ""
 
 
 def test_version_names_launcher_python_and_the_servers(env: Env) -> None:
-    result = cli(env, "--version")
+    """The real process: the Python it names is the interpreter `python -m launcher` ran on."""
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher", "--version"],
+        cwd=DEMO, env=env.vars(), capture_output=True, text=True, timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines == [
@@ -111,8 +125,11 @@ def test_version_says_not_installed() -> None:
         (("status", "--timeout", "soon"), "argument --timeout: invalid float value: 'soon'"),
     ],
 )
-def test_usage_errors_are_one_line(env: Env, args: tuple[str, ...], expected: str) -> None:
-    assert expected in one_error(cli(env, *args))
+def test_usage_errors_are_one_line(
+    in_demo: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...],
+    expected: str,
+) -> None:
+    assert expected in one_error(capsys, *args)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +146,9 @@ def test_the_check_note_points_at_no_file_of_the_repository(fit: dict[str, objec
     assert ".md" not in note and "docs/" not in note
 
 
-def test_list_shows_where_each_profile_comes_from_and_the_order(env: Env, tmp_path: Path) -> None:
+def test_list_shows_where_each_profile_comes_from_and_the_order(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     project = tmp_path / "mysite"
     (project / "configs").mkdir(parents=True)
     (project / "manage.py").write_text("")
@@ -139,9 +158,9 @@ def test_list_shows_where_each_profile_comes_from_and_the_order(env: Env, tmp_pa
     site.mkdir()
     (site / "mine.yaml").write_text("extends: dev\n")
     (site / "shared.yml").write_text("extends: dev\n")
-    result = cli(env, "list", cwd=project / "configs", LAUNCH_CONFIG_DIR=f"{site}:{tmp_path}/gone")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    monkeypatch.chdir(project / "configs")
+    monkeypatch.setenv("LAUNCH_CONFIG_DIR", f"{site}:{tmp_path}/gone")
+    assert ran(capsys, "list").splitlines() == [
         "# `launch NAME` looks here, first match wins:",
         f"  1. project configs     {project / 'configs'}",
         f"  2. $LAUNCH_CONFIG_DIR  {site}",
@@ -159,15 +178,17 @@ def test_list_shows_where_each_profile_comes_from_and_the_order(env: Env, tmp_pa
     ]
 
 
-def test_show_origins_says_which_file_was_chosen_and_from_where(env: Env, tmp_path: Path) -> None:
+def test_show_origins_says_which_file_was_chosen_and_from_where(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     where = layout(tmp_path)
     own = where.project / "configs" / "prod-wsgi.yaml"
     own.write_text("extends: prod-wsgi\nworkers: 3\n")
     (where.site1 / "prod-wsgi.yaml").write_text("extends: prod-wsgi\ntimeout: 40\n")
-    site = {"LAUNCH_CONFIG_DIR": str(where.site1)}
-    result = cli(env, "show", "prod-wsgi", "--origins", cwd=where.project, **site)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    monkeypatch.chdir(where.project)
+    monkeypatch.setenv("LAUNCH_CONFIG_DIR", str(where.site1))
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")  # as Env.vars() gives a subprocess
+    lines = ran(capsys, "show", "prod-wsgi", "--origins").splitlines()
     assert lines[:6] == [
         f"# profile prod-wsgi from {own}: each value and where it came from",
         "# chosen from project configs, directory 1 of the lookup order (first match wins):",
@@ -181,8 +202,7 @@ def test_show_origins_says_which_file_was_chosen_and_from_where(env: Env, tmp_pa
     assert rows["workers"] == f"{own}:2"
     assert rows["timeout"] == f"{where.site1 / 'prod-wsgi.yaml'}:2"
 
-    data = json.loads(cli(env, "show", "prod-wsgi", "--origins", "--json", cwd=where.project,
-                          **site).stdout)
+    data = json.loads(ran(capsys, "show", "prod-wsgi", "--origins", "--json"))
     assert data["source"] == str(own)
     assert data["lookup"] == {
         "from": "project configs",

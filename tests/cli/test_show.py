@@ -1,8 +1,10 @@
 """`launch show`: the equivalent command it prints really runs the site when typed by hand.
 
-The last line of `launch show NAME` is a shell line (`cd DIR && VARS python -m ...`). Each test
-prepares the database as a person would (migrate, and collectstatic for prod), runs that line
-with bash in its own session, checks the site answers, and ends the whole process group.
+The last line of `launch show NAME` is a shell line (`cd DIR && VARS python -m ...`). Each typed
+test prepares the database as a person would (migrate, and collectstatic for prod), runs that line
+(printed by a real `python -m launcher show`) with bash in its own session, checks the site
+answers, and ends the whole process group. What show prints otherwise is read from the CLI run
+in-process (`ran`), from the demo site as the real command runs there.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT, Env, free_port, get, wait_http
+from tests.conftest import PYTHON, ROOT, Env, free_port, get, ran, wait_http
 
 SECRET = "test-only-show-secret-0123456789abcdefghijklmnopqrstuvwxyz-not-real"
 DEMO = ROOT / "demo_site"
@@ -30,9 +33,18 @@ def show(env: Env, *args: str, **extra: str) -> subprocess.CompletedProcess[str]
     return result
 
 
-def with_secret(env: Env, name: str) -> str:
+@pytest.fixture
+def in_demo(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """For in-process runs: the demo site as the cwd, and two workers by default (as Env.vars()
+    gives a subprocess)."""
+    monkeypatch.chdir(DEMO)
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    return monkeypatch
+
+
+def with_secret(tmp: Path, name: str) -> str:
     """The shipped profile `name`, passing the site's secret key from the environment."""
-    path = env.tmp / f"{name}-secret.yaml"
+    path = tmp / f"{name}-secret.yaml"
     path.write_text(f"extends: {name}\nenv:\n  DJANGO_SECRET_KEY: ${{DJANGO_SECRET_KEY}}\n")
     return str(path)
 
@@ -73,7 +85,7 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 )
 def test_the_equivalent_command_runs_by_hand(env: Env, name: str, api: str, kind: str) -> None:
     port = free_port()
-    profile = name if name == "dev" else with_secret(env, name)
+    profile = name if name == "dev" else with_secret(env.tmp, name)
     out = show(env, profile, "--bind", f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
                DJANGO_SECRET_KEY=SECRET).stdout
     lines = out.rstrip("\n").splitlines()
@@ -115,11 +127,13 @@ def test_the_equivalent_command_runs_by_hand(env: Env, name: str, api: str, kind
     assert "ASGI 'lifespan' protocol appears unsupported" not in text
 
 
-def test_show_json(env: Env) -> None:
+def test_show_json(
+    in_demo: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = free_port()
-    profile = with_secret(env, "prod-asgi")
-    data = json.loads(show(env, profile, "--json", "--bind", f"127.0.0.1:{port}",
-                           WEB_CONCURRENCY="2", DJANGO_SECRET_KEY=SECRET).stdout)
+    profile = with_secret(tmp_path, "prod-asgi")
+    in_demo.setenv("DJANGO_SECRET_KEY", SECRET)
+    data = json.loads(ran(capsys, "show", profile, "--json", "--bind", f"127.0.0.1:{port}"))
     argv = data["argv"]
     assert argv[1:4] == ["-m", "gunicorn", "launcher.child.app:asgi"]
     assert (data["app"], data["interface"]) == ("demo_site.asgi:application", "asgi")
@@ -139,32 +153,36 @@ def test_show_json(env: Env) -> None:
     assert data["watch"] is None
     assert SECRET not in json.dumps(data)
     # the JSON's command is the line the text form prints last
-    text = show(env, profile, "--bind", f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
-                DJANGO_SECRET_KEY=SECRET).stdout
+    text = ran(capsys, "show", profile, "--bind", f"127.0.0.1:{port}")
     assert text.rstrip("\n").splitlines()[-1] == data["command"]
 
 
 @pytest.mark.parametrize("args", [("prod-wsgi",), ("prod-wsgi", "--json"), ("prod-asgi",)])
-def test_show_never_prints_the_secret(env: Env, args: tuple[str, ...]) -> None:
-    result = show(env, with_secret(env, args[0]), *args[1:], DJANGO_SECRET_KEY="supersecret")
-    output = result.stdout + result.stderr
+def test_show_never_prints_the_secret(
+    in_demo: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    in_demo.setenv("DJANGO_SECRET_KEY", "supersecret")
+    output = ran(capsys, "show", with_secret(tmp_path, args[0]), *args[1:])  # stderr: empty
     assert "supersecret" not in output
     assert "DJANGO_SECRET_KEY" in output  # it is there, masked
     if "--json" not in args:
         assert "env:      DJANGO_SECRET_KEY=***" in output
 
 
-def test_show_prints_the_admin_listener_and_the_log_format(env: Env) -> None:
+def test_show_prints_the_admin_listener_and_the_log_format(
+    in_demo: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Off and text by default; the options land in both outputs (an admin port alone: loopback)."""
-    plain = show(env, "prod-wsgi").stdout.splitlines()
+    plain = ran(capsys, "show", "prod-wsgi").splitlines()
     assert "admin:    off" in plain and "logs:     text" in plain
-    data = json.loads(show(env, "prod-wsgi", "--json").stdout)
+    data = json.loads(ran(capsys, "show", "prod-wsgi", "--json"))
     assert (data["admin_bind"], data["log_format"]) == (None, "text")
 
     args = ("prod-wsgi", "--admin-bind", "9100", "--log-format", "json")
-    lines = show(env, *args).stdout.splitlines()
+    lines = ran(capsys, "show", *args).splitlines()
     assert "admin:    127.0.0.1:9100 (/livez /readyz /startupz /metrics)" in lines
     assert "logs:     json" in lines
-    data = json.loads(show(env, *args, "--json").stdout)
+    data = json.loads(ran(capsys, "show", *args, "--json"))
     assert (data["admin_bind"], data["log_format"]) == ("127.0.0.1:9100", "json")
     assert data["resolved"]["admin"] == {"bind": "127.0.0.1:9100"}

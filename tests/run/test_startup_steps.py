@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import PYTHON, SITE, Env, cli, error_line, free_port
+from tests.conftest import DEMO, PYTHON, SITE, Env, cli, error_line, free_port, ran, refused
 
 SLEEPER = f"[{PYTHON}, -c, 'import time; time.sleep(60)']"
 # Ignores SIGTERM, and leaves a child of its own: only the group's SIGKILL ends both.
@@ -48,16 +48,29 @@ def test_a_hung_step_is_ended_at_step_timeout(env: Env, step: str, grace: float)
     # The env fixture checks that neither the step nor its child is left.
 
 
-def test_step_timeout_defaults_to_ten_minutes(env: Env) -> None:
+def test_step_timeout_defaults_to_ten_minutes(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process: `show` starts no server, and the default is the plan's alone."""
+    monkeypatch.chdir(DEMO)
     path = steps_profile(env, "check")
-    code, output = cli(env, "show", path, "--json")
-    assert code == 0, output
-    assert json.loads(output)["resolved"]["step_timeout"] == 600
+    assert json.loads(ran(capsys, "show", path, "--json"))["resolved"]["step_timeout"] == 600
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "1e308", "soon"])
-def test_bad_step_timeout_names_its_line(env: Env, value: str) -> None:
+def test_bad_step_timeout_names_its_line(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Refused while the profile loads, before any process would start: in-process (the
+    real-process wiring of the same refusal: the test below)."""
+    monkeypatch.chdir(DEMO)
     path = steps_profile(env, "check", extra=f"step_timeout: {value}")
+    assert f"{path}:5: key 'step_timeout'" in refused(capsys, "show", path)
+
+
+def test_bad_step_timeout_is_refused_by_a_real_launch_show(env: Env) -> None:
+    """One real `python -m launcher show` of a bad step_timeout: its one line, exit 2."""
+    path = steps_profile(env, "check", extra="step_timeout: soon")
     line = error_line(*cli(env, "show", path))
     assert f"{path}:5: key 'step_timeout'" in line
 
