@@ -96,22 +96,28 @@ def test_a_wsgi_app_under_the_uvicorn_worker_is_adapted(env: Env, launch: list[L
     assert "start_response" not in item.output
 
 
-@pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
-def test_lifespan_on_works_for_a_django_app(env: Env, launch: list[Launch], server: str) -> None:
-    """Django has no lifespan; the launcher answers it, so `lifespan: on` cannot fail a start."""
+LIFESPAN_ON = "uvicorn:\n  lifespan: 'on'\n"
+
+
+def assert_lifespan_answered(output: str) -> None:
+    """uvicorn ran the lifespan, and it passed."""
+    assert "Application startup complete" in output
+    for failure in ("appears unsupported", "startup failed", "Traceback"):
+        assert failure not in output
+
+
+def test_lifespan_on_works_for_a_django_app_under_uvicorn(env: Env, launch: list[Launch]) -> None:
+    """Django has no lifespan; the launcher answers it, so `lifespan: on` cannot fail a start:
+    uvicorn as the server here (gunicorn's uvicorn worker: the probe test below)."""
     project = deployable(generate("startproject", env.tmp))
     profile = project / "on.yaml"
-    worker = "worker_class: uvicorn\n" if server == "gunicorn" else ""
     profile.write_text(
-        f"extends: prod-wsgi\nserver: {server}\n{worker}workers: 1\nbefore_start: []\n"
-        "uvicorn:\n  lifespan: 'on'\n"
+        f"extends: prod-wsgi\nserver: uvicorn\nworkers: 1\nbefore_start: []\n{LIFESPAN_ON}"
     )
     port = free_port()
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}", cwd=project)
     wait_ok(item, port, "/admin/login/")
-    assert "Application startup complete" in item.output  # uvicorn ran the lifespan, and
-    for failure in ("appears unsupported", "startup failed", "Traceback"):  # it passed
-        assert failure not in item.output
+    assert_lifespan_answered(item.output)
     assert item.stop() == 0
 
 
@@ -143,10 +149,14 @@ def test_a_failing_site_probe_says_what_to_change(
     assert "Traceback" not in item.output
 
 
-def test_probes_never_reach_the_access_log(env: Env, launch: list[Launch]) -> None:
-    """Probing every 0.1 s for seconds writes no access line; a real request still does."""
+def test_probes_never_reach_the_access_log_and_lifespan_on_works_under_the_uvicorn_worker(
+    env: Env, launch: list[Launch]
+) -> None:
+    """Probing every 0.1 s for seconds writes no access line; a real request still does: under
+    gunicorn's gthread and uvicorn workers. The uvicorn worker runs with `lifespan: on`: Django
+    has no lifespan; the launcher answers it, so it cannot fail a start."""
     project = deployable(generate("startproject", env.tmp))
-    for name, extra in (("wsgi", ""), ("asgi", "worker_class: uvicorn\n")):
+    for name, extra in (("wsgi", ""), ("asgi", f"worker_class: uvicorn\n{LIFESPAN_ON}")):
         profile = project / f"{name}.yaml"
         profile.write_text(
             f"extends: prod-wsgi\n{extra}workers: 1\nbefore_start: []\n"
@@ -155,6 +165,8 @@ def test_probes_never_reach_the_access_log(env: Env, launch: list[Launch]) -> No
         port = free_port()
         item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}", cwd=project)
         wait_ok(item, port, "/admin/login/")
+        if extra:
+            assert_lifespan_answered(item.output)
         time.sleep(2)  # ~20 probes
         assert get(port, "/admin/login/?real=1")[0] == 200
         item.wait_for("/admin/login/?real=1")  # access logging is on

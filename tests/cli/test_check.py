@@ -37,20 +37,17 @@ application = ProtocolTypeRouter({"http": get_asgi_application(), "websocket": c
 '''
 
 
-def advice(env: Env, project: Path, profile: str) -> str:
-    bind = f"127.0.0.1:{free_port()}"
-    code, out, err = launch_cli(env, project, "check", profile, "--bind", bind)
-    assert code == 0, out + err
+def the_note(out: str) -> str:
     notes = [line for line in out.splitlines() if line.startswith("note ")]
     assert len(notes) == 1, out
     return notes[0]
 
 
-def test_an_all_sync_project_is_told_prod_wsgi_fits_and_what_asgi_costs(env: Env) -> None:
-    project = deployable(generate("startproject", env.tmp))
-    note = advice(env, project, "prod-asgi")
-    assert "are sync: prod-wsgi fits this project" in note
-    assert "x prod-wsgi's req/s" in note and "Django's own handler" in note
+def advice(env: Env, project: Path, profile: str) -> str:
+    bind = f"127.0.0.1:{free_port()}"
+    code, out, err = launch_cli(env, project, "check", profile, "--bind", bind)
+    assert code == 0, out + err
+    return the_note(out)
 
 
 def test_a_project_with_async_views_is_told_prod_asgi_fits(env: Env) -> None:
@@ -83,8 +80,9 @@ def counted(env: Env) -> tuple[Path, Path]:
     return project, env.tmp / "imports.log"
 
 
-def test_check_imports_the_project_once(env: Env) -> None:
-    """The app check and Django's `check --deploy` in one process: one import."""
+def test_an_all_sync_project_is_checked_in_one_import_and_told_prod_wsgi_fits(env: Env) -> None:
+    """The app check, Django's `check --deploy` and the WSGI/ASGI advice in one process: one
+    import; the advice for an all-sync project: prod-wsgi fits, and what ASGI would cost."""
     project, imports = counted(env)
     code, out, err = launch_cli(env, project, "check", "prod-wsgi", "--bind",
                                 f"127.0.0.1:{free_port()}", IMPORT_LOG=str(imports))
@@ -97,6 +95,9 @@ def test_check_imports_the_project_once(env: Env) -> None:
     assert "(security.W004)" in out and "System check identified" in lines[-1], out
     assert len(imports.read_text().splitlines()) == 1
     assert err == ""
+    note = the_note(out)
+    assert "are sync: prod-wsgi fits this project" in note
+    assert "x prod-wsgi's req/s" in note and "Django's own handler" in note
 
 
 def test_a_failing_django_check_is_its_report_and_exit_1(env: Env) -> None:

@@ -1,16 +1,15 @@
-"""Sockets and health: systemd socket activation, unix binds, restarts of an unhealthy server."""
+"""Sockets and health: systemd socket activation, and the restart of an unhealthy server on
+the inherited socket. A unix bind, probed and served, is test_runtime_insecure.py's
+test_a_unix_bind_is_probed_and_served_and_an_insecure_key_in_a_reload_is_refused."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
-from tests.conftest import DEMO, ROOT, Env, Launch, free_port, get, start, wait_http
+from tests.conftest import ROOT, Env, Launch, free_port, get, wait_http
 
 ACTIVATE = r"""
 import os, socket, sys
@@ -26,57 +25,13 @@ os.execv(sys.executable, [sys.executable, "-m", "launcher", *sys.argv[2:]])
 """
 
 
-def test_socket_activation_reaches_gunicorn(env: Env, launch: list[Launch]) -> None:
-    """As systemd does: fd 3 is a listening socket and LISTEN_PID is the launcher's own pid."""
-    port = free_port()
-    log = env.tmp / "activated.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", ACTIVATE, str(port), "prod-wsgi"], cwd=ROOT / "demo_site",
-            env=env.vars(WEB_CONCURRENCY="2"), stdout=fh, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        item = Launch(["(activated)"], {}, log, proc=proc)
-        item._fh = fh  # the harness closes it on stop
-        launch.append(item)
-        item.wait_for("[launch] serving", timeout=60)
-        assert json.loads(get(port, "/api/sync/")[1])["kind"] == "sync"
-        assert "Listening at: http://127.0.0.1:" in item.output
-        assert item.stop() == 0
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=10)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def test_unix_bind_is_probed_and_served(env: Env, launch: list[Launch]) -> None:
-    path = Path("/tmp") / f"launcher-test-{env.tag[:12]}.sock"  # short: sun_path is 108 bytes
-    try:
-        item = start(launch, env, "prod-asgi", "--bind", f"unix:{path}", WEB_CONCURRENCY="2")
-        item.wait_for("[launch] serving prod-asgi on unix:", timeout=60)
-        conn = UnixConnection(str(path))
-        conn.request("GET", "/api/async/", headers={"Host": "localhost"})
-        response = conn.getresponse()
-        assert response.status == 200
-        assert json.loads(response.read())["kind"] == "async"
-        conn.close()
-        status = subprocess.run([sys.executable, "-m", "launcher", "status", "--json"],
-                                env=env.vars(), capture_output=True, text=True, timeout=30,
-                                cwd=DEMO)
-        assert json.loads(status.stdout)["health"] == "healthy"
-        assert item.stop() == 0
-        assert not path.exists()  # the launcher removes the socket file it created
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def test_unhealthy_server_is_restarted_after_the_threshold(env: Env, launch: list[Launch]) -> None:
+def test_socket_activation_reaches_gunicorn_and_an_unhealthy_server_is_restarted(
+    env: Env, launch: list[Launch]
+) -> None:
+    """As systemd does: fd 3 is a listening socket and LISTEN_PID is the launcher's own pid;
+    gunicorn serves on it and logs its address. Then the deep probe fails (the database
+    broken for real) `failure_threshold` times in a row: the server is restarted, on the same
+    inherited socket, by a new process."""
     db = env.tmp / "db.sqlite3"
     profile = env.tmp / "flaky.yaml"
     profile.write_text(
@@ -86,18 +41,29 @@ def test_unhealthy_server_is_restarted_after_the_threshold(env: Env, launch: lis
         "restart: {backoff_initial: 0.2}\n"
     )
     port = free_port()
-    item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{port}")
-    item.wait_for("[launch] serving", timeout=60)
-    first_pid = json.loads(get(port, "/api/sync/")[1])["pid"]
-    # Break the database for real: the deep probe answers 503 while it is gone.
-    hidden = db.with_suffix(".hidden")
-    os.rename(db, hidden)
-    db.mkdir()
-    item.wait_for("health probe failed (3/3)", timeout=30)
-    item.wait_for("restarting server: unhealthy", timeout=30)
-    db.rmdir()
-    os.rename(hidden, db)
-    item.wait_for("server restarted", timeout=60)
-    wait_http(port)
-    assert json.loads(get(port, "/api/sync/")[1])["pid"] != first_pid
-    assert item.stop() == 0
+    log = env.tmp / "activated.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ACTIVATE, str(port), str(profile)], cwd=ROOT / "demo_site",
+            env=env.vars(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        item = Launch(["(activated)"], {}, log, proc=proc)
+        item._fh = fh  # the harness closes it on stop
+        launch.append(item)
+        item.wait_for("[launch] serving", timeout=60)
+        answer = json.loads(get(port, "/api/sync/")[1])
+        assert answer["kind"] == "sync"
+        assert "Listening at: http://127.0.0.1:" in item.output
+        first_pid = answer["pid"]
+        # Break the database for real: the deep probe answers 503 while it is gone.
+        hidden = db.with_suffix(".hidden")
+        os.rename(db, hidden)
+        db.mkdir()
+        item.wait_for("health probe failed (3/3)", timeout=30)
+        item.wait_for("restarting server: unhealthy", timeout=30)
+        db.rmdir()
+        os.rename(hidden, db)
+        item.wait_for("server restarted", timeout=60)
+        wait_http(port)
+        assert json.loads(get(port, "/api/sync/")[1])["pid"] != first_pid
+        assert item.stop() == 0

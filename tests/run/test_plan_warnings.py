@@ -5,19 +5,16 @@ works, and that URL does answer."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from tests.conftest import PYTHON, Env, Launch, free_port, get, start
+from tests.conftest import Env, Launch, free_port, get, start
+from tests.projects import generate
 
 
 def test_launch_dev_warns_of_allowed_hosts_that_refuse_its_url(
     env: Env, launch: list[Launch], tmp_path: Path
 ) -> None:
-    project = tmp_path / "site"
-    project.mkdir()
-    subprocess.run([PYTHON, "-m", "django", "startproject", "mysite", str(project)],
-                   check=True, timeout=60, capture_output=True)
+    project = generate("startproject", tmp_path)  # startproject's files, made once a process
     settings = project / "mysite" / "settings.py"
     text = settings.read_text().replace("ALLOWED_HOSTS = []", 'ALLOWED_HOSTS = ["localhost"]')
     settings.write_text(text)

@@ -3,14 +3,32 @@ from the environment with a default of on, startproject's key as a fallback. The
 judges them once the settings import, in one line naming the setting and the settings file,
 as the plan's refusals of literal lines do: a start exits 2 with nothing left running,
 `launch check` says the same, a reload is refused with the old code serving, and
-`refuse_insecure: false` lets the site serve anyway."""
+`refuse_insecure: false` lets the site serve anyway. The site served so is also where
+gunicorn's `Listening at:` line is checked across a reload (see test_listening.py); the
+refused reload is that of a site bound to a unix socket (see test_health.py)."""
 
 from __future__ import annotations
 
+import http.client
+import re
+import socket
 import subprocess
 from pathlib import Path
 
-from tests.conftest import PYTHON, Env, Launch, error_line, free_port, get, start, wait_ok
+import pytest
+
+from tests.conftest import (
+    PYTHON,
+    Env,
+    Launch,
+    error_line,
+    free_port,
+    get,
+    refused,
+    start,
+    status_json,
+    wait_ok,
+)
 from tests.projects import SECRETS, deployable, generate
 
 FIX = "set it from the environment, or `refuse_insecure: false` in the profile"
@@ -34,18 +52,26 @@ def run(env: Env, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_computed_debug_refuses_a_prod_start_and_check_in_one_line(
-    env: Env, launch: list[Launch]
+def test_computed_debug_refuses_start_and_check_and_the_served_site_logs_only_its_address(
+    env: Env, launch: list[Launch], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """DEBUG computed on: a prod start exits 2 in one line (the plan's literal check said
+    nothing), `launch check` (in-process) says the same line, and with
+    `refuse_insecure: false` the site serves DEBUG's page. That site, reloaded: gunicorn's
+    `Listening at:` line names only the site's address, at the start and after the reload,
+    never the private probe socket of each generation (test_listening.py's observation)."""
     root = computed(deployable(generate("startproject", env.tmp)), "DEBUG = ", COMPUTED_DEBUG)
     port = free_port()
-    refused = run(env, root, "prod-wsgi", "--bind", f"127.0.0.1:{port}")
-    line = error_line(refused.returncode, refused.stdout + refused.stderr)
+    refused_start = run(env, root, "prod-wsgi", "--bind", f"127.0.0.1:{port}")
+    line = error_line(refused_start.returncode, refused_start.stdout + refused_start.stderr)
     assert line == f"launch: error: {DEBUG_LINE}"
-    assert refused.stderr.count("refused by") == 1  # the plan's literal check said nothing
+    assert refused_start.stderr.count("refused by") == 1  # the plan's literal check said nothing
 
-    checked = run(env, root, "check", "prod-wsgi", "--bind", f"127.0.0.1:{port}")
-    assert error_line(checked.returncode, checked.stdout + checked.stderr) == line
+    monkeypatch.chdir(root)
+    for name, value in env.vars(**SECRETS).items():  # the tag too: the leak check sees its child
+        monkeypatch.setenv(name, value)
+    assert refused(capsys, "check", "prod-wsgi", "--bind", f"127.0.0.1:{port}") == line
 
     (root / "configs").mkdir()
     (root / "configs" / "prod-wsgi.yaml").write_text(
@@ -54,24 +80,60 @@ def test_computed_debug_refuses_a_prod_start_and_check_in_one_line(
     wait_ok(item, port, "/admin/login/")
     status, body, _ = get(port, "/")
     assert (status, b"The install worked successfully!" in body) == (200, True)  # DEBUG's page
+    reloaded = run(env, root, "reload", "prod-wsgi")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    listening = re.findall(r"Listening at: (\S+)", item.output)
+    assert listening == [f"http://127.0.0.1:{port}"] * 2, item.output
     assert item.stop() == 0
 
 
-def test_an_insecure_key_computed_in_a_reload_is_refused_with_the_old_code_serving(
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def unix_status(path: Path, url: str) -> int:
+    """The status of one GET on a fresh connection to the unix socket at `path`."""
+    conn = UnixConnection(str(path))
+    try:
+        conn.request("GET", url, headers={"Host": "localhost"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_a_unix_bind_is_probed_and_served_and_an_insecure_key_in_a_reload_is_refused(
     env: Env, launch: list[Launch]
 ) -> None:
+    """prod-asgi bound to a unix socket (test_health.py's unix bind): probed (status says
+    healthy) and served there. Then a reload whose settings compute startproject's key is
+    refused in one line with the old code still serving on the socket; and the launcher
+    removes the socket file it created when it stops."""
     root = deployable(generate("startproject", env.tmp))
-    port = free_port()
-    item = start(launch, env, "prod-asgi", "--bind", f"127.0.0.1:{port}", cwd=root, **SECRETS)
-    wait_ok(item, port, "/admin/login/")
-    computed(root, "SECRET_KEY = ",
-             'SECRET_KEY = os.environ.get("UNSET_KEY", "django-insecure-abcdefghijklmnop")')
-    refused = run(env, root, "reload", "prod-asgi")
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert refused.stderr.strip() == (
-        "reload failed, still serving the previous code: mysite/settings.py: SECRET_KEY is "
-        "'django-insecure-...' once imported refused by prod-asgi (startproject's key is not "
-        f"secret): {FIX}"
-    )
-    assert get(port, "/admin/login/")[0] == 200
-    assert item.stop() == 0
+    path = Path("/tmp") / f"launcher-test-{env.tag[:12]}.sock"  # short: sun_path is 108 bytes
+    try:
+        item = start(launch, env, "prod-asgi", "--bind", f"unix:{path}", cwd=root, **SECRETS)
+        item.wait_for("[launch] serving prod-asgi on unix:", timeout=60)
+        assert unix_status(path, "/admin/login/") == 200
+        assert status_json(env, "prod-asgi", cwd=root)["health"] == "healthy"
+        computed(root, "SECRET_KEY = ",
+                 'SECRET_KEY = os.environ.get("UNSET_KEY", "django-insecure-abcdefghijklmnop")')
+        refused_reload = run(env, root, "reload", "prod-asgi")
+        assert refused_reload.returncode == 1, refused_reload.stdout + refused_reload.stderr
+        assert refused_reload.stderr.strip() == (
+            "reload failed, still serving the previous code: mysite/settings.py: SECRET_KEY is "
+            "'django-insecure-...' once imported refused by prod-asgi (startproject's key is not "
+            f"secret): {FIX}"
+        )
+        assert unix_status(path, "/admin/login/") == 200
+        assert item.stop() == 0
+        assert not path.exists()  # the launcher removes the socket file it created
+    finally:
+        path.unlink(missing_ok=True)

@@ -95,11 +95,14 @@ class Project:
     def start(self, launch: list[Launch], **extra: str) -> Launch:
         return start(launch, self.env, str(self.profile), cwd=self.root, **self.vars(), **extra)
 
-    def serve(self, launch: list[Launch]) -> tuple[Launch, int]:
-        item = self.start(launch)
+    def serve(self, launch: list[Launch], **extra: str) -> tuple[Launch, int]:
+        item = self.start(launch, **extra)
+        return item, self.serving(item)
+
+    def serving(self, item: Launch) -> int:
+        """Once the start serves: its server's pid."""
         item.wait_for("[launch] serving", timeout=STARTUP)
-        pid = int(item.output.split("[launch] serving ")[1].split("(pid ")[1].split(")")[0])
-        return item, pid
+        return int(item.output.split("[launch] serving ")[1].split("(pid ")[1].split(")")[0])
 
     def run(self) -> tuple[int, str]:
         """`launch PROFILE` to its end (a start-up that fails)."""
@@ -131,16 +134,22 @@ def descendants(pid: int) -> set[int]:
     return {p.pid for p in psutil.Process(pid).children(recursive=True)}
 
 
-def test_gunicorn_without_preload_prepares_in_one_process(
+def test_gunicorn_without_preload_prepares_in_one_process_and_the_master_never_imports(
     env: Env, launch: list[Launch]
 ) -> None:
-    project = Project(env, "gunicorn-without-preload", *ORDERED)
+    """preload_app: false means code that runs at import (threads, agents) runs in the workers
+    only: the app check and every management command step (migrate and collectstatic too) run
+    in one process of their own, in the profile's order with the argv step in its own process,
+    and the master stays clean."""
+    project = Project(env, "gunicorn-without-preload", "mark first", ORDERED[1],
+                      "migrate --noinput", "collectstatic --noinput", "mark second")
     item, master = project.serve(launch)
     importers = project.importers(at_least=3)
     marked = project.marked()
     # The steps in the profile's order; both management commands in the one preparing process,
     # which imported the settings first, before the server existed; the argv step its own.
     assert [name for name, _ in marked] == ["first", "argv", "second"], item.output
+    assert "Applying auth.0001_initial... OK" in item.output  # migrate ran, in that process
     preparing = importers[0]
     assert marked[0][1] == marked[2][1] == preparing
     assert marked[1][1] != preparing
@@ -172,7 +181,8 @@ def test_dev_prepares_in_one_process_beside_the_warm_parent(
     assert item.stop() == 0
 
 
-@pytest.mark.parametrize("server", sorted(SERVERS))
+# gunicorn-without-preload's case: test_a_failing_management_step_in_json_logs below.
+@pytest.mark.parametrize("server", ["dev", "uvicorn"])
 def test_a_failing_management_step_is_one_line_and_leaves_nothing(env: Env, server: str) -> None:
     project = Project(env, server, "mark first", "mark fail", "mark never")
     code, output = project.run()
@@ -215,16 +225,24 @@ def test_a_broken_settings_module_stops_before_any_step(env: Env) -> None:
     assert not Path(project.marks).exists()
 
 
-def test_uvicorn_in_one_process_imports_once(env: Env, launch: list[Launch]) -> None:
+def test_uvicorn_in_one_process_imports_once_and_serves_nothing_before_the_steps_pass(
+    env: Env, launch: list[Launch]
+) -> None:
     """The server's own import answers the app check and runs the steps, the database ones
-    too (uvicorn loads the app inside its event loop), then serves the app built after them;
-    a start with nothing to do skips the steps; a reload checks inside the new process."""
+    too (uvicorn loads the app inside its event loop), in order, while nothing answers on the
+    held socket, then serves the app built after them; a start with nothing to do skips the
+    steps; a reload checks inside the new process."""
     project = Project(env, "uvicorn", "mark first", f"[{PYTHON}, -c, '{ARGV_MARK}']",
-                      "migrate --noinput", "collectstatic --noinput", "mark second")
-    item, server = project.serve(launch)
+                      "migrate --noinput", "collectstatic --noinput", "mark nap", "mark second")
+    item = project.start(launch, NAP_SECONDS="3")
+    item.wait_for("napping", timeout=STARTUP)
+    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
+        get(project.port, "/admin/login/", timeout=1.0)
+    server = project.serving(item)
+    assert item.output.index("napping") < item.output.index("Uvicorn running")
     marked = project.marked()
-    assert [name for name, _ in marked] == ["first", "argv", "second"], item.output
-    assert marked[0][1] == marked[2][1] == server != marked[1][1]
+    assert [name for name, _ in marked] == ["first", "argv", "nap", "second"], item.output
+    assert marked[0][1] == marked[2][1] == marked[3][1] == server != marked[1][1]
     assert "Applying auth.0001_initial... OK" in item.output
     time.sleep(0.5)
     assert project.importers() == [server]
@@ -237,7 +255,7 @@ def test_uvicorn_in_one_process_imports_once(env: Env, launch: list[Launch]) -> 
     assert get(project.port, "/admin/login/")[0] == 200  # sessions: migrated
     assert item.stop() == 0
 
-    item, server = project.serve(launch)  # again: nothing to do, skipped
+    item, server = project.serve(launch, NAP_SECONDS="0")  # again: nothing to do, skipped
     assert "before_start.2 migrate --noinput: no migrations to apply (" in item.output
     assert "before_start.3 collectstatic --noinput: static files unchanged (" in item.output
     assert project.importers()[-1] == server
@@ -263,36 +281,25 @@ def reload(project: Project) -> subprocess.CompletedProcess[str]:
     """`launch reload site` in the project, to its answer."""
     return subprocess.run(
         [sys.executable, "-m", "launcher", "reload", "site"], cwd=project.root,
-        env=project.env.vars(), capture_output=True, text=True, timeout=120,
+        env=project.env.vars(NAP_SECONDS="0"), capture_output=True, text=True, timeout=120,
     )
 
 
-def test_uvicorn_in_one_process_serves_nothing_before_the_steps_pass(
-    env: Env, launch: list[Launch]
-) -> None:
-    project = Project(env, "uvicorn", "mark first", "mark nap", "mark second")
-    item = project.start(launch, NAP_SECONDS="3")
-    item.wait_for("napping", timeout=STARTUP)
-    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
-        get(project.port, "/admin/login/", timeout=1.0)
-    item.wait_for("[launch] serving", timeout=STARTUP)
-    assert item.output.index("napping") < item.output.index("Uvicorn running")
-    assert [name for name, _ in project.marked()] == ["first", "nap", "second"]
-    assert get(project.port, "/admin/login/")[0] == 200
-    assert item.stop() == 0
-
-
-def test_json_logs_wrap_the_preparing_process_steps(env: Env) -> None:
-    """`log_format: json`: what a management step prints, on stdout or stderr, is one `step
-    output` object a line naming the step, as the relay of an argv step's lines is."""
+def test_a_failing_management_step_in_json_logs(env: Env) -> None:
+    """gunicorn without preload, `log_format: json`: what a management step prints, on stdout
+    or stderr, is one `step output` object a line naming the step, as the relay of an argv
+    step's lines is; a failing management step is one `error` object naming its file:line and
+    key, the steps after it never run, and nothing but the preparing process imported the
+    project (nothing else started)."""
     project = Project(env, "gunicorn-without-preload", "mark first",
-                      f"[{PYTHON}, -c, 'print(\"argv says\")']", "mark fail")
+                      f"[{PYTHON}, -c, 'print(\"argv says\")']", "mark fail", "mark never")
     result = subprocess.run(
         [sys.executable, "-m", "launcher", str(project.profile), "--log-format", "json"],
         cwd=project.root, env=env.vars(**project.vars()), capture_output=True, text=True,
         timeout=120,
     )
     assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr  # manage.py's one line, no more
     lines = (result.stdout + result.stderr).splitlines()
     items = [json.loads(line) for line in lines]  # nothing but JSON
     done = [i["step"] for i in items if i["event"] == "step done"]
@@ -302,4 +309,9 @@ def test_json_logs_wrap_the_preparing_process_steps(env: Env) -> None:
     assert (done[1], 1, "argv says") in said
     assert ("mark fail", 2, "CommandError: marking failed on purpose") in said
     (error,) = [i for i in items if i["event"] == "error"]
-    assert "key 'before_start.2': before_start step failed with exit code 1" in error["message"]
+    assert f"{project.profile}:{project.first_step_line + 2}: key 'before_start.2': " \
+        "before_start step failed with exit code 1: mark fail" in error["message"]
+    assert "the server was not started" in error["message"]
+    marked = project.marked()
+    assert [name for name, _ in marked] == ["first"]
+    assert project.importers() == [marked[0][1]]

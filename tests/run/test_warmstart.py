@@ -53,7 +53,7 @@ STEPS = ("migrate --noinput", "collectstatic --noinput -v 0")
 class Site:
     """A copy of the demo site, a profile for it, and the log of its imports."""
 
-    def __init__(self, env: Env, *steps: str, extra: str = "", preload: bool = True) -> None:
+    def __init__(self, env: Env, *steps: str, extra: str = "") -> None:
         self.env = env
         self.project = copy_demo(env.tmp)
         self.cwd = self.project / "demo_site"
@@ -73,20 +73,24 @@ class Site:
         self.profile.write_text(
             f"chdir: {self.cwd}\nsettings: demo_site.settings\n"
             f"app: demo_site.wsgi:application\nbind: 127.0.0.1:{self.port}\nworkers: 2\n"
-            f"preload_app: {str(preload).lower()}\n{extra}\nbefore_start:\n{body}"
+            f"preload_app: true\n{extra}\nbefore_start:\n{body}"
         )
 
     def start(self, launch: list[Launch], **extra: str) -> Launch:
         return start(launch, self.env, str(self.profile), cwd=self.cwd,
                      IMPORT_LOG=str(self.imports), **extra)
 
-    def serve(self, launch: list[Launch]) -> tuple[Launch, int]:
+    def serve(self, launch: list[Launch], **extra: str) -> tuple[Launch, int]:
         """Started and serving: the launcher and its server's pid."""
-        item = self.start(launch)
+        item = self.start(launch, **extra)
+        return item, self.serving(item)
+
+    def serving(self, item: Launch) -> int:
+        """Once the start serves: its server's pid."""
         item.wait_for("[launch] serving", timeout=STARTUP)
         found = re.search(r"\[launch\] serving \S+ on \S+ \(pid (\d+)\)", item.output)
         assert found, item.output
-        return item, int(found[1])
+        return int(found[1])
 
     def importers(self) -> list[int]:
         text = self.imports.read_text() if self.imports.exists() else ""
@@ -102,29 +106,21 @@ class Site:
         return result.returncode, result.stdout + result.stderr
 
 
-def test_without_preload_the_master_never_imports_the_project(
+def test_a_start_imports_once_serves_after_its_steps_and_skips_idle_ones(
     env: Env, launch: list[Launch]
 ) -> None:
-    """preload_app: false means code that runs at import (threads, agents) runs in the workers
-    only: the checks and steps run in one process of their own, and the master stays clean."""
-    site = Site(env, *STEPS, preload=False)
-    item, pid = site.serve(launch)
-    deadline = time.monotonic() + 30
-    while len(site.importers()) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)  # the second worker may boot after the first one answered
-    importers = site.importers()
-    assert pid not in importers, item.output
-    assert len(importers) == 3  # the app check with migrate and collectstatic, two workers
-    assert get(site.port, "/polls/1/")[0] == 200
-    assert item.stop() == 0
-
-
-def test_a_start_imports_once_and_skips_steps_with_nothing_to_do(
-    env: Env, launch: list[Launch]
-) -> None:
-    site = Site(env, *STEPS)
-    item, pid = site.serve(launch)
-    # The app check, Django's checks, migrate and collectstatic: all in the server's master.
+    """The app check, Django's checks and the steps run in the master, which holds the socket
+    but answers nothing until they pass and gunicorn starts; a start with nothing to do skips
+    them; a validated reload checks in the new master; changed sources or wiped collected files
+    run them again."""
+    site = Site(env, *STEPS, "nap")
+    item = site.start(launch, NAP_SECONDS="3")
+    item.wait_for("napping", timeout=STARTUP)
+    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
+        get(site.port, "/polls/1/", timeout=1.0)
+    pid = site.serving(item)
+    assert item.output.index("woke up") < item.output.index("Starting gunicorn")
+    # The app check, Django's checks, migrate, collectstatic and nap: all in the server's master.
     assert site.importers() == [pid], item.output
     assert "Applying polls.0001_initial... OK" in item.output
     assert "nothing to do" not in item.output and "unchanged" not in item.output
@@ -136,7 +132,7 @@ def test_a_start_imports_once_and_skips_steps_with_nothing_to_do(
 
     (record,) = (env.tmp / "run").glob("demo_site-*/site.collectstatic")  # the project's dir
     assert stat.S_IMODE(record.stat().st_mode) == 0o600  # owner-only, as the run dir's files
-    item, first = site.serve(launch)
+    item, first = site.serve(launch, NAP_SECONDS="0")
     assert "[launch] before_start.0 migrate --noinput: no migrations to apply (" in item.output
     assert "[launch] before_start.1 collectstatic --noinput -v 0: static files unchanged (" \
         in item.output
@@ -145,7 +141,7 @@ def test_a_start_imports_once_and_skips_steps_with_nothing_to_do(
     imported = len(site.importers())
     result = subprocess.run(
         [sys.executable, "-m", "launcher", "reload", "site"], cwd=site.cwd,
-        env=env.vars(), capture_output=True, text=True, timeout=120,
+        env=env.vars(NAP_SECONDS="0"), capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     found = re.search(r"generation 2 serving \(pid (\d+)\)", result.stdout + result.stderr)
@@ -158,7 +154,7 @@ def test_a_start_imports_once_and_skips_steps_with_nothing_to_do(
     css = site.cwd / "polls" / "static" / "polls" / "style.css"
     css.write_text("body { color: teal; }\n")
     (site.cwd / "polls" / "migrations" / "0003_probe.py").write_text(MIGRATION)
-    item, _ = site.serve(launch)
+    item, _ = site.serve(launch, NAP_SECONDS="0")
     assert "Applying polls.0003_probe... OK" in item.output
     assert "static files unchanged" not in item.output
     assert get(site.port, "/static/polls/style.css")[1] == b"body { color: teal; }\n"
@@ -169,22 +165,10 @@ def test_a_start_imports_once_and_skips_steps_with_nothing_to_do(
     # Collected files wiped (a fresh volume): collected again, though the sources did not change.
     for path in sorted((env.tmp / "static").rglob("*"), reverse=True):
         path.rmdir() if path.is_dir() else path.unlink()
-    item, _ = site.serve(launch)
+    item, _ = site.serve(launch, NAP_SECONDS="0")
     assert "static files unchanged" not in item.output
     assert "no migrations to apply" in item.output
     assert get(site.port, "/static/polls/style.css")[0] == 200
-    assert item.stop() == 0
-
-
-def test_nothing_is_served_before_the_steps_pass(env: Env, launch: list[Launch]) -> None:
-    site = Site(env, "migrate --noinput", "nap")
-    item = site.start(launch, NAP_SECONDS="3")
-    item.wait_for("napping", timeout=STARTUP)
-    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
-        get(site.port, "/polls/1/", timeout=1.0)
-    item.wait_for("[launch] serving", timeout=STARTUP)
-    assert item.output.index("woke up") < item.output.index("Starting gunicorn")
-    assert get(site.port, "/polls/1/")[0] == 200
     assert item.stop() == 0
 
 
