@@ -34,6 +34,7 @@ from benchmarks.servers import (
     stop_servers,
     task_cpu,
 )
+from launcher import wire
 
 RELOAD_PROFILE = "prod-asgi"
 RELOAD_PATH = "/api/async/"
@@ -309,7 +310,7 @@ def _describe(proc: psutil.Process) -> str:
     """'gunicorn master', 'uvicorn', 'launcher.child.devserver': the module the leader runs."""
     argv = proc.cmdline()
     module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else Path(argv[0]).name
-    return "gunicorn master" if module == "gunicorn" else module
+    return "gunicorn master" if module in ("gunicorn", wire.GUNICORN_MAIN) else module
 
 
 def _cpu(procs: list[psutil.Process]) -> float:

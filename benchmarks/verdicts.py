@@ -19,6 +19,7 @@ from benchmarks.results import (
     Verdict,
     summary,
 )
+from launcher import wire
 
 METRICS: tuple[Metric, ...] = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
 METRIC_NAMES: dict[Metric, str] = {
@@ -150,6 +151,12 @@ def differences(p: OverheadProfile) -> str:
     if "launch_command" not in p:
         return ""
     raw, launched = p["raw_command"].split(), p["launch_command"].split()
+    runner = ""
+    if launched[:2] == ["-m", wire.GUNICORN_MAIN] and raw[:2] == ["-m", "gunicorn"]:
+        # gunicorn's own runner with the same flags, which leaves the files of the unix
+        # sockets it is handed to the supervisor: compared flag by flag as gunicorn
+        launched = raw[:2] + launched[2:]
+        runner = f" Under launch gunicorn runs as `python -m {wire.GUNICORN_MAIN}`."
     if raw[:2] != launched[:2]:
         what = (
             " (the launcher's warm fork server, serving the same uvicorn settings)"
@@ -163,12 +170,12 @@ def differences(p: OverheadProfile) -> str:
     only_raw = " ".join(flags(raw, launched))
     only_launch = " ".join(flags(launched, raw))
     if not (only_raw or only_launch):
-        return "The server command under launch is the raw one, word for word."
+        return "The server command under launch is the raw one, word for word." + runner
     return (
         f"The server command under launch differs from the raw one only in `{only_launch}` "
         f"(raw: `{only_raw}`): the supervisor holds the listening socket and passes it down, "
         "plus, for gunicorn, a private loopback socket the new generation is probed on before "
-        "it takes over."
+        "it takes over." + runner
     )
 
 

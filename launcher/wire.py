@@ -137,6 +137,8 @@ PREPARE_MODULE = "launcher.child.prepare"  # prepares, serves nothing, exits whe
 # orders, then returns the app built after them (gunicorn calls `NAME()`; uvicorn `--factory`).
 PREPARED_APP = "launcher.child.prepare:prepared_app"
 PLANNER_MODULE = "launcher.cli.planner"  # makes a plan in a process of its own
+# `python -m gunicorn` on the sockets the supervisor holds: their files are not its to remove
+GUNICORN_MAIN = "launcher.child.gunicorn_main"
 DEVSERVER_MODULE = "launcher.child.devserver"  # the dev base tier
 # gunicorn's `--logger-class` in JSON mode, and uvicorn's `--log-config` (a file beside
 # launcher/child/jsonlog.py).

@@ -153,10 +153,14 @@ class ServerArgv:
     # What a person would add for autoreload: shown by `launch show`; under `launch` the
     # launcher reloads, so a server given sockets never gets it.
     autoreload: tuple[str, ...] = ()
+    # The head when the server is given sockets, if it differs (gunicorn: launcher's entry,
+    # which leaves the files of unix sockets it was handed alone).
+    handed: tuple[str, ...] = ()
 
     def argv(self, listen: Listen) -> tuple[str, ...]:
         fds = isinstance(listen, tuple)
-        return (*self.head, *listen_args(self.style, listen), *self.tail,
+        head = self.handed if fds and self.handed else self.head
+        return (*head, *listen_args(self.style, listen), *self.tail,
                 *(() if fds else self.autoreload))
 
 

@@ -22,6 +22,7 @@ import psutil
 import pytest
 from uvicorn_worker import UvicornWorker
 
+from launcher import wire
 from tests.conftest import (
     PYTHON,
     ROOT,
@@ -70,7 +71,7 @@ def server_process(item: Launch) -> psutil.Process:
     assert item.proc is not None
     children = [
         child for child in psutil.Process(item.proc.pid).children()
-        if "gunicorn" in cmdline(child)
+        if wire.GUNICORN_MAIN in cmdline(child)
     ]
     assert len(children) == 1, [c.cmdline() for c in psutil.Process(item.proc.pid).children()]
     return children[0]
@@ -123,7 +124,7 @@ def test_newrelic_admin_run_program_wraps_gunicorn(
     output = item.output
     # the agent's own record of how it was started: from the launcher's bin/, not PATH
     assert f"current_command = ['{VENV_BIN / 'newrelic-admin'}', 'run-program', '{PYTHON}', " \
-        "'-m', 'gunicorn'" in output
+        f"'-m', '{wire.GUNICORN_MAIN}'" in output
     assert "Traceback" not in output, output[-4000:]
 
 

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from gunicorn.config import Config as GunicornConfig
 
+from launcher import wire
 from launcher.plan.backends.gunicorn import (
     PROJECT_WORKER,
     PROJECT_WORKER_ENV,
@@ -51,7 +52,9 @@ def shipped(name: str, tmp_path: Path, env: dict[str, str] | None = None) -> Lau
 
 
 def gunicorn_args(argv: tuple[str, ...]):
-    assert argv[:3] == ("python", "-m", "gunicorn")
+    """gunicorn's reading of a gunicorn command line: typed (`-m gunicorn`) or under the
+    supervisor (its runner that leaves handed sockets' files alone, gunicorn's own parser)."""
+    assert argv[:2] == ("python", "-m") and argv[2] in ("gunicorn", wire.GUNICORN_MAIN)
     return GunicornConfig().parser().parse_args(list(argv[3:]))
 
 
@@ -113,12 +116,14 @@ def test_no_control_socket_always(
 def test_gunicorn_fd_form(tmp_path: Path) -> None:
     plan = plan_from(tmp_path, GUNICORN, "reload: true\n")
     argv = plan.server_command((3, 4)).argv
+    assert argv[:3] == ("python", "-m", wire.GUNICORN_MAIN)  # handed sockets' files stay
     assert flags(argv, "--bind") == ["fd://3", "fd://4"]
     assert "127.0.0.1:8123" not in " ".join(argv)
     assert "--reload" not in argv  # under the supervisor the launcher reloads, not gunicorn
     assert gunicorn_args(argv).bind == ["fd://3", "fd://4"]
     # the typed equivalent keeps the bind and gunicorn's own --reload
     typed = plan.server_command().argv
+    assert typed[:3] == ("python", "-m", "gunicorn")
     assert flags(typed, "--bind") == ["127.0.0.1:8123"]
     assert "--reload" in typed
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from launcher import wire
 from tests.conftest import ROOT, Env, Launch, cmdline, free_port, start
 
 # The compiled parts of pydantic and PyYAML, and OpenSSL's (hashlib and ssl load it: 4 MiB).
@@ -58,7 +59,8 @@ def test_supervisor_loads_no_profile_parser_and_runs_no_helper(
     assert [name for name in PARSERS if name in maps] == []
     # dev also keeps the next reload's planner waiting, its parsers loaded (not in this process);
     # it is started just after "serving" is logged
-    words = {"prod-wsgi": ["gunicorn"], "dev": ["launcher.child.devserver", "launcher.cli.planner"]}
+    words = {"prod-wsgi": [wire.GUNICORN_MAIN],
+             "dev": ["launcher.child.devserver", "launcher.cli.planner"]}
     deadline = time.monotonic() + 5
     while True:
         children = psutil.Process(item.proc.pid).children()

@@ -109,13 +109,15 @@ def unix_status(path: Path, url: str) -> int:
         conn.close()
 
 
-def test_a_unix_bind_is_probed_and_served_and_an_insecure_key_in_a_reload_is_refused(
+def test_a_unix_bind_is_probed_served_and_kept_through_reloads_and_its_file_removed_at_stop(
     env: Env, launch: list[Launch]
 ) -> None:
     """prod-asgi bound to a unix socket (test_health.py's unix bind): probed (status says
-    healthy) and served there. Then a reload whose settings compute startproject's key is
-    refused in one line with the old code still serving on the socket; and the launcher
-    removes the socket file it created when it stops."""
+    healthy) and served there. A reload that goes live leaves the socket's file in place (the
+    retiring gunicorn master must not remove the file its successor serves on); a reload whose
+    settings compute startproject's key is refused in one line with the old code still
+    serving on the socket; and the launcher removes the socket file it created when it stops,
+    with no traceback from either master."""
     root = deployable(generate("startproject", env.tmp))
     path = Path("/tmp") / f"launcher-test-{env.tag[:12]}.sock"  # short: sun_path is 108 bytes
     try:
@@ -123,6 +125,10 @@ def test_a_unix_bind_is_probed_and_served_and_an_insecure_key_in_a_reload_is_ref
         item.wait_for("[launch] serving prod-asgi on unix:", timeout=60)
         assert unix_status(path, "/admin/login/") == 200
         assert status_json(env, "prod-asgi", cwd=root)["health"] == "healthy"
+        reloaded = run(env, root, "reload", "prod-asgi")
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+        assert status_json(env, "prod-asgi", cwd=root)["generation"] == 2
+        assert path.is_socket() and unix_status(path, "/admin/login/") == 200
         computed(root, "SECRET_KEY = ",
                  'SECRET_KEY = os.environ.get("UNSET_KEY", "django-insecure-abcdefghijklmnop")')
         refused_reload = run(env, root, "reload", "prod-asgi")
@@ -135,5 +141,6 @@ def test_a_unix_bind_is_probed_and_served_and_an_insecure_key_in_a_reload_is_ref
         assert unix_status(path, "/admin/login/") == 200
         assert item.stop() == 0
         assert not path.exists()  # the launcher removes the socket file it created
+        assert "Traceback" not in item.output, item.output[-3000:]
     finally:
         path.unlink(missing_ok=True)

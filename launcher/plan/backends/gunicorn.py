@@ -95,6 +95,7 @@ def server_argv(
     out.append("--no-control-socket")
     return ServerArgv(
         head=(python, "-m", "gunicorn", app),
+        handed=(python, "-m", wire.GUNICORN_MAIN, app),
         tail=tuple(out),
         autoreload=("--reload",) if p.reload else (),
     )
