@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from launcher import wire
-from launcher.child import jsonlog, probe, smoke
+from launcher.child import collector, jsonlog, probe, smoke
 
 
 class AppError(Exception):
@@ -299,7 +299,8 @@ def __getattr__(name: str) -> Any:
     if name not in builders:
         raise AttributeError(name)
     if name not in _built:
-        _built[name] = builders[name]()
+        with collector.paused():
+            _built[name] = builders[name]()
         # What the app loaded lives as long as the process: the collector need not scan it,
         # at each collection nor at the exit (a retiring worker's exit scanned all of it).
         gc.freeze()

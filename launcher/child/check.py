@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from launcher import wire
+from launcher.child import collector
 
 
 class Failed(Exception):
@@ -55,7 +56,8 @@ def cause(exc: BaseException) -> str:
 
 def check_settings(name: str) -> ModuleType:
     try:
-        module = importlib.import_module(name)
+        with collector.paused():
+            module = importlib.import_module(name)
     except BaseException as exc:
         raise Failed("settings", f"cannot import '{name}': {cause(exc)}") from None
     file = getattr(module, "__file__", None) or name
@@ -130,7 +132,8 @@ def check_app(interface: str) -> Any:
     from launcher.child import app
 
     try:
-        built = app.build_wsgi() if interface == "wsgi" else app.build_asgi()
+        with collector.paused():
+            built = app.build_wsgi() if interface == "wsgi" else app.build_asgi()
     except app.AppError as exc:
         raise Failed(exc.key, str(exc)) from None
     except BaseException as exc:

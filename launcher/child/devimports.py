@@ -11,14 +11,15 @@ defines a model, or reads the app registry) never leaves its half in the base.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import importlib.abc
 import importlib.machinery
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+
+from launcher.child.collector import paused
 
 TRIES = 5  # throwaway forks at most, until the names they keep all import by themselves
 
@@ -91,7 +92,7 @@ def import_ahead(names: list[str], roots: Sequence[Path]) -> tuple[list[str], in
             break
         clean = kept
     imported = []
-    with gc_paused():
+    with paused():
         for name in clean:
             try:
                 importlib.import_module(name)
@@ -99,19 +100,6 @@ def import_ahead(names: list[str], roots: Sequence[Path]) -> tuple[list[str], in
                 continue
             imported.append(name)
     return imported, len(clean) - len(imported)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic collection while importing: thousands of objects that all stay alive make
-    it run again and again for nothing."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _try_in_fork(names: list[str], roots: Sequence[Path]) -> list[str]:
@@ -149,7 +137,7 @@ def _try_here(names: list[str], roots: Sequence[Path]) -> list[str]:
                 clean.append(name)
             continue
         try:
-            with gc_paused():
+            with paused():
                 importlib.import_module(name)
         except BaseException:  # a model, the app registry, a missing optional dependency ...
             new = set(sys.modules) - seen

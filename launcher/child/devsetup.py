@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from launcher import wire
+from launcher.child.collector import paused
 from launcher.child.devimports import (
     MissingRecorder,
-    gc_paused,
     outside_modules,
     project_files,
 )
@@ -39,7 +39,7 @@ def run_setup(
         if os.environ.get("DJANGO_SETTINGS_MODULE"):
             import django
 
-            with gc_paused():
+            with paused():
                 django.setup(set_prefix=False)
     except BaseException as exc:  # shown once; the supervisor keeps the old code serving
         if not spec.get("quiet"):
@@ -117,7 +117,7 @@ def _child(spec: wire.DevSpec, status_fd: int, learn_fd: int | None) -> int:
         from launcher.child.workers import DrainingServer
 
         config = uvicorn.Config(app=spec["app"], **spec["kwargs"])
-        with gc_paused():
+        with paused():
             config.load()
             if os.environ.get("DJANGO_SETTINGS_MODULE"):
                 from django.urls import get_resolver

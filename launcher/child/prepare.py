@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from launcher import wire
-from launcher.child import check, uptodate
+from launcher.child import check, collector, uptodate
 from launcher.child.jsonlog import lines_to
 
 
@@ -164,7 +164,8 @@ def setup_django() -> None:
         app.apply_setting_defaults()
         import django
 
-        django.setup(set_prefix=False)
+        with collector.paused():
+            django.setup(set_prefix=False)
     except BaseException as exc:
         ref = os.environ.get(wire.APP_ENV) or "the app built from the settings"
         raise check.Failed("app", f"cannot load '{ref}': {check.cause(exc)}") from None
