@@ -94,12 +94,41 @@ def serving(launch: list[Launch], env: Env, admin: int) -> tuple[Launch, int]:
     return item, port
 
 
-def test_probes_answer_at_once_while_every_worker_is_busy(
+def test_one_site_probes_metrics_300_idle_connections_and_readiness_through_the_drain(
     env: Env, launch: list[Launch]
 ) -> None:
+    """One slow site with an admin listener, start to stop:
+    - /startupz says started; metrics parse (generation, workers, health, the before_start
+      step's exit code and duration);
+    - /livez and /readyz answer at once (any Host) while every worker is busy;
+    - a flood of 300 idle connections costs no thread: the listener holds at most
+      MAX_CONNECTIONS of them on its one thread, answers /livez within 50 ms (the issue's
+      bound) and closes the rest after HEAD_TIMEOUT;
+    - metrics move after a reload (generation 2, its two workers, the reload counted) and a
+      worker kill (the replacement counted, the victim's series gone, probes counted on);
+    - readiness drops the moment a stop arrives and stays down through the drain, which lets a
+      slow request finish; the supervisor exits 0."""
+    import socket
+
+    from launcher.run.admin import HEAD_TIMEOUT, MAX_CONNECTIONS
+
     admin = free_port()
     item, port = serving(launch, env, admin)
+    assert item.proc is not None
+    sup = psutil.Process(item.proc.pid)
     assert ask(admin, "/startupz")[:2] == (200, "started\n")
+
+    # Metrics parse, before anything moves them.
+    before = metrics_when(admin, lambda m: m["launcher_workers"] == 2)
+    assert before["launcher_generations_started_total"] == 1
+    assert before["launcher_workers"] == 2
+    assert before["launcher_workers_started_total"] == 2
+    assert before['launcher_health_state{state=healthy}'] == 1
+    step = f"step={sys.executable} -c 'print(1)'"
+    assert before[f"launcher_step_exit_code{{{step}}}"] == 0
+    assert 0 < before[f"launcher_step_duration_seconds{{{step}}}"] < 30
+
+    # Probes answer at once while every worker is busy.
     threads = hold_workers(port, 4)
     time.sleep(0.5)  # both workers are inside /slow now
     for path in ("/livez", "/readyz"):
@@ -109,14 +138,55 @@ def test_probes_answer_at_once_while_every_worker_is_busy(
         assert statistics.median(t for _, _, t in answers) < 0.05, answers
     for t in threads:
         t.join(timeout=15)
-    assert item.stop() == 0
 
+    # 300 idle connections: no thread each, bounded descriptors, all closed by HEAD_TIMEOUT.
+    assert ask(admin, "/livez")[0] == 200
+    threads_before, fds = sup.num_threads(), sup.num_fds()
+    flood = []
+    try:
+        for _ in range(300):
+            flood.append(socket.create_connection(("127.0.0.1", admin), timeout=5))
+        time.sleep(0.2)  # let the listener take them all in
+        answers = [ask(admin, "/livez") for _ in range(5)]
+        assert {status for status, _, _ in answers} == {200}, answers
+        assert statistics.median(t for _, _, t in answers) < 0.05, answers
+        # Bounded: no thread per connection, at most MAX_CONNECTIONS descriptors held.
+        assert sup.num_threads() <= threads_before, (sup.num_threads(), threads_before)
+        assert sup.num_fds() <= fds + MAX_CONNECTIONS, (sup.num_fds(), fds)
+        # Every idle connection is closed by HEAD_TIMEOUT (the oldest already, pushed out).
+        deadline = time.monotonic() + HEAD_TIMEOUT + 5
+        closed = 0
+        for conn in flood:
+            conn.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                closed += conn.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+        assert closed == 300
+        assert sup.num_fds() <= fds
+    finally:
+        for conn in flood:
+            conn.close()
 
-def test_readiness_drops_when_a_stop_arrives_and_stays_down_through_the_drain(
-    env: Env, launch: list[Launch]
-) -> None:
-    admin = free_port()
-    item, port = serving(launch, env, admin)
+    # Metrics move after a reload and a worker kill.
+    item.signal(signal.SIGHUP)
+    item.wait_for("reloaded: generation 2", timeout=60)
+    after_reload = metrics_when(admin, lambda m: m["launcher_workers_started_total"] == 4)
+    assert after_reload["launcher_reloads_total{result=ok}"] == 1
+    assert after_reload["launcher_generations_started_total"] == 2
+    assert after_reload["launcher_generation"] == 2
+    assert after_reload["launcher_workers_started_total"] == 4  # the new generation's two
+
+    workers = [n for n in after_reload if n.startswith("launcher_worker_age_seconds{")]
+    victim = int(workers[0].split("pid=")[1].rstrip("}"))
+    psutil.Process(victim).kill()
+    now = metrics_when(admin, lambda m: m["launcher_workers_started_total"] == 5
+                       and m["launcher_workers"] == 2)
+    assert now["launcher_workers_started_total"] == 5, now
+    assert f"launcher_worker_rss_bytes{{pid={victim}}}" not in now
+    assert now["launcher_probes_total{result=ok}"] >= before["launcher_probes_total{result=ok}"]
+
+    # Readiness drops when a stop arrives and stays down through the drain.
     assert ask(admin, "/readyz")[0] == 200
     threads = hold_workers(port, 3, count=1)  # a request the drain must let finish
     time.sleep(0.5)
@@ -139,39 +209,6 @@ def test_readiness_drops_when_a_stop_arrives_and_stays_down_through_the_drain(
         t.join(timeout=10)
 
 
-def test_metrics_parse_and_move_after_a_reload_and_a_worker_kill(
-    env: Env, launch: list[Launch]
-) -> None:
-    admin = free_port()
-    item, _port = serving(launch, env, admin)
-    before = metrics_when(admin, lambda m: m["launcher_workers"] == 2)
-    assert before["launcher_generations_started_total"] == 1
-    assert before["launcher_workers"] == 2
-    assert before["launcher_workers_started_total"] == 2
-    assert before['launcher_health_state{state=healthy}'] == 1
-    step = f"step={sys.executable} -c 'print(1)'"
-    assert before[f"launcher_step_exit_code{{{step}}}"] == 0
-    assert 0 < before[f"launcher_step_duration_seconds{{{step}}}"] < 30
-
-    item.signal(signal.SIGHUP)
-    item.wait_for("reloaded: generation 2", timeout=60)
-    after_reload = metrics_when(admin, lambda m: m["launcher_workers_started_total"] == 4)
-    assert after_reload["launcher_reloads_total{result=ok}"] == 1
-    assert after_reload["launcher_generations_started_total"] == 2
-    assert after_reload["launcher_generation"] == 2
-    assert after_reload["launcher_workers_started_total"] == 4  # the new generation's two
-
-    workers = [n for n in after_reload if n.startswith("launcher_worker_age_seconds{")]
-    victim = int(workers[0].split("pid=")[1].rstrip("}"))
-    psutil.Process(victim).kill()
-    now = metrics_when(admin, lambda m: m["launcher_workers_started_total"] == 5
-                       and m["launcher_workers"] == 2)
-    assert now["launcher_workers_started_total"] == 5, now
-    assert f"launcher_worker_rss_bytes{{pid={victim}}}" not in now
-    assert now["launcher_probes_total{result=ok}"] >= before["launcher_probes_total{result=ok}"]
-    assert item.stop() == 0
-
-
 def test_a_taken_admin_port_is_one_line_and_starts_nothing(
     env: Env, launch: list[Launch]
 ) -> None:
@@ -188,47 +225,3 @@ def test_a_taken_admin_port_is_one_line_and_starts_nothing(
     assert len(lines) == 1, item.output
     assert str(path) in lines[0] and "admin.bind" in lines[0] and str(admin) in lines[0]
     assert "Traceback" not in item.output
-
-
-def test_300_idle_connections_cost_no_thread_and_livez_still_answers_at_once(
-    env: Env, launch: list[Launch]
-) -> None:
-    """A flood of idle connections: the listener holds at most MAX_CONNECTIONS of them on its one
-    thread, answers /livez within 50 ms (the issue's bound) and closes the rest after
-    HEAD_TIMEOUT."""
-    import socket
-
-    from launcher.run.admin import HEAD_TIMEOUT, MAX_CONNECTIONS
-
-    admin = free_port()
-    item, _port = serving(launch, env, admin)
-    assert item.proc is not None
-    sup = psutil.Process(item.proc.pid)
-    assert ask(admin, "/livez")[0] == 200
-    threads, fds = sup.num_threads(), sup.num_fds()
-    flood = []
-    try:
-        for _ in range(300):
-            flood.append(socket.create_connection(("127.0.0.1", admin), timeout=5))
-        time.sleep(0.2)  # let the listener take them all in
-        answers = [ask(admin, "/livez") for _ in range(5)]
-        assert {status for status, _, _ in answers} == {200}, answers
-        assert statistics.median(t for _, _, t in answers) < 0.05, answers
-        # Bounded: no thread per connection, at most MAX_CONNECTIONS descriptors held.
-        assert sup.num_threads() <= threads, (sup.num_threads(), threads)
-        assert sup.num_fds() <= fds + MAX_CONNECTIONS, (sup.num_fds(), fds)
-        # Every idle connection is closed by HEAD_TIMEOUT (the oldest already, pushed out).
-        deadline = time.monotonic() + HEAD_TIMEOUT + 5
-        closed = 0
-        for conn in flood:
-            conn.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                closed += conn.recv(1) == b""
-            except ConnectionResetError:
-                closed += 1
-        assert closed == 300
-        assert sup.num_fds() <= fds
-    finally:
-        for conn in flood:
-            conn.close()
-    assert item.stop() == 0

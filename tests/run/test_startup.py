@@ -17,7 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, ROOT, SITE, Env, Launch, cli, error_line, free_port, start
+from tests.conftest import (
+    DEMO,
+    ROOT,
+    SITE,
+    Env,
+    Launch,
+    cli,
+    error_line,
+    free_port,
+    ran,
+    refused,
+    start,
+)
 
 
 def site(env: Env, port: int) -> Path:
@@ -36,24 +48,33 @@ def test_run_dir_under_a_file(env: Env) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "status"])
-def test_run_dir_too_long_for_a_unix_socket(env: Env, command: str) -> None:
+def test_run_dir_too_long_for_a_unix_socket(
+    env: Env, command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_dir = env.tmp / ("d" * 120)
-    args = (str(site(env, free_port())),) if command == "run" else ("status", "site")
-    code, output = cli(env, *args, LAUNCH_RUN_DIR=str(run_dir))
-    line = error_line(code, output)
+    if command == "run":
+        code, output = cli(env, str(site(env, free_port())), LAUNCH_RUN_DIR=str(run_dir))
+        line = error_line(code, output)
+    else:  # `status` starts nothing: in-process, in the demo site
+        monkeypatch.chdir(DEMO)
+        monkeypatch.setenv("LAUNCH_RUN_DIR", str(run_dir))
+        line = refused(capsys, "status", "site")
     assert f"the control socket {run_dir}/demo_site-" in line and "/site.sock would be" in line
     assert "more than a unix socket path holds (107)" in line
     assert "shorter" in line and "LAUNCH_RUN_DIR" in line
 
 
-def test_port_taken_at_start_names_the_file_line_and_key(env: Env) -> None:
+def test_port_taken_at_start_names_the_file_line_and_key(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
         path = site(env, port)
         from_file = error_line(*cli(env, str(path)))
-        checked = error_line(*cli(env, "check", str(path)))
+        monkeypatch.chdir(DEMO)  # `check` starts nothing: in-process, in the demo site
+        checked = refused(capsys, "check", str(path))
         from_flag = error_line(*cli(env, str(path), "--bind", f"127.0.0.1:{port}"))
     for line in (from_file, checked):
         assert f"{path}:4: key 'bind': port {port} on 127.0.0.1 is already in use" in line
@@ -74,21 +95,6 @@ def test_a_directory_at_the_control_socket_is_one_line(env: Env) -> None:
     line = error_line(*cli(env, str(site(env, free_port()))))
     assert f"{in_the_way} is in the way of the control socket" in line, line
     assert in_the_way.is_dir()
-
-
-def test_a_fifo_at_the_state_file_does_not_hang_status(env: Env, launch: list[Launch]) -> None:
-    item = start(launch, env, str(site(env, free_port())))
-    item.wait_for("[launch] serving", timeout=60)
-    state = project_dir(env) / "site.json"
-    state.unlink()
-    os.mkfifo(state, 0o600)
-    listed = subprocess.run([sys.executable, "-m", "launcher", "status"], cwd=env.tmp,
-                            env=env.vars(), capture_output=True, text=True, timeout=30)
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[1].split() == ["site", "?", "?", "?"], listed.stdout
-    code, output = cli(env, "status", "site")  # inside the project: its socket answers
-    assert code == 0 and "health      healthy" in output, output
-    assert item.stop() == 0
 
 
 def test_a_closed_pipe_ends_show_quietly(env: Env) -> None:
@@ -133,13 +139,30 @@ def shared_run_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_status_and_stop_of_another_users_instance(
-    env: Env, launch: list[Launch], shared_run_dir: Path
+def test_a_fifo_at_the_state_file_does_not_hang_status_nor_may_another_user_reach_it(
+    env: Env, launch: list[Launch], shared_run_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    nobody = as_nobody()
+    """One running instance. A FIFO at its state file does not hang `launch status`: the
+    listing shows its row with "?"s, and the instance itself answers on its socket. Another
+    user's `status`, `reload` and `stop` of it are refused naming the owner-only run dir, the
+    project's subdirectory, the socket; the instance is untouched and still serving."""
     item = start(launch, env, str(site(env, free_port())), LAUNCH_RUN_DIR=str(shared_run_dir))
     item.wait_for("[launch] serving", timeout=60)
     run = {"LAUNCH_RUN_DIR": str(shared_run_dir)}
+
+    (state,) = shared_run_dir.glob("*/site.json")
+    state.unlink()
+    os.mkfifo(state, 0o600)
+    listed = subprocess.run([sys.executable, "-m", "launcher", "status"], cwd=env.tmp,
+                            env=env.vars(**run), capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split() == ["site", "?", "?", "?"], listed.stdout
+    monkeypatch.chdir(DEMO)  # inside the project: its socket answers (in-process: no start)
+    monkeypatch.setenv("LAUNCH_RUN_DIR", str(shared_run_dir))
+    assert "health      healthy" in ran(capsys, "status", "site")
+
+    nobody = as_nobody()
 
     # The run dir is 0700: not even the names of what runs there can be read.
     for args in (("status",), ("status", "site"), ("stop", "site")):

@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pytest
 
 from launcher.run.outcome import Exit
 from launcher.run.signals import KILL_AFTER
@@ -23,6 +25,7 @@ from tests.conftest import (
     copy_demo,
     free_port,
     get,
+    ran,
     start,
     wait_http,
 )
@@ -36,39 +39,31 @@ def launch_prod(launch: list[Launch], env: Env, profile: str = "prod-asgi", **ex
     return item, port
 
 
-def status_json(env: Env, name: str, cwd: Path = DEMO) -> dict:
-    """`launch status NAME --json` in `cwd`: the instance of the project there."""
-    out = subprocess.run([sys.executable, "-m", "launcher", "status", name, "--json"],
-                         env=env.vars(), capture_output=True, text=True, timeout=30, cwd=cwd)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+StatusJson = Callable[..., dict]
 
 
-def test_three_reloads_under_load_fail_no_request(env: Env, launch: list[Launch]) -> None:
-    """Fresh connections and keep-alive ones through three reloads: none fails. A retiring
-    uvicorn worker answers each keep-alive connection's next request with Connection: close
-    rather than closing it under the client (which raw uvicorn does to idle connections)."""
-    item, port = launch_prod(launch, env)
-    with Load(port, clients=4) as fresh, \
-            Load(port, path="/api/async/", clients=4, keep_alive=True) as kept:
-        for n in range(3):
-            time.sleep(0.7)
-            item.signal(signal.SIGHUP)
-            item.wait_for(f"reloaded: generation {n + 2} serving", timeout=60)
-        time.sleep(0.7)
-    assert fresh.failures == [] and kept.failures == []
-    assert fresh.ok > 50 and kept.ok > 50
-    # each reload moved the keep-alive clients over by telling them to close: the drain ran
-    assert kept.closed_by_server >= 3
-    assert item.stop() == 0
+@pytest.fixture
+def status_json(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> StatusJson:
+    """`launch status NAME --json` in `cwd` (the instance of the project there), run in-process
+    with the test's run dir: it only asks the running supervisor over its control socket."""
+    monkeypatch.setenv("LAUNCH_RUN_DIR", env.vars()["LAUNCH_RUN_DIR"])
+
+    def status(name: str, cwd: Path = DEMO) -> dict:
+        monkeypatch.chdir(cwd)
+        return json.loads(ran(capsys, "status", name, "--json"))
+
+    return status
 
 
 def test_killed_worker_is_replaced_and_killed_master_restarted(
-    env: Env, launch: list[Launch]
+    env: Env, launch: list[Launch], status_json: StatusJson
 ) -> None:
     item, port = launch_prod(launch, env, "prod-wsgi")
-    before = wait_workers(env, "prod-wsgi", 2)  # with preload, gunicorn forks them one by one
-    master = status_json(env, "prod-wsgi")["server_pid"]
+    # with preload, gunicorn forks them one by one
+    before = wait_workers(status_json, "prod-wsgi", 2)
+    master = status_json("prod-wsgi")["server_pid"]
     # The state file is rewritten when what it says changes, not on a timer while idle.
     (state,) = Path(env.vars()["LAUNCH_RUN_DIR"]).glob("demo_site-*/prod-wsgi.json")
     written = state.stat()
@@ -81,7 +76,7 @@ def test_killed_worker_is_replaced_and_killed_master_restarted(
         psutil.Process(victim).kill()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            pids = [w["pid"] for w in status_json(env, "prod-wsgi")["workers"]]
+            pids = [w["pid"] for w in status_json("prod-wsgi")["workers"]]
             if victim not in pids and len(pids) == len(before):
                 break
             time.sleep(0.2)
@@ -93,7 +88,7 @@ def test_killed_worker_is_replaced_and_killed_master_restarted(
     with Load(port) as after:  # the replacement serves, and nothing fails any more
         time.sleep(1.0)
     assert after.failures == [] and after.ok > 10
-    assert status_json(env, "prod-wsgi")["restarts"] == 0  # gunicorn's own business
+    assert status_json("prod-wsgi")["restarts"] == 0  # gunicorn's own business
 
     with Load(port, clients=4) as load:
         time.sleep(0.3)
@@ -104,18 +99,24 @@ def test_killed_worker_is_replaced_and_killed_master_restarted(
     assert refused == []
     # In-flight requests on the killed tree may be reset; nothing is refused and service resumes.
     assert len(load.failures) <= 4, load.failures
-    assert status_json(env, "prod-wsgi")["restarts"] == 1
+    assert status_json("prod-wsgi")["restarts"] == 1
     assert json.loads(state.read_text())["restarts"] == 1  # ...and it was rewritten on the change
     assert get(port, "/healthz")[0] == 200
     assert item.stop() == 0
 
 
-def test_sigkill_of_supervisor_takes_the_server_down_and_leaves_a_stale_socket(
-    env: Env, launch: list[Launch]
+def test_after_a_sigkill_a_new_launcher_takes_over_and_three_reloads_under_load_fail_no_request(
+    env: Env, launch: list[Launch], status_json: StatusJson
 ) -> None:
+    """A SIGKILLed supervisor takes its server down with it and leaves a stale control socket
+    (`launch status` says so); the run dir, socket and state file keep their modes. A new
+    launcher takes the profile over, and fresh connections and keep-alive ones through three
+    of its reloads: none fails. A retiring uvicorn worker answers each keep-alive connection's
+    next request with Connection: close rather than closing it under the client (which raw
+    uvicorn does to idle connections)."""
     item, _port = launch_prod(launch, env, "prod-asgi")
     assert item.proc is not None
-    assert len(wait_workers(env, "prod-asgi", 2)) == 2
+    assert len(wait_workers(status_json, "prod-asgi", 2)) == 2
     tree = psutil.Process(item.proc.pid).children(recursive=True)
     server = [p for p in tree if "gunicorn" in " ".join(cmdline(p))]
     assert len(server) >= 3  # master + 2 workers
@@ -138,6 +139,19 @@ def test_sigkill_of_supervisor_takes_the_server_down_and_leaves_a_stale_socket(
     assert oct(sock.parent.stat().st_mode & 0o777) == "0o700"
     assert oct(sock.stat().st_mode & 0o777) == "0o600"
     assert oct(state.stat().st_mode & 0o777) == "0o600"
+
+    # Three reloads of the new launcher under load.
+    with Load(port2, clients=4) as fresh, \
+            Load(port2, path="/api/async/", clients=4, keep_alive=True) as kept:
+        for n in range(3):
+            time.sleep(0.7)
+            item2.signal(signal.SIGHUP)
+            item2.wait_for(f"reloaded: generation {n + 2} serving", timeout=60)
+        time.sleep(0.7)
+    assert fresh.failures == [] and kept.failures == []
+    assert fresh.ok > 50 and kept.ok > 50
+    # each reload moved the keep-alive clients over by telling them to close: the drain ran
+    assert kept.closed_by_server >= 3
     assert item2.stop() == 0
 
 
@@ -215,19 +229,19 @@ def test_server_that_cannot_start_does_not_spin(env: Env, launch: list[Launch]) 
 
 
 def wait_workers(
-    env: Env, name: str, count: int, timeout: float = 30, cwd: Path = DEMO
+    status_json: StatusJson, name: str, count: int, timeout: float = 30, cwd: Path = DEMO
 ) -> list[dict]:
     """gunicorn with preload forks its workers one by one: wait until `count` are up."""
     deadline = time.monotonic() + timeout
     while True:
-        workers = status_json(env, name, cwd)["workers"]
+        workers = status_json(name, cwd)["workers"]
         if len(workers) == count or time.monotonic() > deadline:
             return workers
         time.sleep(0.1)
 
 
 def test_a_broken_deploy_is_refused_a_fix_goes_live_and_the_profile_is_read_again(
-    env: Env, launch: list[Launch]
+    env: Env, launch: list[Launch], status_json: StatusJson
 ) -> None:
     project = copy_demo(env.tmp)
     site = project / "demo_site"
@@ -252,7 +266,7 @@ def test_a_broken_deploy_is_refused_a_fix_goes_live_and_the_profile_is_read_agai
     assert "broken deploy" in refused.stderr
     assert load.failures == []
     assert load.bodies == {b"hello from sync"}
-    last_failure = status_json(env, "prod-wsgi", site)["last_failure"]
+    last_failure = status_json("prod-wsgi", site)["last_failure"]
     assert "broken deploy" in (last_failure or "")
 
     views.write_text(original.replace('"hello from sync"', '"hello from the fix"'))
@@ -261,7 +275,7 @@ def test_a_broken_deploy_is_refused_a_fix_goes_live_and_the_profile_is_read_agai
     assert json.loads(get(port, "/api/sync/")[1])["message"] == "hello from the fix"
 
     # The profile is read again: 3 workers.
-    assert len(wait_workers(env, "prod-wsgi", 2, cwd=site)) == 2
+    assert len(wait_workers(status_json, "prod-wsgi", 2, cwd=site)) == 2
     said = len(item.output)  # (the broken deploy's traceback is above)
     three = profile.read_text().replace("workers: ${WEB_CONCURRENCY:-auto}", "workers: 3")
 
@@ -271,7 +285,7 @@ def test_a_broken_deploy_is_refused_a_fix_goes_live_and_the_profile_is_read_agai
 
     done = reload_with(three)
     assert done.returncode == 0, done.stderr
-    assert len(wait_workers(env, "prod-wsgi", 3, cwd=site)) == 3
+    assert len(wait_workers(status_json, "prod-wsgi", 3, cwd=site)) == 3
     # A profile that does not validate is refused with its file, line and key; 3 workers serve.
     broken = reload_with(three.replace("workers: 3", "workers: many"))
     assert broken.returncode == 1
@@ -288,11 +302,13 @@ def test_a_broken_deploy_is_refused_a_fix_goes_live_and_the_profile_is_read_agai
     assert moved.returncode == 1
     assert "server gunicorn -> uvicorn cannot change in a reload" in moved.stderr, moved.stderr
     assert get(port, "/healthz")[0] == 200
-    assert len(status_json(env, "prod-wsgi", site)["workers"]) == 3
+    assert len(status_json("prod-wsgi", site)["workers"]) == 3
     assert item.stop() == 0
 
 
-def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[Launch]) -> None:
+def test_status_lists_workers_and_recycles_a_leaking_one(
+    env: Env, launch: list[Launch], status_json: StatusJson
+) -> None:
     profile = env.tmp / "leaky.yaml"
     profile.write_text(
         f"extends: {ROOT / 'launcher' / 'profiles' / 'prod-wsgi.yaml'}\n"
@@ -303,8 +319,8 @@ def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[
     )
     item = start(launch, env, str(profile), "--bind", f"127.0.0.1:{(port := free_port())}")
     item.wait_for("[launch] serving", timeout=60)
-    workers = wait_workers(env, "leaky", 2)  # serving once the first worker answers
-    status = status_json(env, "leaky")
+    workers = wait_workers(status_json, "leaky", 2)  # serving once the first worker answers
+    status = status_json("leaky")
     assert len(workers) == 2
     for worker in workers:
         # preload_app: most pages are shared with the master, so USS is far below RSS.
@@ -316,7 +332,7 @@ def test_status_lists_workers_and_recycles_a_leaking_one(env: Env, launch: list[
         item.wait_for("recycling it gracefully", timeout=30)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            workers = status_json(env, "leaky")["workers"]
+            workers = status_json("leaky")["workers"]
             if len(workers) == 2 and all(w["uss"] < 150 * 2**20 for w in workers):
                 break
             time.sleep(0.3)
