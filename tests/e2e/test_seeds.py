@@ -33,6 +33,7 @@ from tests.conftest import (
     end_process,
     free_port,
     get,
+    refused,
     start,
     wait_http,
 )
@@ -165,10 +166,15 @@ def test_opentelemetry_instrument_refuses_a_long_config_option(env: Env) -> None
 
 
 @pytest.mark.parametrize("problem", ["not-found", "not-executable"])
-@pytest.mark.parametrize("command", ["check", "run"])
 def test_a_wrapper_that_cannot_run_stops_everything_before_it_starts(
-    env: Env, problem: str, command: str
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, problem: str
 ) -> None:
+    """`launch check` names the wrapper that cannot run (not found beside the launcher nor on
+    PATH, or not executable) and starts nothing: in-process, as the check refuses before any
+    process starts. A start refuses the same way after planning (in the planner process),
+    before any before_start step, database or socket: one real start (not-found, whose message
+    names the planner's own interpreter directory) proves that wiring; the message of the other
+    problem comes from the same plan, proven by the check."""
     port = free_port()
     marker = env.tmp / "step-ran"
     if problem == "not-found":
@@ -186,19 +192,30 @@ def test_a_wrapper_that_cannot_run_stops_everything_before_it_starts(
             [PYTHON, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).touch()", str(marker)]
         ) + "\n",
     )
-    args = [str(path)] if command == "run" else ["check", str(path)]
+    line = f"launch: error: {path}:5: key 'wrap': {expected}"
+
+    def nothing_started() -> None:
+        assert not marker.exists()  # the before_start step never ran
+        assert not (env.tmp / "db.sqlite3").exists()
+        assert not list((env.tmp / "run").rglob("*.sock"))
+
+    monkeypatch.chdir(env.tmp)
+    for name, value in env.vars(PATH="/usr/bin:/bin").items():
+        monkeypatch.setenv(name, value)
+    assert refused(capsys, "check", str(path)) == line
+    nothing_started()
+    if problem != "not-found":
+        return
     result = subprocess.run(
-        [PYTHON, "-m", "launcher", *args], cwd=env.tmp, env=env.vars(PATH="/usr/bin:/bin"),
+        [PYTHON, "-m", "launcher", str(path)], cwd=env.tmp, env=env.vars(PATH="/usr/bin:/bin"),
         capture_output=True, text=True, timeout=60,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert "Traceback" not in output
     errors = [ln for ln in output.splitlines() if ln.startswith("launch: error: ")]
-    assert errors == [f"launch: error: {path}:5: key 'wrap': {expected}"]
-    assert not marker.exists()  # the before_start step never ran
-    assert not (env.tmp / "db.sqlite3").exists()
-    assert not list((env.tmp / "run").rglob("*.sock"))
+    assert errors == [line]
+    nothing_started()
 
 
 # ----- worker_class as an import path, and gunicorn's tornado -------------------------------

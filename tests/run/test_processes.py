@@ -4,7 +4,10 @@ iteration on SIGTERM) and an argv stand-in for an asset watcher (a `python -c` l
 only). They start after the steps, their lines come prefixed, `launch status` lists them, a
 SIGKILLed one comes back after its backoff while the server answers, one that keeps crashing
 gives up while the site serves on, a stop ends them gracefully, `--only` runs one type alone,
-and under `launch dev` a Python edit restarts the command but never the watcher."""
+and under `launch dev` a Python edit restarts the command but never the watcher.
+
+`launch status` and `launch reload` (clients of the control socket, which only print) run
+in-process (`ran`) in the site's directory with the run dir a real client would have."""
 
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import PYTHON, Env, Launch, free_port, get, start
+import pytest
+
+from tests.conftest import PYTHON, Env, Launch, free_port, get, ran, start
 from tests.projects import deployable, generate
 
 TICK = '''\
@@ -69,7 +73,10 @@ processes:
 """
 
 
-def site(tmp_path: Path) -> Path:
+Capsys = pytest.CaptureFixture[str]
+
+
+def site(tmp_path: Path, env: Env, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A startproject site with an app `loops` holding the `tick` command, and two profiles:
     `site` (prod: the command and a process that always fails) and `devsite` (dev: the
     command and the watcher)."""
@@ -88,19 +95,25 @@ def site(tmp_path: Path) -> Path:
     (root / "configs" / "site.yaml").write_text(SITE.replace("PYTHON", json.dumps(PYTHON)))
     (root / "configs" / "devsite.yaml").write_text(
         DEV.replace("PYTHON", json.dumps(PYTHON)).replace("WATCHER", json.dumps(WATCHER)))
+    # In-process clients (`status`, `reload`) run from the site, with the test's run dir.
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("LAUNCH_RUN_DIR", env.vars()["LAUNCH_RUN_DIR"])
     return root
 
 
-def status(env: Env, root: Path, name: str, *json_flag: str) -> str:
-    result = subprocess.run([PYTHON, "-m", "launcher", "status", name, *json_flag],
-                            env=env.vars(), capture_output=True, text=True, timeout=30, cwd=root)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def status(capsys: Capsys, name: str, *json_flag: str) -> str:
+    """`launch status NAME`, in-process from the site."""
+    return ran(capsys, "status", name, *json_flag, "--timeout", "30")
 
 
-def rows(env: Env, root: Path, name: str) -> dict[str, dict[str, Any]]:
+def reload(capsys: Capsys, name: str) -> str:
+    """`launch reload NAME`, in-process from the site: its answer (exit 0)."""
+    return ran(capsys, "reload", name, "--timeout", "90")
+
+
+def rows(capsys: Capsys, name: str) -> dict[str, dict[str, Any]]:
     """`launch status NAME --json`'s processes, by instance name."""
-    return {row["name"]: row for row in json.loads(status(env, root, name, "--json"))["processes"]}
+    return {row["name"]: row for row in json.loads(status(capsys, name, "--json"))["processes"]}
 
 
 def wait_until(what: str, check: Any, timeout: float = 30.0) -> Any:
@@ -113,9 +126,11 @@ def wait_until(what: str, check: Any, timeout: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_path: Path
-                                         ) -> None:
-    root = site(tmp_path)
+def test_processes_run_beside_the_server(
+    env: Env, launch: list[Launch], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: Capsys,
+) -> None:
+    root = site(tmp_path, env, monkeypatch)
     port, admin = free_port(), free_port()
     item = start(launch, env, "site", "--bind", f"127.0.0.1:{port}", "--admin-bind",
                  f"127.0.0.1:{admin}", cwd=root)
@@ -130,14 +145,14 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
     item.wait_for("hog.1 holds ", timeout=30)
     assert "MiB: restarting it gracefully" in item.output
 
-    text = status(env, root, "site")
+    text = status(capsys, "site")
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("process "))
     assert header.split() == ["process", "pid", "state", "restarts", "rss", "MiB", "age", "s"]
     ticker = next(line for line in lines if line.startswith("ticker.1 ")).split()
     assert ticker[2] == "running" and ticker[3] == "0" and float(ticker[4]) > 1, text
     assert any(line.startswith("flaky.1 ") and "gave up" in line for line in lines), text
-    before = rows(env, root, "site")
+    before = rows(capsys, "site")
     assert before["flaky.1"]["state"] == "gave up" and before["flaky.1"]["pid"] is None
     old = before["ticker.1"]
     assert old["state"] == "running" and old["rss"] > 0 and old["age"] >= 0
@@ -145,7 +160,7 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
     os.kill(old["pid"], signal.SIGKILL)
     item.wait_for("ticker.1 exited with signal SIGKILL; restarting in 1.00s (crash 1)")
     assert get(port, "/admin/login/")[0] == 200  # during the backoff too
-    after = wait_until("ticker.1 back", lambda: (r := rows(env, root, "site")["ticker.1"])[
+    after = wait_until("ticker.1 back", lambda: (r := rows(capsys, "site")["ticker.1"])[
         "state"] == "running" and r["pid"] != old["pid"] and r)
     assert after["restarts"] == 1
     metrics = get(admin, "/metrics")[1].decode()
@@ -156,12 +171,9 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
         'launcher_process_restarts_total{process="hog.1",reason="memory"}')]
     assert memory and float(memory[0].split()[-1]) >= 1, metrics
 
-    reload = subprocess.run([PYTHON, "-m", "launcher", "reload", "site"], env=env.vars(),
-                            capture_output=True, text=True, timeout=90, cwd=root)
-    assert reload.returncode == 0, reload.stdout + reload.stderr
-    assert "generation 2 serving" in reload.stdout + reload.stderr
+    assert "generation 2 serving" in reload(capsys, "site")
     assert "tick finished after" in item.output  # the reload's restart was graceful
-    reloaded = rows(env, root, "site")
+    reloaded = rows(capsys, "site")
     assert reloaded["ticker.1"]["pid"] != after["pid"]
     assert reloaded["ticker.1"]["restarts"] == 2
     assert reloaded["flaky.1"]["state"] == "gave up"  # an argv: a reload leaves it
@@ -174,10 +186,13 @@ def test_processes_run_beside_the_server(env: Env, launch: list[Launch], tmp_pat
     assert "flaky.1" not in out[out.index("processes stopped"):]  # down already
 
 
-def test_only_runs_one_process_type(env: Env, launch: list[Launch], tmp_path: Path) -> None:
+def test_only_runs_one_process_type(
+    env: Env, launch: list[Launch], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: Capsys,
+) -> None:
     """`--only ticker`: no server, no listening socket; supervised and answering status; its
     lines as JSON records with `process` under `--log-format json`."""
-    root = site(tmp_path)
+    root = site(tmp_path, env, monkeypatch)
     port = free_port()
     item = start(launch, env, "site", "--only", "ticker", "--bind", f"127.0.0.1:{port}",
                  "--log-format", "json", cwd=root)
@@ -189,17 +204,14 @@ def test_only_runs_one_process_type(env: Env, launch: list[Launch], tmp_path: Pa
     assert not any(r["event"] == "serving" and "on 127.0.0.1" in r["message"] for r in records)
     with socket.socket() as probe:  # nothing listens on the profile's bind
         assert probe.connect_ex(("127.0.0.1", port)) != 0
-    found = json.loads(status(env, root, "site", "--json"))
+    found = json.loads(status(capsys, "site", "--json"))
     assert found["server_pid"] is None
     assert [row["name"] for row in found["processes"]] == ["ticker.1"]
 
     # A reload restarts it gracefully; one that dies right after is named in the answer.
     tick = root / "loops" / "management" / "commands" / "tick.py"
     tick.write_text(tick.read_text().replace("        n = 0\n", "        raise SystemExit(1)\n"))
-    reload = subprocess.run([PYTHON, "-m", "launcher", "reload", "site"], env=env.vars(),
-                            capture_output=True, text=True, timeout=90, cwd=root)
-    assert reload.returncode == 0, reload.stdout + reload.stderr
-    assert "died right after their restart: ticker.1" in reload.stdout + reload.stderr
+    assert "died right after their restart: ticker.1" in reload(capsys, "site")
     assert '"message": "tick finished after' in item.output  # the old one, gracefully
     assert item.stop() == 0
 
@@ -232,20 +244,21 @@ def test_lines_are_prefixed_padded_and_coloured_only_when_asked() -> None:
 
 
 def test_a_dev_edit_restarts_the_command_but_not_the_watcher(
-    env: Env, launch: list[Launch], tmp_path: Path
+    env: Env, launch: list[Launch], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: Capsys,
 ) -> None:
-    root = site(tmp_path)
+    root = site(tmp_path, env, monkeypatch)
     port = free_port()
     item = start(launch, env, "devsite", "--bind", f"127.0.0.1:{port}", cwd=root)
     item.wait_for("ticker.1 | tick 2 v1", timeout=120)
     item.wait_for("assets.1 | watching")
     assert "flaky" not in item.output  # prod only
-    before = rows(env, root, "devsite")
+    before = rows(capsys, "devsite")
     tick = root / "loops" / "management" / "commands" / "tick.py"
     tick.write_text(tick.read_text().replace('"v1"', '"v2"'))
     item.wait_for("ticker.1 | tick 1 v2", timeout=60)
     assert "tick finished after" in item.output  # gracefully
-    after = rows(env, root, "devsite")
+    after = rows(capsys, "devsite")
     assert after["ticker.1"]["pid"] != before["ticker.1"]["pid"]
     assert after["assets.1"]["pid"] == before["assets.1"]["pid"]
     assert after["assets.1"]["restarts"] == 0
@@ -253,15 +266,16 @@ def test_a_dev_edit_restarts_the_command_but_not_the_watcher(
 
 
 def test_a_sigkilled_supervisor_takes_its_processes_with_it(
-    env: Env, launch: list[Launch], tmp_path: Path
+    env: Env, launch: list[Launch], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: Capsys,
 ) -> None:
     """PDEATHSIG (setpriv), as for the server: nothing outlives a supervisor killed hard."""
     import psutil
 
-    root = site(tmp_path)
+    root = site(tmp_path, env, monkeypatch)
     item = start(launch, env, "site", "--only", "ticker", cwd=root)
     item.wait_for("ticker.1 | tick 1 v1", timeout=120)
-    pid = rows(env, root, "site")["ticker.1"]["pid"]
+    pid = rows(capsys, "site")["ticker.1"]["pid"]
     item.signal(signal.SIGKILL)
     assert item.wait(30) == -signal.SIGKILL
 
