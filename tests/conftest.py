@@ -733,6 +733,14 @@ class Load:
 
 
 STARTUP = 60.0  # seconds a start of the demo or a generated project may take on a busy machine
+
+
+def nothing_answers_while_napping(item: Launch, port: int, path: str) -> None:
+    """A step that naps (it says "napping" first) holds the start: the socket is bound and
+    held, but nothing answers on it until the steps pass."""
+    item.wait_for("napping", timeout=STARTUP)
+    with pytest.raises(OSError):
+        get(port, path, timeout=1.0)
 SITE = (  # the demo site as a profile outside it names it
     f"chdir: {ROOT / 'demo_site'}\nsettings: demo_site.settings\n"
     "app: demo_site.wsgi:application\n"

@@ -24,6 +24,7 @@ from tests.conftest import (
     error_line,
     free_port,
     get,
+    nothing_answers_while_napping,
     start,
 )
 
@@ -115,9 +116,7 @@ def test_a_start_imports_once_serves_after_its_steps_and_skips_idle_ones(
     run them again."""
     site = Site(env, *STEPS, "nap")
     item = site.start(launch, NAP_SECONDS="3")
-    item.wait_for("napping", timeout=STARTUP)
-    with pytest.raises(OSError):  # the socket is held, but nothing answers during the steps
-        get(site.port, "/polls/1/", timeout=1.0)
+    nothing_answers_while_napping(item, site.port, "/polls/1/")
     pid = site.serving(item)
     assert item.output.index("woke up") < item.output.index("Starting gunicorn")
     # The app check, Django's checks, migrate, collectstatic and nap: all in the server's master.
