@@ -107,11 +107,13 @@ def error_line(code: int, output: str, *, expect_code: int = 2) -> str:
     return errors[0]
 
 
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """The one `launch: error:` line of an in-process run that must exit 2."""
+def refused(capsys: pytest.CaptureFixture[str], *args: str, stdout: str | None = None) -> str:
+    """The one `launch: error:` line of an in-process run that must exit 2; `stdout`: what it
+    must print there as well ("": nothing, e.g. no unit to install by mistake)."""
     code = launch_main(list(args))
     out, err = capsys.readouterr()
     assert code == 2, out + err
+    assert stdout is None or out == stdout, out
     assert "Traceback" not in out + err
     lines = err.splitlines()
     assert len(lines) == 1, err
@@ -129,6 +131,15 @@ def ran(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     assert code == 0, out + err
     assert err == "", err
     return out
+
+
+@pytest.fixture
+def in_demo(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """For in-process CLI runs: the demo site as the cwd, and two workers by default (as
+    Env.vars() gives a subprocess)."""
+    monkeypatch.chdir(DEMO)
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    return monkeypatch
 
 
 def launch_cli(env: Env, cwd: Path, *args: str, **extra: str) -> tuple[int, str, str]:

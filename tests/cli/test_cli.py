@@ -5,8 +5,6 @@ of the process, runs the real `python -m launcher`. The pure parts are tables.""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -26,19 +24,15 @@ IMAGE = ("--image", "registry.example.com/demo-site:1.4")
 
 
 @pytest.fixture
-def in_demo(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """For in-process runs: the demo site as the cwd; help as wide as through a pipe."""
-    monkeypatch.chdir(DEMO)
-    monkeypatch.setenv("COLUMNS", "80")
-    return monkeypatch
+def in_demo(in_demo: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """conftest's, with help as wide as through a pipe."""
+    in_demo.setenv("COLUMNS", "80")
+    return in_demo
 
 
 def one_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     """The one error line of an in-process run that must exit 2, and nothing on stdout."""
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        line = refused(capsys, *args)
-    assert out.getvalue() == "", out.getvalue()
-    return line
+    return refused(capsys, *args, stdout="")
 
 
 def test_help_shows_the_usage_and_every_command(

@@ -33,15 +33,6 @@ def show(env: Env, *args: str, **extra: str) -> subprocess.CompletedProcess[str]
     return result
 
 
-@pytest.fixture
-def in_demo(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """For in-process runs: the demo site as the cwd, and two workers by default (as Env.vars()
-    gives a subprocess)."""
-    monkeypatch.chdir(DEMO)
-    monkeypatch.setenv("WEB_CONCURRENCY", "2")
-    return monkeypatch
-
-
 def with_secret(tmp: Path, name: str) -> str:
     """The shipped profile `name`, passing the site's secret key from the environment."""
     path = tmp / f"{name}-secret.yaml"

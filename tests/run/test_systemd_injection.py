@@ -6,8 +6,6 @@ newline: that one is an argument of a real `python -m launcher` process."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import subprocess
 from pathlib import Path
 
@@ -21,18 +19,9 @@ BASE = (
 )
 
 
-@pytest.fixture
-def in_demo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For in-process runs: the demo site as the cwd, two workers (as Env.vars() gives)."""
-    monkeypatch.chdir(DEMO)
-    monkeypatch.setenv("WEB_CONCURRENCY", "2")
-
-
 def unit_refused(capsys: pytest.CaptureFixture[str], *args: str, needles: tuple[str, ...]) -> None:
     """`launch systemd-unit ARGS` in-process: one error line holding each needle."""
-    with contextlib.redirect_stdout(io.StringIO()) as unit:
-        line = refused(capsys, "systemd-unit", *args)
-    assert unit.getvalue() == ""  # no unit at all, so nothing to install by mistake
+    line = refused(capsys, "systemd-unit", *args, stdout="")  # no unit, nothing to install
     for needle in needles:
         assert needle in line, line
 
